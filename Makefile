@@ -1,0 +1,30 @@
+# Two commands do everything on a fresh clone:
+#   make quickstart   create the environment, then run the whole pipeline on the embedded corpus
+#   make test         create the environment with test extras, then run the default test suite
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+$(BIN)/curate: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# Install torch first, pinned, so no package pulls a CUDA build onto a CPU machine.
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+.PHONY: env quickstart test test-slow lint
+env: $(BIN)/curate
+
+quickstart: env
+	$(BIN)/curate quickstart
+
+test: env
+	$(BIN)/python -m pytest -q
+
+test-slow: env
+	$(BIN)/python -m pytest -q -m slow
+
+lint: env
+	$(BIN)/ruff check .

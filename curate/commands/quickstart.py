@@ -1,0 +1,40 @@
+"""`curate quickstart`: the whole pipeline on the embedded synthetic corpus, then a summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+
+from curate.paths import RunDir
+from curate.recipe import Recipe, run_recipe
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("quickstart", help="run every stage on the embedded synthetic corpus")
+    parser.add_argument("--run-dir", type=Path, help="where outputs go (default: runs/quickstart)")
+    parser.add_argument("--force", action="store_true", help="rerun stages even if complete")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> None:
+    from curate.commands.eval_probes import print_summary
+
+    recipe = Recipe.load("quickstart.toml")
+    run_dir = RunDir(args.run_dir or recipe.run_dir)
+    started = time.perf_counter()
+    timings = run_recipe(recipe, run_dir.root, args.force)
+    print(f"\nquickstart finished in {time.perf_counter() - started:.0f} s")
+    for name, seconds in timings.items():
+        print(f"  {name:<14} {seconds:7.1f} s")
+    summary = pl.read_csv(run_dir.probe_eval / "summary.csv")
+    print("\nprobe completion loss (nats/token) and greedy accuracy:")
+    print_summary(summary)
+    reasoning = summary.filter(pl.col("kind") == "reasoning")
+    weights = reasoning["probes"]
+    for column in [c for c in summary.columns if c.endswith("loss_per_token")]:
+        mean = (reasoning[column] * weights).sum() / weights.sum()
+        label = column.removesuffix("loss_per_token").rstrip("_") or "trained"
+        print(f"  reasoning probes (mean over sets), loss per token, {label:<9}: {mean:.3f}")
+    print(f"\noutputs in {run_dir.root}/: corpus/, model/ (HF format), probes/probes.jsonl, probes/eval/")

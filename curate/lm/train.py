@@ -1,0 +1,183 @@
+"""Train the small LM: documents packed into fixed-length sequences, AdamW, warmup + cosine, clipping.
+
+Read top to bottom like nanoGPT's train.py; all knobs are in `TrainConfig`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from curate.lm.model import ModelConfig, build_model
+from curate.lm.tokenizer import train_tokenizer
+
+
+@dataclass
+class TrainConfig:
+    seq_len: int = 256
+    batch_size: int = 16
+    steps: int = 400
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 40
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_fraction: float = 0.05
+    eval_batches: int = 8
+    vocab_size: int = 4096
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    tokenizer: object
+    train_losses: list[float] = field(default_factory=list)
+    eval_losses: dict[int, float] = field(default_factory=dict)
+    tokens_per_second: float = 0.0
+    n_train_tokens: int = 0
+    n_eval_tokens: int = 0
+
+
+def is_heldout(doc_id: str, fraction: float, seed: int) -> bool:
+    """A stable, seeded split that does not depend on corpus order or size."""
+    digest = hashlib.sha256(f"{seed}:{doc_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def pack(tokenizer, texts: list[str]) -> torch.Tensor:
+    """All documents as one token stream, each wrapped in BOS ... EOS so the model learns where they start."""
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    stream = []
+    for ids in encoded:
+        stream += [tokenizer.bos_token_id, *ids, tokenizer.eos_token_id]
+    return torch.tensor(stream, dtype=torch.long)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
+
+
+@torch.no_grad()
+def evaluate(model, stream: torch.Tensor, config: TrainConfig, device: torch.device) -> float:
+    """Mean token loss over fixed, non-overlapping windows of the held-out stream."""
+    model.eval()
+    n_windows = min((len(stream) - 1) // config.seq_len, config.eval_batches * config.batch_size)
+    if n_windows == 0:
+        return float("nan")
+    windows = stream[: n_windows * config.seq_len + 1]
+    losses = []
+    for start in range(0, n_windows, config.batch_size):
+        rows = range(start, min(n_windows, start + config.batch_size))
+        x = torch.stack([windows[r * config.seq_len : (r + 1) * config.seq_len] for r in rows]).to(device)
+        y = torch.stack([windows[r * config.seq_len + 1 : (r + 1) * config.seq_len + 1] for r in rows]).to(
+            device
+        )
+        logits = model(input_ids=x).logits
+        losses.append(
+            torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten()).item() * len(rows)
+        )
+    model.train()
+    return sum(losses) / n_windows
+
+
+def train_lm(
+    train_texts: list[str],
+    eval_texts: list[str],
+    model_config: ModelConfig | None = None,
+    config: TrainConfig | None = None,
+    tokenizer=None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a fresh LM on `train_texts`; a given tokenizer is reused (e.g. to retrain on a reduced corpus)."""
+    model_config = model_config or ModelConfig()
+    config = config or TrainConfig()
+    device = resolve_device(config.device)
+    tokenizer = tokenizer or train_tokenizer(train_texts, config.vocab_size)
+    model_config.max_len = max(model_config.max_len, config.seq_len)
+
+    train_stream, eval_stream = pack(tokenizer, train_texts), pack(tokenizer, eval_texts)
+    if len(train_stream) <= config.seq_len:
+        raise ValueError(f"corpus too small: {len(train_stream)} tokens for sequences of {config.seq_len}")
+
+    torch.manual_seed(config.seed)
+    model = build_model(model_config, tokenizer).to(device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=(0.9, 0.95),
+    )
+    batches = torch.Generator().manual_seed(config.seed)
+    result = TrainResult(model, tokenizer, n_train_tokens=len(train_stream), n_eval_tokens=len(eval_stream))
+
+    model.train()
+    started, tokens_seen = time.perf_counter(), 0
+    bar = tqdm(range(config.steps), desc="train-lm", unit="step", disable=not progress)
+    for step in bar:
+        starts = torch.randint(
+            len(train_stream) - config.seq_len - 1, (config.batch_size,), generator=batches
+        )
+        x = torch.stack([train_stream[s : s + config.seq_len] for s in starts]).to(device)
+        y = torch.stack([train_stream[s + 1 : s + 1 + config.seq_len] for s in starts]).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        logits = model(input_ids=x).logits
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+
+        tokens_seen += x.numel()
+        result.train_losses.append(loss.item())
+        postfix = {
+            "loss": f"{loss.item():.3f}",
+            "tok/s": f"{tokens_seen / (time.perf_counter() - started):.0f}",
+        }
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            result.eval_losses[step + 1] = evaluate(model, eval_stream, config, device)
+            postfix["eval"] = f"{result.eval_losses[step + 1]:.3f}"
+        bar.set_postfix(postfix)
+    result.tokens_per_second = tokens_seen / (time.perf_counter() - started)
+    model.eval()
+    return result
+
+
+def save(result: TrainResult, out_dir: str | Path, model_config: ModelConfig, config: TrainConfig) -> None:
+    """HF format (config.json, model.safetensors, tokenizer files) plus the training log."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.model.save_pretrained(out_dir)
+    result.tokenizer.save_pretrained(out_dir)
+    log = {
+        "model_config": asdict(model_config),
+        "train_config": asdict(config),
+        "n_parameters": sum(p.numel() for p in result.model.parameters()),
+        "n_train_tokens": result.n_train_tokens,
+        "n_eval_tokens": result.n_eval_tokens,
+        "tokens_per_second": result.tokens_per_second,
+        "train_losses": result.train_losses,
+        "eval_losses": result.eval_losses,
+    }
+    (out_dir / "train_log.json").write_text(json.dumps(log, indent=1))

@@ -1,0 +1,60 @@
+"""Where each stage of a run reads and writes, so every stage can run alone or take the user's own input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: Path
+
+    @property
+    def corpus(self) -> Path:
+        return self.root / "corpus"
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def probes(self) -> Path:
+        return self.root / "probes" / "probes.jsonl"
+
+    @property
+    def probe_eval(self) -> Path:
+        return self.root / "probes" / "eval"
+
+    @property
+    def factors(self) -> Path:
+        return self.root / "factors"
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "scores"
+
+    @property
+    def classifier(self) -> Path:
+        return self.root / "classifier"
+
+    @property
+    def filtered(self) -> Path:
+        return self.root / "filtered"
+
+    @property
+    def mix(self) -> Path:
+        return self.root / "mix"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+
+def add_run_dir_argument(parser) -> None:
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path("runs/default"),
+        help="run directory; each stage's default input and output live under it (default: runs/default)",
+    )

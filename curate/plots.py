@@ -1,0 +1,23 @@
+"""Plot helpers shared by stages; headless (Agg) so they work on servers and in CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def new_figure(width: float = 6.0, height: float = 4.0):
+    return plt.subplots(figsize=(width, height))
