@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "curate.commands.train_lm",
     "curate.commands.probes",
     "curate.commands.eval_probes",
+    "curate.commands.train_classifier",
     "curate.commands.run",
     "curate.commands.quickstart",
 ]

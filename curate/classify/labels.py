@@ -1,0 +1,98 @@
+"""Training labels from an influence ranking, with no hand labels.
+
+Aggregation: each reasoning probe ranks all documents by its per-nat score; a document's aggregate is the
+mean of its rank percentiles over those probes. Ranks rather than z-scores because per-probe influence is
+heavy-tailed (the paper fits power laws to its top): a z-score mean lets one probe's outlier documents
+decide the ranking, whereas a rank mean asks for documents that many probes of a task rank high, which is
+exactly the "shared across probes" signature of procedural knowledge. `aggregate="zscore"` is available.
+
+Positives are the top-k documents; negatives are sampled from the bottom and the middle of the ranking.
+Optionally, documents that also rank in the top-k for factual probes are dropped from the positives, since
+they teach facts rather than procedures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from curate.errors import UserFacingError
+
+
+@dataclass
+class LabelArguments:
+    top_k: float = 0.1  # positives: a count (≥ 1) or a share of the corpus (< 1)
+    negatives_per_positive: float = 2.0
+    bottom_share: float = 0.5  # share of negatives sampled from the bottom of the ranking; the rest from the middle
+    middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) the middle negatives come from
+    bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
+    aggregate: str = "rank"  # "rank" (mean rank percentile) or "zscore" (mean z-score of per-nat scores)
+    per_grad_norm: bool = False  # divide scores by the document gradient norm before ranking
+    exclude_factual: bool = False
+    seed: int = 0
+
+
+def _count(value: float, total: int) -> int:
+    return int(value) if value >= 1 else max(1, round(value * total))
+
+
+def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str = "rank") -> np.ndarray:
+    """One aggregate per document over the given probes' per-nat score columns."""
+    if not probe_columns:
+        raise UserFacingError("no probes to aggregate over")
+    matrix = scores.select(probe_columns).to_numpy().astype(np.float64)
+    if method == "rank":
+        ranks = matrix.argsort(axis=0).argsort(axis=0)
+        return (ranks / max(1, len(matrix) - 1)).mean(axis=1)
+    if method == "zscore":
+        std = matrix.std(axis=0)
+        return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1)).mean(axis=1)
+    raise UserFacingError(f"unknown aggregation {method!r}; choose rank or zscore")
+
+
+def label_from_scores(
+    scores: pl.DataFrame,
+    reasoning_probes: list[str],
+    factual_probes: list[str] | None = None,
+    args: LabelArguments | None = None,
+) -> pl.DataFrame:
+    """`doc_id`, `aggregate`, `label` (1 positive, 0 negative) for the documents chosen to train on.
+
+    `scores` holds `doc_id`, `doc_grad_norm` and per-nat score columns named by probe id.
+    """
+    args = args or LabelArguments()
+    if args.per_grad_norm:
+        norm = pl.col("doc_grad_norm").clip(lower_bound=1e-12)
+        scores = scores.with_columns([pl.col(c) / norm for c in reasoning_probes + (factual_probes or [])])
+    aggregate = aggregate_scores(scores, reasoning_probes, args.aggregate)
+    n = len(aggregate)
+    order = np.argsort(-aggregate, kind="stable")
+    k = _count(args.top_k, n)
+    positives = order[:k]
+    if args.exclude_factual and factual_probes:
+        factual = aggregate_scores(scores, factual_probes, args.aggregate)
+        factual_top = set(np.argsort(-factual, kind="stable")[:k].tolist())
+        positives = np.array([i for i in positives if i not in factual_top], dtype=np.int64)
+
+    rank_percentile = np.empty(n)
+    rank_percentile[order[::-1]] = np.arange(n) / max(1, n - 1)
+    taken = set(positives.tolist())
+    n_negatives = round(args.negatives_per_positive * len(positives))
+    rng = np.random.default_rng(args.seed)
+
+    def sample(mask: np.ndarray, count: int) -> np.ndarray:
+        pool = np.array([i for i in np.flatnonzero(mask) if i not in taken], dtype=np.int64)
+        return rng.choice(pool, size=min(count, len(pool)), replace=False) if len(pool) else pool
+
+    n_bottom = round(n_negatives * args.bottom_share)
+    bottom = sample(rank_percentile <= args.bottom, n_bottom)
+    taken |= set(bottom.tolist())
+    low, high = args.middle
+    middle = sample((rank_percentile >= low) & (rank_percentile <= high), n_negatives - len(bottom))
+    chosen = np.concatenate([positives, bottom, middle]).astype(np.int64)
+    labels = np.concatenate([np.ones(len(positives)), np.zeros(len(bottom) + len(middle))]).astype(np.int8)
+    return pl.DataFrame(
+        {"doc_id": scores["doc_id"].gather(chosen), "aggregate": aggregate[chosen], "label": labels}
+    ).with_columns(pl.col("doc_id").cast(pl.Utf8))

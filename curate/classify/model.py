@@ -1,0 +1,152 @@
+"""`ProceduralClassifier`: a scikit-learn estimator that scores how procedural a document is.
+
+Default backend "hashed": hashed word 1–2-grams and character 3–5-grams (no vocabulary to fit, so it scales
+to any corpus and loads instantly) into a logistic regression, probability-calibrated with cross-validated
+sigmoid calibration. Backend "embedding": mean-pooled hidden states of a local HF model (e.g. the run's LM)
+into the same linear model. The saved file is a joblib pickle of plain scikit-learn objects plus provenance,
+so a datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline, make_union
+
+from curate import __version__
+from curate.errors import UserFacingError
+
+FILE_VERSION = 1
+
+
+class MeanPooledEmbeddings(BaseEstimator, TransformerMixin):
+    """Mean of a local HF model's last hidden states over each document's tokens; the model loads lazily."""
+
+    def __init__(self, model_path: str, max_length: int = 256, batch_size: int = 16):
+        self.model_path = model_path
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def fit(self, texts, labels=None):
+        return self
+
+    def _load(self):
+        if getattr(self, "_model", None) is None:
+            from transformers import AutoModel, AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+            if self._tokenizer.pad_token is None:
+                self._tokenizer.pad_token = self._tokenizer.eos_token
+            self._model = AutoModel.from_pretrained(self.model_path).eval()
+        return self._model, self._tokenizer
+
+    def transform(self, texts) -> np.ndarray:
+        import torch
+
+        model, tokenizer = self._load()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(texts), self.batch_size):
+                batch = tokenizer(
+                    list(texts[start : start + self.batch_size]),
+                    truncation=True,
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                hidden = model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
+        embeddings = np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
+        return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_model", None)
+        state.pop("_tokenizer", None)
+        return state
+
+
+def hashed_features(n_features: int = 2**18):
+    words = HashingVectorizer(
+        analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm=None,
+        token_pattern=r"(?u)\b\w+\b|[^\w\s]",
+    )
+    chars = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(3, 5), n_features=n_features, alternate_sign=False, norm=None
+    )
+    return make_union(
+        make_pipeline(words, TfidfTransformer(sublinear_tf=True)),
+        make_pipeline(chars, TfidfTransformer(sublinear_tf=True)),
+    )
+
+
+@dataclass
+class ProceduralClassifier:
+    backend: str = "hashed"  # "hashed" or "embedding"
+    n_features: int = 2**17
+    C: float = 4.0
+    embedding_model: str | None = None  # a local HF model directory, for backend "embedding"
+    calibration_folds: int = 3
+    seed: int = 0
+    provenance: dict = field(default_factory=dict)
+
+    def _make_pipeline(self):
+        if self.backend == "hashed":
+            features = hashed_features(self.n_features)
+        elif self.backend == "embedding":
+            if not self.embedding_model:
+                raise UserFacingError("the embedding backend needs embedding_model (a local HF model directory)")
+            features = MeanPooledEmbeddings(str(self.embedding_model))
+        else:
+            raise UserFacingError(f"unknown backend {self.backend!r}; choose hashed or embedding")
+        linear = LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced", random_state=self.seed)
+        calibrated = CalibratedClassifierCV(linear, method="sigmoid", cv=self.calibration_folds)
+        return features, calibrated
+
+    def fit(self, texts: list[str], labels) -> ProceduralClassifier:
+        labels = np.asarray(labels)
+        if len(set(labels.tolist())) != 2:
+            raise UserFacingError("training needs both positive and negative documents")
+        features, model = self._make_pipeline()
+        self.features_ = features.fit(texts, labels)
+        self.model_ = model.fit(self.features_.transform(texts), labels)
+        return self
+
+    def transform(self, texts: list[str]):
+        return self.features_.transform(texts)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """P(procedural) per document, shape (n,)."""
+        if not len(texts):
+            return np.zeros(0)
+        return self.model_.predict_proba(self.transform(list(texts)))[:, 1]
+
+    def predict(self, texts: list[str], threshold: float = 0.5) -> np.ndarray:
+        return (self.predict_proba(texts) >= threshold).astype(np.int8)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump({"file_version": FILE_VERSION, "toolkit_version": __version__, "classifier": self}, path)
+        return path
+
+
+def load_classifier(path: str | Path) -> ProceduralClassifier:
+    path = Path(path)
+    if not path.exists():
+        raise UserFacingError(f"{path}: no classifier file (train one with `curate train-classifier`)")
+    try:
+        data = joblib.load(path)
+    except Exception as error:  # a corrupt or foreign file: say which, whatever the unpickler raised
+        raise UserFacingError(f"{path}: not a classifier file ({error})") from error
+    if not isinstance(data, dict) or data.get("file_version") != FILE_VERSION:
+        raise UserFacingError(f"{path}: not a classifier file of version {FILE_VERSION}")
+    return data["classifier"]

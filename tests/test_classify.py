@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curate.classify import LabelArguments, ProceduralClassifier, label_from_scores, load_classifier
+from curate.classify.labels import aggregate_scores
+from curate.classify.report import evaluate
+from curate.classify.train import load_per_nat_scores, train_from_scores
+from curate.errors import UserFacingError
+
+
+def planted_scores(n: int = 400, seed: int = 0) -> pl.DataFrame:
+    """Documents 0..39 are influential for every reasoning probe; 40..59 for every factual one."""
+    rng = np.random.default_rng(seed)
+    columns = {"doc_id": [f"d{i}" for i in range(n)], "doc_grad_norm": rng.uniform(1, 2, n)}
+    for p in range(4):
+        values = rng.normal(0, 1, n)
+        values[:40] += 5
+        columns[f"r{p}"] = values
+    for p in range(2):
+        values = rng.normal(0, 1, n)
+        values[40:60] += 5
+        columns[f"f{p}"] = values
+    return pl.DataFrame(columns)
+
+
+def test_top_k_positives_and_disjoint_negatives():
+    labelled = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=LabelArguments(top_k=40))
+    positives = set(labelled.filter(pl.col("label") == 1)["doc_id"])
+    negatives = set(labelled.filter(pl.col("label") == 0)["doc_id"])
+    assert positives == {f"d{i}" for i in range(40)}
+    assert len(negatives) == 80 and not positives & negatives
+    again = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=LabelArguments(top_k=40))
+    assert labelled.equals(again)
+
+
+def test_rank_aggregation_is_not_decided_by_one_probes_outlier():
+    scores = planted_scores()
+    scores = scores.with_columns(pl.when(pl.col("doc_id") == "d399").then(1e6).otherwise(pl.col("r0")).alias("r0"))
+    rank = aggregate_scores(scores, ["r0", "r1", "r2", "r3"], "rank")
+    zscore = aggregate_scores(scores, ["r0", "r1", "r2", "r3"], "zscore")
+    assert np.argmax(zscore) == 399
+    assert set(np.argsort(-rank)[:40].tolist()) == set(range(40))
+
+
+def test_exclude_factual_drops_documents_top_ranked_for_facts():
+    scores = planted_scores().with_columns(
+        pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)])).then(9.0).otherwise(pl.col("f0")).alias("f0"),
+        pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)])).then(9.0).otherwise(pl.col("f1")).alias("f1"),
+    )
+    args = LabelArguments(top_k=40, exclude_factual=True)
+    labelled = label_from_scores(scores, ["r0", "r1", "r2", "r3"], ["f0", "f1"], args)
+    positives = set(labelled.filter(pl.col("label") == 1)["doc_id"])
+    assert positives == {f"d{i}" for i in range(10, 40)}
+
+
+def procedural_texts(rng, n):
+    return [f"def step_{i}(x):\n    y = x * {rng.integers(2, 9)}\n    return y + {rng.integers(1, 9)}" for i in range(n)]
+
+
+def prose_texts(rng, n):
+    towns = ["Lyon", "Oslo", "Quito", "Perth", "Cork"]
+    return [f"In {1900 + int(rng.integers(0, 99))} the town of {rng.choice(towns)} held a fair with music." for _ in range(n)]
+
+
+def test_classifier_separates_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    texts = procedural_texts(rng, 60) + prose_texts(rng, 60)
+    labels = [1] * 60 + [0] * 60
+    classifier = ProceduralClassifier(n_features=2**12, provenance={"k": 60}).fit(texts, labels)
+    test = procedural_texts(rng, 20) + prose_texts(rng, 20)
+    probabilities = classifier.predict_proba(test)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    report = evaluate(probabilities, np.array([1] * 20 + [0] * 20), ["code"] * 20 + ["web"] * 20)
+    assert report["f1"] == 1.0 and report["source_share_of_predicted_positives"]["code"] == 1.0
+    loaded = load_classifier(classifier.save(tmp_path / "c.joblib"))
+    assert np.array_equal(loaded.predict_proba(test), probabilities)
+    assert loaded.provenance == {"k": 60}
+
+
+def test_bad_classifier_files_and_labels(tmp_path):
+    with pytest.raises(UserFacingError, match="no classifier file"):
+        load_classifier(tmp_path / "missing.joblib")
+    (tmp_path / "junk.joblib").write_bytes(b"junk")
+    with pytest.raises(UserFacingError, match="not a classifier file"):
+        load_classifier(tmp_path / "junk.joblib")
+    with pytest.raises(UserFacingError, match="both positive and negative"):
+        ProceduralClassifier().fit(["a", "b"], [1, 1])
+
+
+def test_train_from_a_scores_directory(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 200
+    texts = procedural_texts(rng, 40) + prose_texts(rng, n - 40)
+    scores = planted_scores(n)
+    (tmp_path / "scores").mkdir()
+    scores.write_parquet(tmp_path / "scores" / "part-00000.parquet")
+    probes = [{"id": c, "nats": 2.0, "gradient_norm": 1.0} for c in ["r0", "r1", "r2", "r3", "f0", "f1"]]
+    (tmp_path / "scores" / "probes.json").write_text(json.dumps({"probes": probes}))
+    per_nat, meta = load_per_nat_scores(tmp_path / "scores")
+    assert np.allclose(per_nat["r0"].to_numpy(), scores["r0"].to_numpy() / 2.0)
+    texts_by_id = dict(zip(scores["doc_id"].to_list(), texts, strict=True))
+    classifier, training_set = train_from_scores(
+        per_nat, texts_by_id, ["r0", "r1", "r2", "r3"], ["f0", "f1"], ProceduralClassifier(n_features=2**12),
+        LabelArguments(top_k=40),
+    )
+    assert training_set.filter(pl.col("label") == 1).height == 40
+    assert classifier.predict(procedural_texts(rng, 5)).all() and not classifier.predict(prose_texts(rng, 5)).any()

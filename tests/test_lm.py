@@ -1,0 +1,63 @@
+import math
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from curate.lm.model import ModelConfig
+from curate.lm.tokenizer import train_tokenizer
+from curate.lm.train import TrainConfig, is_heldout, lr_at, save, train_lm
+
+TINY_MODEL = ModelConfig(n_layers=2, hidden=32, mlp=64, heads=2, max_len=64)
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    values = dict(seq_len=32, batch_size=8, steps=40, lr=1e-2, warmup_steps=5, eval_every=20, vocab_size=300)
+    return TrainConfig(**(values | overrides))
+
+
+def test_tokenizer_splits_every_digit(tiny_texts):
+    tokenizer = train_tokenizer(tiny_texts * 3 + ["12345 67890 2024"] * 50, vocab_size=400)
+    pieces = tokenizer.tokenize("x = 12345 + 2024")
+    digits = [p for p in pieces if any(c.isdigit() for c in p)]
+    assert digits == list("123452024")
+    assert tokenizer.decode(tokenizer("(7 - 4) * 7 = 21")["input_ids"]) == "(7 - 4) * 7 = 21"
+
+
+def test_learning_rate_warms_up_then_decays_to_floor():
+    config = TrainConfig(lr=1.0, steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    rates = [lr_at(step, config) for step in range(100)]
+    assert rates[0] < rates[9] == 1.0
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:], strict=False))
+    assert math.isclose(lr_at(100, config), 0.1)
+
+
+def test_heldout_split_is_stable_and_near_fraction():
+    ids = [f"doc-{i}" for i in range(4000)]
+    first = [is_heldout(i, 0.1, 0) for i in ids]
+    assert first == [is_heldout(i, 0.1, 0) for i in ids]
+    assert 0.08 < sum(first) / len(ids) < 0.12
+
+
+def test_loss_falls_and_training_is_deterministic(tiny_texts):
+    a = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, tiny_config(), progress=False)
+    assert a.train_losses[-1] < 0.6 * a.train_losses[0]
+    first_eval, last_eval = a.eval_losses[20], a.eval_losses[40]
+    assert last_eval < first_eval
+    b = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, tiny_config(), tokenizer=a.tokenizer, progress=False)
+    assert a.train_losses == b.train_losses
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_saved_model_reloads_with_auto_classes(tmp_path, tiny_texts):
+    config = tiny_config(steps=5, eval_every=5)
+    result = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, config, progress=False)
+    save(result, tmp_path / "model", TINY_MODEL, config)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "model")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "model")
+    assert model.config.model_type == "llama" and model.config.hidden_act == "silu"
+    ids = tokenizer("Step 1: add 3 and 4.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, result.model(ids).logits, atol=1e-6)
+    assert (tmp_path / "model" / "model.safetensors").exists()
+    assert (tmp_path / "model" / "train_log.json").exists()
