@@ -34,6 +34,14 @@ class RunDir:
     def scores(self) -> Path:
         return self.root / "scores"
 
+    def scores_for(self, method: str) -> Path:
+        """EK-FAC scores live in `scores/`; the baselines' beside them in `scores-METHOD/`."""
+        return self.scores if method == "ekfac" else self.root / f"scores-{method}"
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "validate"
+
     @property
     def classifier(self) -> Path:
         return self.root / "classifier"

@@ -19,5 +19,6 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
-def new_figure(width: float = 6.0, height: float = 4.0):
-    return plt.subplots(figsize=(width, height))
+def new_figure(width: float = 6.0, height: float = 4.0, ncols: int = 1):
+    """(figure, axes): one Axes, or an array of `ncols` side by side."""
+    return plt.subplots(1, ncols, figsize=(width, height), squeeze=ncols == 1)

@@ -38,7 +38,9 @@ def test_top_k_positives_and_disjoint_negatives():
 
 def test_rank_aggregation_is_not_decided_by_one_probes_outlier():
     scores = planted_scores()
-    scores = scores.with_columns(pl.when(pl.col("doc_id") == "d399").then(1e6).otherwise(pl.col("r0")).alias("r0"))
+    scores = scores.with_columns(
+        pl.when(pl.col("doc_id") == "d399").then(1e6).otherwise(pl.col("r0")).alias("r0")
+    )
     rank = aggregate_scores(scores, ["r0", "r1", "r2", "r3"], "rank")
     zscore = aggregate_scores(scores, ["r0", "r1", "r2", "r3"], "zscore")
     assert np.argmax(zscore) == 399
@@ -47,8 +49,14 @@ def test_rank_aggregation_is_not_decided_by_one_probes_outlier():
 
 def test_exclude_factual_drops_documents_top_ranked_for_facts():
     scores = planted_scores().with_columns(
-        pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)])).then(9.0).otherwise(pl.col("f0")).alias("f0"),
-        pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)])).then(9.0).otherwise(pl.col("f1")).alias("f1"),
+        pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)]))
+        .then(9.0)
+        .otherwise(pl.col("f0"))
+        .alias("f0"),
+        pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)]))
+        .then(9.0)
+        .otherwise(pl.col("f1"))
+        .alias("f1"),
     )
     args = LabelArguments(top_k=40, exclude_factual=True)
     labelled = label_from_scores(scores, ["r0", "r1", "r2", "r3"], ["f0", "f1"], args)
@@ -57,12 +65,18 @@ def test_exclude_factual_drops_documents_top_ranked_for_facts():
 
 
 def procedural_texts(rng, n):
-    return [f"def step_{i}(x):\n    y = x * {rng.integers(2, 9)}\n    return y + {rng.integers(1, 9)}" for i in range(n)]
+    return [
+        f"def step_{i}(x):\n    y = x * {rng.integers(2, 9)}\n    return y + {rng.integers(1, 9)}"
+        for i in range(n)
+    ]
 
 
 def prose_texts(rng, n):
     towns = ["Lyon", "Oslo", "Quito", "Perth", "Cork"]
-    return [f"In {1900 + int(rng.integers(0, 99))} the town of {rng.choice(towns)} held a fair with music." for _ in range(n)]
+    return [
+        f"In {1900 + int(rng.integers(0, 99))} the town of {rng.choice(towns)} held a fair with music."
+        for _ in range(n)
+    ]
 
 
 def test_classifier_separates_and_round_trips(tmp_path):
@@ -103,8 +117,15 @@ def test_train_from_a_scores_directory(tmp_path):
     assert np.allclose(per_nat["r0"].to_numpy(), scores["r0"].to_numpy() / 2.0)
     texts_by_id = dict(zip(scores["doc_id"].to_list(), texts, strict=True))
     classifier, training_set = train_from_scores(
-        per_nat, texts_by_id, ["r0", "r1", "r2", "r3"], ["f0", "f1"], ProceduralClassifier(n_features=2**12),
+        per_nat,
+        texts_by_id,
+        ["r0", "r1", "r2", "r3"],
+        ["f0", "f1"],
+        ProceduralClassifier(n_features=2**12),
         LabelArguments(top_k=40),
     )
     assert training_set.filter(pl.col("label") == 1).height == 40
-    assert classifier.predict(procedural_texts(rng, 5)).all() and not classifier.predict(prose_texts(rng, 5)).any()
+    assert (
+        classifier.predict(procedural_texts(rng, 5)).all()
+        and not classifier.predict(prose_texts(rng, 5)).any()
+    )

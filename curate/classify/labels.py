@@ -25,8 +25,13 @@ from curate.errors import UserFacingError
 class LabelArguments:
     top_k: float = 0.1  # positives: a count (≥ 1) or a share of the corpus (< 1)
     negatives_per_positive: float = 2.0
-    bottom_share: float = 0.5  # share of negatives sampled from the bottom of the ranking; the rest from the middle
-    middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) the middle negatives come from
+    bottom_share: float = (
+        0.5  # share of negatives sampled from the bottom of the ranking; the rest from the middle
+    )
+    middle: tuple[float, float] = (
+        0.2,
+        0.6,
+    )  # rank-percentile band (0 = lowest) the middle negatives come from
     bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
     aggregate: str = "rank"  # "rank" (mean rank percentile) or "zscore" (mean z-score of per-nat scores)
     per_grad_norm: bool = False  # divide scores by the document gradient norm before ranking

@@ -76,7 +76,11 @@ class MeanPooledEmbeddings(BaseEstimator, TransformerMixin):
 
 def hashed_features(n_features: int = 2**18):
     words = HashingVectorizer(
-        analyzer="word", ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm=None,
+        analyzer="word",
+        ngram_range=(1, 2),
+        n_features=n_features,
+        alternate_sign=False,
+        norm=None,
         token_pattern=r"(?u)\b\w+\b|[^\w\s]",
     )
     chars = HashingVectorizer(
@@ -103,7 +107,9 @@ class ProceduralClassifier:
             features = hashed_features(self.n_features)
         elif self.backend == "embedding":
             if not self.embedding_model:
-                raise UserFacingError("the embedding backend needs embedding_model (a local HF model directory)")
+                raise UserFacingError(
+                    "the embedding backend needs embedding_model (a local HF model directory)"
+                )
             features = MeanPooledEmbeddings(str(self.embedding_model))
         else:
             raise UserFacingError(f"unknown backend {self.backend!r}; choose hashed or embedding")

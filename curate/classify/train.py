@@ -31,7 +31,9 @@ def load_per_nat_scores(scores_dir: str | Path) -> tuple[pl.DataFrame, dict]:
     scores_dir = Path(scores_dir)
     meta_path = scores_dir / "probes.json"
     if not meta_path.exists() or not list(scores_dir.glob("part-*.parquet")):
-        raise UserFacingError(f"{scores_dir}: no scores (probes.json and part-*.parquet); run `curate score` first")
+        raise UserFacingError(
+            f"{scores_dir}: no scores (probes.json and part-*.parquet); run `curate score` first"
+        )
     meta = json.loads(meta_path.read_text())
     nats = {p["id"]: p["nats"] for p in meta["probes"]}
     scores = pl.scan_parquet(scores_dir / "part-*.parquet").with_columns(
@@ -88,8 +90,13 @@ def train_from_scores(
         if not added:
             break
         extra = pl.DataFrame(
-            {"doc_id": [ids[i] for i in added], "aggregate": [float("nan")] * len(added), "label": [1] * len(added),
-             "index": added, "round": [round_number] * len(added)},
+            {
+                "doc_id": [ids[i] for i in added],
+                "aggregate": [float("nan")] * len(added),
+                "label": [1] * len(added),
+                "index": added,
+                "round": [round_number] * len(added),
+            },
             schema=labelled.schema,
         )
         labelled = pl.concat([labelled, extra])

@@ -23,7 +23,9 @@ CLASSIFIER_FILE = "classifier.joblib"
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train-classifier", help="train the procedural classifier from influence scores")
+    parser = subparsers.add_parser(
+        "train-classifier", help="train the procedural classifier from influence scores"
+    )
     add_run_dir_argument(parser)
     parser.add_argument("--scores", type=Path, help="scores directory (default: RUN_DIR/scores)")
     parser.add_argument("--probes", type=Path, help="probe file (default: RUN_DIR/probes/probes.jsonl)")
@@ -31,24 +33,47 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/classifier)")
     add_corpus_arguments(parser)
     labels = parser.add_argument_group("labels from the ranking")
-    labels.add_argument("--top-k", type=float, default=LabelArguments.top_k, help="positives: count, or share if < 1")
+    labels.add_argument(
+        "--top-k", type=float, default=LabelArguments.top_k, help="positives: count, or share if < 1"
+    )
     labels.add_argument("--negatives-per-positive", type=float, default=LabelArguments.negatives_per_positive)
-    labels.add_argument("--bottom-share", type=float, default=LabelArguments.bottom_share,
-                        help="share of negatives from the bottom of the ranking (the rest from the middle)")
+    labels.add_argument(
+        "--bottom-share",
+        type=float,
+        default=LabelArguments.bottom_share,
+        help="share of negatives from the bottom of the ranking (the rest from the middle)",
+    )
     labels.add_argument("--aggregate", choices=("rank", "zscore"), default=LabelArguments.aggregate)
     labels.add_argument("--per-grad-norm", action="store_true", help="rank by score / document gradient norm")
-    labels.add_argument("--exclude-factual", action="store_true", help="drop positives also top-ranked for facts")
+    labels.add_argument(
+        "--exclude-factual", action="store_true", help="drop positives also top-ranked for facts"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--backend", choices=("hashed", "embedding"), default="hashed")
-    model.add_argument("--embedding-model", type=Path, help="local HF model for --backend embedding (default: RUN_DIR/model)")
-    model.add_argument("--recall-rounds", type=int, default=0, help="faiss nearest-neighbour expansion rounds")
+    model.add_argument(
+        "--embedding-model", type=Path, help="local HF model for --backend embedding (default: RUN_DIR/model)"
+    )
+    model.add_argument(
+        "--recall-rounds", type=int, default=0, help="faiss nearest-neighbour expansion rounds"
+    )
     model.add_argument("--seed", type=int, default=0)
     evaluation = parser.add_argument_group("evaluation")
-    evaluation.add_argument("--heldout-fraction", type=float, default=0.2,
-                            help="documents never used for training, on which every classifier is evaluated")
-    evaluation.add_argument("--truth-key", default="procedural", help="ground-truth metadata field, if the corpus has one")
-    evaluation.add_argument("--compare", nargs="*", default=[], metavar="NAME=SCORES",
-                            help="also train from other rankings, e.g. cosine=runs/x/scores_cosine random=...")
+    evaluation.add_argument(
+        "--heldout-fraction",
+        type=float,
+        default=0.2,
+        help="documents never used for training, on which every classifier is evaluated",
+    )
+    evaluation.add_argument(
+        "--truth-key", default="procedural", help="ground-truth metadata field, if the corpus has one"
+    )
+    evaluation.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        metavar="NAME=SCORES",
+        help="also train from other rankings, e.g. cosine=runs/x/scores_cosine random=...",
+    )
     parser.set_defaults(func=run)
 
 
@@ -78,8 +103,12 @@ def run(args) -> None:
     training_texts = {i: d.text for i, d in documents.items() if i not in heldout_set}
     has_truth = all(args.truth_key in documents[i].metadata for i in heldout[:100]) and bool(heldout)
     label_args = LabelArguments(
-        top_k=args.top_k, negatives_per_positive=args.negatives_per_positive, bottom_share=args.bottom_share,
-        aggregate=args.aggregate, per_grad_norm=args.per_grad_norm, exclude_factual=args.exclude_factual,
+        top_k=args.top_k,
+        negatives_per_positive=args.negatives_per_positive,
+        bottom_share=args.bottom_share,
+        aggregate=args.aggregate,
+        per_grad_norm=args.per_grad_norm,
+        exclude_factual=args.exclude_factual,
         seed=args.seed,
     )
     reports, curves = {}, {}
@@ -90,18 +119,34 @@ def run(args) -> None:
         reasoning, factual = probe_ids_by_kind(args.probes or run_dir.probes, probe_columns)
         classifier = ProceduralClassifier(
             backend=args.backend,
-            embedding_model=str(args.embedding_model or run_dir.model) if args.backend == "embedding" else None,
+            embedding_model=str(args.embedding_model or run_dir.model)
+            if args.backend == "embedding"
+            else None,
             seed=args.seed,
         )
         classifier, training_set = train_from_scores(
-            scores, training_texts, reasoning, factual, classifier, label_args, RecallArguments(args.recall_rounds)
+            scores,
+            training_texts,
+            reasoning,
+            factual,
+            classifier,
+            label_args,
+            RecallArguments(args.recall_rounds),
         )
         classifier.provenance = {
-            "run_dir": str(run_dir.root), "scores": str(scores_dir), "ranking": name,
-            "method": meta.get("arguments", {}).get("method", name), "reasoning_probes": reasoning,
-            "factual_probes": factual, "labels": asdict(label_args), "recall_rounds": args.recall_rounds,
-            "backend": args.backend, "n_features": classifier.n_features, "C": classifier.C,
-            "training_documents": training_set.height, "positives": int(training_set["label"].sum()),
+            "run_dir": str(run_dir.root),
+            "scores": str(scores_dir),
+            "ranking": name,
+            "method": meta.get("arguments", {}).get("method", name),
+            "reasoning_probes": reasoning,
+            "factual_probes": factual,
+            "labels": asdict(label_args),
+            "recall_rounds": args.recall_rounds,
+            "backend": args.backend,
+            "n_features": classifier.n_features,
+            "C": classifier.C,
+            "training_documents": training_set.height,
+            "positives": int(training_set["label"].sum()),
             "toolkit_version": __version__,
         }
         target = out if name == "ekfac" else out / f"from_{name}"
@@ -113,18 +158,27 @@ def run(args) -> None:
             sources = [str(documents[i].metadata.get("source", "unknown")) for i in heldout]
             reports[name] = evaluate(probabilities, truth, sources)
             curves[name] = (probabilities, truth)
-        print(f"{name}: trained on {training_set.height} documents ({int(training_set['label'].sum())} positives); "
-              f"saved {target / CLASSIFIER_FILE}")
+        print(
+            f"{name}: trained on {training_set.height} documents ({int(training_set['label'].sum())} positives); "
+            f"saved {target / CLASSIFIER_FILE}"
+        )
 
     if not reports:
         print(f"no ground truth ({args.truth_key!r}) in the corpus metadata: evaluation skipped")
         return
     (out / "report.json").write_text(json.dumps(reports, indent=1))
     plot_pr_curves(curves, out / "pr_curve.png")
-    rows = [{"ranking": n, **{k: r[k] for k in ("precision", "recall", "f1", "average_precision")}} for n, r in reports.items()]
+    rows = [
+        {"ranking": n, **{k: r[k] for k in ("precision", "recall", "f1", "average_precision")}}
+        for n, r in reports.items()
+    ]
     table = pl.DataFrame(rows)
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
-                   float_precision=3):
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        float_precision=3,
+    ):
         text = str(table)
     (out / "report.md").write_text(f"Held-out documents: {len(heldout)}\n\n{text}\n")
     print(f"on {len(heldout)} held-out documents (ground truth {args.truth_key!r}, never used for training):")

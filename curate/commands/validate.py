@@ -1,0 +1,89 @@
+"""`curate validate removal`: removal-and-retrain evidence that the rankings are causal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from curate.errors import UserFacingError
+from curate.paths import RunDir, add_run_dir_argument
+from curate.validate.removal import RemovalArguments, load_results, plot, run_grid, summarise
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("validate", help="validation experiments (removal-and-retrain, ...)")
+    experiments = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+
+    removal = experiments.add_parser(
+        "removal", help="remove top-k documents per method, retrain, measure probes"
+    )
+    add_run_dir_argument(removal)
+    removal.add_argument("--out", type=Path, help="results directory (default: RUN_DIR/validate/removal)")
+    defaults = RemovalArguments()
+    removal.add_argument(
+        "--targets", nargs="+", default=defaults.targets, help="probe sets to remove documents for"
+    )
+    removal.add_argument(
+        "--methods",
+        nargs="+",
+        default=defaults.methods,
+        help="rankings to compare; each reads RUN_DIR/scores (ekfac) or RUN_DIR/scores-METHOD",
+    )
+    removal.add_argument(
+        "--fractions",
+        nargs="+",
+        type=float,
+        default=defaults.fractions,
+        help="shares of the corpus to remove (a baseline with nothing removed always runs)",
+    )
+    removal.add_argument("--seeds", nargs="+", type=int, default=defaults.seeds)
+    removal.add_argument("--steps", type=int, help="training steps per retrain (default: the run's own)")
+    removal.add_argument("--no-accuracy", action="store_true", help="skip greedy generation (loss only)")
+    removal.add_argument(
+        "--shard", default="0/1", help="run cells I, I+N, ... of the grid: I/N (independent jobs)"
+    )
+    removal.add_argument(
+        "--summarise-only", action="store_true", help="only tabulate and plot finished cells"
+    )
+    removal.set_defaults(func=run_removal)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or int(index) >= int(count):
+        raise UserFacingError(f"--shard takes I/N with 0 <= I < N, not {text!r}")
+    return int(index), int(count)
+
+
+def write_tables(effect: pl.DataFrame, specificity: pl.DataFrame, out: Path) -> str:
+    effect.write_csv(out / "effect.csv")
+    specificity.write_csv(out / "specificity.csv")
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        float_precision=4,
+        tbl_rows=-1,
+        tbl_cols=-1,
+    ):
+        text = (
+            "## Loss increase on the targeted probe set (nats/token; mean and 95% CI half-width over seeds)\n\n"
+            f"{effect}\n\n## Specificity at the largest k: loss increase on every set\n\n{specificity}\n"
+        )
+    (out / "summary.md").write_text(text)
+    return text
+
+
+def run_removal(args) -> None:
+    run_dir = RunDir(args.run_dir)
+    out = args.out or run_dir.validation / "removal"
+    arguments = RemovalArguments(
+        args.targets, args.methods, args.fractions, args.seeds, args.steps, not args.no_accuracy
+    )
+    if not args.summarise_only:
+        run_grid(run_dir, out, arguments, parse_shard(args.shard))
+    effect, specificity = summarise(load_results(out))
+    print(write_tables(effect, specificity, out))
+    plot(effect, out / "loss_increase.png")
+    print(f"tables and plot in {out}")

@@ -1,0 +1,1 @@
+"""Validation experiments: removal-and-retrain, curated-mix comparison."""

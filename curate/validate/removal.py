@@ -1,0 +1,239 @@
+"""Removal-and-retrain: do the documents a method ranks top actually teach the probes?
+
+For each target probe set, method and removal size k, drop the method's top-k training documents for that
+set (ranked by the mean per-nat score over the set's probes), retrain the LM from scratch with the same
+tokenizer, seed and step budget, and measure every probe set's completion loss and greedy accuracy. Each
+(target, method, k, seed) cell is an independent job whose result is one JSON file, so an interrupted
+grid resumes where it stopped and shards of the grid can run as separate jobs (`shard=(i, n)`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from tqdm.auto import tqdm
+
+from curate.errors import UserFacingError
+from curate.validate.intervals import mean_and_interval
+
+BASELINE = "none"
+
+
+@dataclass
+class RemovalArguments:
+    targets: list[str] = field(default_factory=lambda: ["arithmetic", "slope", "linear", "factual"])
+    methods: list[str] = field(default_factory=lambda: ["ekfac", "cosine", "dot", "random"])
+    fractions: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.05])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    steps: int | None = None  # None: the original training budget
+    accuracy: bool = True  # greedy generation per probe; costs a few seconds per cell
+
+
+@dataclass(frozen=True)
+class Cell:
+    target: str
+    method: str
+    fraction: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.target}__{self.method}__{self.fraction:g}__seed{self.seed}"
+
+
+def grid(args: RemovalArguments) -> list[Cell]:
+    """Baselines (nothing removed) first, one per seed, then every (target, method, fraction, seed)."""
+    cells = [Cell(BASELINE, BASELINE, 0.0, seed) for seed in args.seeds]
+    cells += [
+        Cell(target, method, fraction, seed)
+        for fraction in args.fractions
+        for target in args.targets
+        for method in args.methods
+        for seed in args.seeds
+        if fraction > 0
+    ]
+    return cells
+
+
+def ranking(scores_dir: Path, probe_ids: list[str]) -> list[str]:
+    """Document ids, most helpful first, by mean per-nat score over `probe_ids`."""
+    from curate.classify.train import load_per_nat_scores
+
+    scores, _ = load_per_nat_scores(scores_dir)
+    missing = [p for p in probe_ids if p not in scores.columns]
+    if missing:
+        raise UserFacingError(f"{scores_dir}: no scores for probes {missing[:3]}")
+    mean = scores.select(pl.mean_horizontal(probe_ids).alias("mean"), "doc_id")
+    return mean.sort("mean", descending=True, maintain_order=True)["doc_id"].to_list()
+
+
+@dataclass
+class Context:
+    """Everything a cell needs, loaded once per process."""
+
+    train_docs: dict[str, str]
+    eval_texts: list[str]
+    probes: list
+    tokenizer: object
+    model_config: object
+    train_config: object
+    rankings: dict[tuple[str, str], list[str]]
+
+
+def load_context(run_dir, args: RemovalArguments) -> Context:
+    from transformers import AutoTokenizer
+
+    from attribution.probes import read_probes
+    from curate.corpus.io import read_documents
+    from curate.lm.model import ModelConfig
+    from curate.lm.train import TrainConfig, is_heldout
+
+    log_path = run_dir.model / "train_log.json"
+    if not log_path.exists():
+        raise UserFacingError(f"{log_path}: missing; removal retrains the run's own LM (`curate train-lm`)")
+    log = json.loads(log_path.read_text())
+    model_config, train_config = ModelConfig(**log["model_config"]), TrainConfig(**log["train_config"])
+    if args.steps:
+        train_config = replace(train_config, steps=args.steps, eval_every=args.steps)
+    train_docs, eval_texts = {}, []
+    for document in read_documents(run_dir.corpus):
+        if is_heldout(document.id, train_config.eval_fraction, train_config.seed):
+            eval_texts.append(document.text)
+        else:
+            train_docs[document.id] = document.text
+    probes = read_probes(run_dir.probes)
+    rankings = {}
+    for method in args.methods:
+        for target in args.targets:
+            probe_ids = [p.id for p in probes if p.set == target]
+            if not probe_ids:
+                raise UserFacingError(f"no probes of set {target!r} in {run_dir.probes}")
+            ranked = ranking(run_dir.scores_for(method), probe_ids)
+            rankings[(method, target)] = [doc_id for doc_id in ranked if doc_id in train_docs]
+    tokenizer = AutoTokenizer.from_pretrained(run_dir.model)
+    return Context(train_docs, eval_texts, probes, tokenizer, model_config, train_config, rankings)
+
+
+def run_cell(cell: Cell, context: Context, accuracy: bool = True) -> dict:
+    from attribution.evaluate import completion_nll, greedy_complete, is_correct
+    from curate.lm.train import train_lm
+
+    removed: set[str] = set()
+    if cell.method != BASELINE:
+        k = round(cell.fraction * len(context.train_docs))
+        removed = set(context.rankings[(cell.method, cell.target)][:k])
+    texts = [text for doc_id, text in context.train_docs.items() if doc_id not in removed]
+    config = replace(context.train_config, seed=cell.seed)
+    started = time.perf_counter()
+    result = train_lm(
+        texts, context.eval_texts, context.model_config, config, context.tokenizer, progress=False
+    )
+    nll = completion_nll(result.model, context.tokenizer, context.probes)
+    correct = [None] * len(context.probes)
+    if accuracy:
+        completions = greedy_complete(result.model, context.tokenizer, [p.prompt for p in context.probes])
+        correct = [is_correct(c, p.answer) for c, p in zip(completions, context.probes, strict=True)]
+    return {
+        **asdict(cell),
+        "removed": len(removed),
+        "train_documents": len(texts),
+        "heldout_loss": list(result.eval_losses.values())[-1],
+        "seconds": time.perf_counter() - started,
+        "probes": [
+            {"id": p.id, "set": p.set, "nats": n, "tokens": t, "correct": c}
+            for p, (n, t), c in zip(context.probes, nll, correct, strict=True)
+        ],
+    }
+
+
+def run_grid(run_dir, out: Path, args: RemovalArguments, shard: tuple[int, int] = (0, 1)) -> list[Path]:
+    """Run this shard's unfinished cells; returns the paths of all of its cell results."""
+    cells = grid(args)[shard[0] :: shard[1]]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "arguments.json").write_text(json.dumps(asdict(args), indent=1))
+    todo = [c for c in cells if not (out / f"{c.name}.json").exists()]
+    print(f"{len(cells) - len(todo)} of {len(cells)} cells already done; running {len(todo)}")
+    context = load_context(run_dir, args) if todo else None
+    for cell in tqdm(todo, desc="removal cells", unit="cell"):
+        result = run_cell(cell, context, args.accuracy)
+        temporary = out / f".{cell.name}.json.tmp"
+        temporary.write_text(json.dumps(result))
+        os.replace(temporary, out / f"{cell.name}.json")
+    return [out / f"{c.name}.json" for c in cells]
+
+
+def load_results(out: Path) -> pl.DataFrame:
+    """One row per (cell, probe set): loss per token, accuracy, held-out loss."""
+    rows = []
+    for path in sorted(out.glob("*.json")):
+        if path.name == "arguments.json":
+            continue
+        cell = json.loads(path.read_text())
+        probes = pl.DataFrame(cell["probes"])
+        per_set = probes.group_by("set").agg(
+            (pl.col("nats").sum() / pl.col("tokens").sum()).alias("loss"),
+            pl.col("correct").cast(pl.Float64).mean().alias("accuracy"),
+        )
+        for row in per_set.iter_rows(named=True):
+            rows.append({k: cell[k] for k in ("target", "method", "fraction", "seed", "heldout_loss")} | row)
+    if not rows:
+        raise UserFacingError(f"{out}: no cell results yet")
+    return pl.DataFrame(rows)
+
+
+def summarise(results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(effect on the targeted set per target/method/fraction, specificity at the largest fraction).
+
+    Effects are paired by seed: loss after removal minus the same seed's baseline loss on the same set.
+    """
+    baseline = results.filter(pl.col("method") == BASELINE).select(
+        "seed", "set", pl.col("loss").alias("baseline_loss"), pl.col("accuracy").alias("baseline_accuracy")
+    )
+    if baseline.is_empty():
+        raise UserFacingError("no baseline cells (nothing removed) yet")
+    paired = (
+        results.filter(pl.col("method") != BASELINE)
+        .join(baseline, on=["seed", "set"])
+        .with_columns(
+            loss_increase=pl.col("loss") - pl.col("baseline_loss"),
+            accuracy_change=pl.col("accuracy") - pl.col("baseline_accuracy"),
+        )
+    )
+    on_target = paired.filter(pl.col("set") == pl.col("target"))
+    effect = mean_and_interval(on_target, ["target", "method", "fraction"], "loss_increase")
+    accuracy = mean_and_interval(on_target, ["target", "method", "fraction"], "accuracy_change")
+    effect = effect.join(
+        accuracy.select("target", "method", "fraction", pl.col("mean").alias("accuracy_change")),
+        on=["target", "method", "fraction"],
+    )
+    largest = paired["fraction"].max()
+    specificity = mean_and_interval(
+        paired.filter(pl.col("fraction") == largest), ["method", "target", "set"], "loss_increase"
+    )
+    return effect, specificity
+
+
+def plot(effect: pl.DataFrame, path: Path) -> Path:
+    from curate.plots import new_figure, save_figure
+
+    targets = effect["target"].unique(maintain_order=True).to_list()
+    fig, axes = new_figure(4.0 * len(targets), 3.6, ncols=len(targets))
+    for i, (target, ax) in enumerate(zip(targets, axes[0], strict=True)):
+        for method in effect["method"].unique(maintain_order=True).to_list():
+            rows = effect.filter((pl.col("target") == target) & (pl.col("method") == method)).sort("fraction")
+            x = [0.0, *(100 * rows["fraction"]).to_list()]
+            y = [0.0, *rows["mean"].to_list()]
+            err = [0.0, *np.nan_to_num(rows["ci95"].to_numpy()).tolist()]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=method)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set(title=f"remove top-k for {target}", xlabel="documents removed (% of corpus)")
+        if i == 0:
+            ax.set_ylabel("probe loss increase (nats/token)")
+            ax.legend()
+    return save_figure(fig, path)
