@@ -4,10 +4,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from attribution.scores import load_per_nat_scores
 from curate.classify import LabelArguments, ProceduralClassifier, label_from_scores, load_classifier
 from curate.classify.labels import aggregate_scores
 from curate.classify.report import evaluate
-from curate.classify.train import load_per_nat_scores, train_from_scores
+from curate.classify.train import train_from_scores
 from curate.errors import UserFacingError
 
 

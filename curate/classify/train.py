@@ -7,9 +7,7 @@ find each positive's nearest neighbours with faiss, and add those the current cl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -24,22 +22,6 @@ class RecallArguments:
     rounds: int = 0
     neighbours: int = 10
     min_probability: float = 0.5
-
-
-def load_per_nat_scores(scores_dir: str | Path) -> tuple[pl.DataFrame, dict]:
-    """All score parts with every probe column divided by that probe's completion nats; and `probes.json`."""
-    scores_dir = Path(scores_dir)
-    meta_path = scores_dir / "probes.json"
-    if not meta_path.exists() or not list(scores_dir.glob("part-*.parquet")):
-        raise UserFacingError(
-            f"{scores_dir}: no scores (probes.json and part-*.parquet); run `curate score` first"
-        )
-    meta = json.loads(meta_path.read_text())
-    nats = {p["id"]: p["nats"] for p in meta["probes"]}
-    scores = pl.scan_parquet(scores_dir / "part-*.parquet").with_columns(
-        [pl.col(probe_id) / max(value, 1e-12) for probe_id, value in nats.items()]
-    )
-    return scores.collect(), meta
 
 
 def recall_round(

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from attribution.scores import load_per_nat_scores
 from curate import __version__
 from curate.classify.labels import LabelArguments
 from curate.classify.model import ProceduralClassifier
 from curate.classify.report import evaluate, plot_pr_curves
-from curate.classify.train import RecallArguments, load_per_nat_scores, train_from_scores
+from curate.classify.train import RecallArguments, train_from_scores
 from curate.corpus.io import add_corpus_arguments, read_documents
 from curate.errors import UserFacingError
 from curate.lm.train import is_heldout

@@ -1,4 +1,4 @@
-"""`curate validate removal`: removal-and-retrain evidence that the rankings are causal."""
+"""`curate validate removal|mix`: evidence that the rankings are causal and that the curated mix helps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import polars as pl
 
 from curate.errors import UserFacingError
 from curate.paths import RunDir, add_run_dir_argument
+from curate.validate import mix as mix_validation
+from curate.validate.mix import MixValidationArguments
 from curate.validate.removal import RemovalArguments, load_results, plot, run_grid, summarise
 
 
@@ -48,6 +50,37 @@ def register(subparsers) -> None:
     )
     removal.set_defaults(func=run_removal)
 
+    mix = experiments.add_parser("mix", help="train on a random sample, the curated mix, and the whole crawl")
+    add_run_dir_argument(mix)
+    mix.add_argument("--out", type=Path, help="results directory (default: RUN_DIR/validate/mix)")
+    mix_defaults = MixValidationArguments()
+    mix.add_argument(
+        "--budget-share",
+        type=float,
+        default=mix_defaults.budget_share,
+        help="token budget of the random and curated arms, as a share of the crawl's tokens",
+    )
+    mix.add_argument(
+        "--procedural-share",
+        type=float,
+        default=mix_defaults.procedural_share,
+        help="share of the curated mix's tokens from documents the classifier scores procedural",
+    )
+    mix.add_argument("--threshold", type=float, default=mix_defaults.threshold)
+    mix.add_argument("--max-repetitions", type=int, default=mix_defaults.max_repetitions)
+    mix.add_argument("--seeds", nargs="+", type=int, default=mix_defaults.seeds)
+    mix.add_argument(
+        "--probe-seed",
+        type=int,
+        default=mix_defaults.probe_seed,
+        help="seed of the evaluation probes (differs from the selection probes)",
+    )
+    mix.add_argument("--steps", type=int, help="training steps per arm (default: the run's own)")
+    mix.add_argument("--no-accuracy", action="store_true", help="skip greedy generation (loss only)")
+    mix.add_argument("--shard", default="0/1", help="run cells I, I+N, ... : I/N (independent jobs)")
+    mix.add_argument("--summarise-only", action="store_true", help="only tabulate and plot finished cells")
+    mix.set_defaults(func=run_mix)
+
 
 def parse_shard(text: str) -> tuple[int, int]:
     index, _, count = text.partition("/")
@@ -86,4 +119,35 @@ def run_removal(args) -> None:
     effect, specificity = summarise(load_results(out))
     print(write_tables(effect, specificity, out))
     plot(effect, out / "loss_increase.png")
+    print(f"tables and plot in {out}")
+
+
+def run_mix(args) -> None:
+    run_dir = RunDir(args.run_dir)
+    out = args.out or run_dir.validation / "mix"
+    arguments = MixValidationArguments(
+        args.budget_share,
+        args.procedural_share,
+        args.threshold,
+        args.max_repetitions,
+        args.seeds,
+        args.probe_seed,
+        args.steps,
+        not args.no_accuracy,
+    )
+    if not args.summarise_only:
+        mix_validation.run_validation(run_dir, out, arguments, parse_shard(args.shard))
+    summary = mix_validation.summarise(out)
+    summary.write_csv(out / "summary.csv")
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        float_precision=4,
+        tbl_cols=-1,
+    ):
+        text = f"## Reasoning probes (unseen numbers) and held-out loss per arm; mean and 95% CI over seeds\n\n{summary}\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+    mix_validation.plot(summary, out / "arms.png")
     print(f"tables and plot in {out}")

@@ -9,18 +9,18 @@ grid resumes where it stopped and shards of the grid can run as separate jobs (`
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from tqdm.auto import tqdm
 
 from curate.errors import UserFacingError
+from curate.validate.cells import read_cells, run_cells
 from curate.validate.intervals import mean_and_interval
+from curate.validate.retrain import RunTraining, load_run_training, results_table, retrain_and_measure
 
 BASELINE = "none"
 
@@ -63,7 +63,7 @@ def grid(args: RemovalArguments) -> list[Cell]:
 
 def ranking(scores_dir: Path, probe_ids: list[str]) -> list[str]:
     """Document ids, most helpful first, by mean per-nat score over `probe_ids`."""
-    from curate.classify.train import load_per_nat_scores
+    from attribution.scores import load_per_nat_scores
 
     scores, _ = load_per_nat_scores(scores_dir)
     missing = [p for p in probe_ids if p not in scores.columns]
@@ -77,36 +77,15 @@ def ranking(scores_dir: Path, probe_ids: list[str]) -> list[str]:
 class Context:
     """Everything a cell needs, loaded once per process."""
 
-    train_docs: dict[str, str]
-    eval_texts: list[str]
+    run: RunTraining
     probes: list
-    tokenizer: object
-    model_config: object
-    train_config: object
     rankings: dict[tuple[str, str], list[str]]
 
 
 def load_context(run_dir, args: RemovalArguments) -> Context:
-    from transformers import AutoTokenizer
-
     from attribution.probes import read_probes
-    from curate.corpus.io import read_documents
-    from curate.lm.model import ModelConfig
-    from curate.lm.train import TrainConfig, is_heldout
 
-    log_path = run_dir.model / "train_log.json"
-    if not log_path.exists():
-        raise UserFacingError(f"{log_path}: missing; removal retrains the run's own LM (`curate train-lm`)")
-    log = json.loads(log_path.read_text())
-    model_config, train_config = ModelConfig(**log["model_config"]), TrainConfig(**log["train_config"])
-    if args.steps:
-        train_config = replace(train_config, steps=args.steps, eval_every=args.steps)
-    train_docs, eval_texts = {}, []
-    for document in read_documents(run_dir.corpus):
-        if is_heldout(document.id, train_config.eval_fraction, train_config.seed):
-            eval_texts.append(document.text)
-        else:
-            train_docs[document.id] = document.text
+    run = load_run_training(run_dir, args.steps)
     probes = read_probes(run_dir.probes)
     rankings = {}
     for method in args.methods:
@@ -115,76 +94,38 @@ def load_context(run_dir, args: RemovalArguments) -> Context:
             if not probe_ids:
                 raise UserFacingError(f"no probes of set {target!r} in {run_dir.probes}")
             ranked = ranking(run_dir.scores_for(method), probe_ids)
-            rankings[(method, target)] = [doc_id for doc_id in ranked if doc_id in train_docs]
-    tokenizer = AutoTokenizer.from_pretrained(run_dir.model)
-    return Context(train_docs, eval_texts, probes, tokenizer, model_config, train_config, rankings)
+            rankings[(method, target)] = [doc_id for doc_id in ranked if doc_id in run.train_docs]
+    return Context(run, probes, rankings)
 
 
 def run_cell(cell: Cell, context: Context, accuracy: bool = True) -> dict:
-    from attribution.evaluate import completion_nll, greedy_complete, is_correct
-    from curate.lm.train import train_lm
-
     removed: set[str] = set()
     if cell.method != BASELINE:
         k = round(cell.fraction * len(context.train_docs))
         removed = set(context.rankings[(cell.method, cell.target)][:k])
     texts = [text for doc_id, text in context.train_docs.items() if doc_id not in removed]
     config = replace(context.train_config, seed=cell.seed)
-    started = time.perf_counter()
-    result = train_lm(
-        texts, context.eval_texts, context.model_config, config, context.tokenizer, progress=False
+    measured = retrain_and_measure(
+        texts, context.eval_texts, context.probes, context.tokenizer, context.model_config, config, accuracy
     )
-    nll = completion_nll(result.model, context.tokenizer, context.probes)
-    correct = [None] * len(context.probes)
-    if accuracy:
-        completions = greedy_complete(result.model, context.tokenizer, [p.prompt for p in context.probes])
-        correct = [is_correct(c, p.answer) for c, p in zip(completions, context.probes, strict=True)]
-    return {
-        **asdict(cell),
-        "removed": len(removed),
-        "train_documents": len(texts),
-        "heldout_loss": list(result.eval_losses.values())[-1],
-        "seconds": time.perf_counter() - started,
-        "probes": [
-            {"id": p.id, "set": p.set, "nats": n, "tokens": t, "correct": c}
-            for p, (n, t), c in zip(context.probes, nll, correct, strict=True)
-        ],
-    }
+    return {**asdict(cell), "removed": len(removed), **measured}
 
 
 def run_grid(run_dir, out: Path, args: RemovalArguments, shard: tuple[int, int] = (0, 1)) -> list[Path]:
     """Run this shard's unfinished cells; returns the paths of all of its cell results."""
-    cells = grid(args)[shard[0] :: shard[1]]
     out.mkdir(parents=True, exist_ok=True)
     (out / "arguments.json").write_text(json.dumps(asdict(args), indent=1))
-    todo = [c for c in cells if not (out / f"{c.name}.json").exists()]
-    print(f"{len(cells) - len(todo)} of {len(cells)} cells already done; running {len(todo)}")
-    context = load_context(run_dir, args) if todo else None
-    for cell in tqdm(todo, desc="removal cells", unit="cell"):
-        result = run_cell(cell, context, args.accuracy)
-        temporary = out / f".{cell.name}.json.tmp"
-        temporary.write_text(json.dumps(result))
-        os.replace(temporary, out / f"{cell.name}.json")
-    return [out / f"{c.name}.json" for c in cells]
+
+    @functools.cache
+    def context() -> Context:
+        return load_context(run_dir, args)
+
+    return run_cells(grid(args), out, lambda cell: run_cell(cell, context(), args.accuracy), shard)
 
 
 def load_results(out: Path) -> pl.DataFrame:
     """One row per (cell, probe set): loss per token, accuracy, held-out loss."""
-    rows = []
-    for path in sorted(out.glob("*.json")):
-        if path.name == "arguments.json":
-            continue
-        cell = json.loads(path.read_text())
-        probes = pl.DataFrame(cell["probes"])
-        per_set = probes.group_by("set").agg(
-            (pl.col("nats").sum() / pl.col("tokens").sum()).alias("loss"),
-            pl.col("correct").cast(pl.Float64).mean().alias("accuracy"),
-        )
-        for row in per_set.iter_rows(named=True):
-            rows.append({k: cell[k] for k in ("target", "method", "fraction", "seed", "heldout_loss")} | row)
-    if not rows:
-        raise UserFacingError(f"{out}: no cell results yet")
-    return pl.DataFrame(rows)
+    return results_table(read_cells(out), ["target", "method", "fraction", "seed"])
 
 
 def summarise(results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -1,0 +1,42 @@
+"""The paper's analyses of influence scores (Ruis et al. 2024), each a function returning a polars DataFrame
+plus a plot function, usable from a notebook:
+
+    from attribution.analysis import *
+    from attribution.probes import read_probes
+    from attribution.scores import load_per_nat_scores
+    scores, meta = load_per_nat_scores("runs/x/scores")
+    probes = read_probes("runs/x/probes/probes.jsonl")
+    documents = load_documents("runs/x/corpus")
+    pairs = correlation_pairs(correlation_matrix(scores, probes), probes)
+    correlation_summary(pairs)
+
+`attribution.report.build_report` runs them all and writes the HTML report.
+"""
+
+from attribution.analysis.answers import (
+    answer_search,
+    answer_targets,
+    plot_answers,
+    searched_documents,
+    step_equations,
+    summarise_answers,
+)
+from attribution.analysis.common import load_documents, ordered_probes
+from attribution.analysis.correlations import (
+    correlation_matrix,
+    correlation_pairs,
+    correlation_summary,
+    plot_correlation_matrix,
+)
+from attribution.analysis.power_law import compare_slopes, plot_power_law, power_law_fits
+from attribution.analysis.sources import over_representation, plot_representation, summarise_representation
+from attribution.analysis.top_documents import top_document_ids, top_documents
+from attribution.analysis.topk_mass import plot_topk_mass, summarise_topk_mass, topk_mass
+
+__all__ = [
+    "answer_search", "answer_targets", "compare_slopes", "correlation_matrix", "correlation_pairs",
+    "correlation_summary", "load_documents", "ordered_probes", "over_representation", "plot_answers",
+    "plot_correlation_matrix", "plot_power_law", "plot_representation", "plot_topk_mass", "power_law_fits",
+    "searched_documents", "step_equations", "summarise_answers", "summarise_representation", "summarise_topk_mass",
+    "top_document_ids", "top_documents", "topk_mass",
+]

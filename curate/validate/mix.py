@@ -1,0 +1,170 @@
+"""Does the curated mix teach reasoning better than a random sample of the same size, and at what cost?
+
+Three arms, each trained like the run's own LM (same tokenizer, architecture, steps), several seeds:
+  random:  a random sample of the crawl's training documents at the token budget;
+  curated: the classifier-curated mix at the same budget (a share of it from documents the classifier
+           scores procedural, the rest from everything else), built by `curate.mix.build_mix`;
+  whole:   every training document of the crawl.
+Measured: completion loss and greedy accuracy on reasoning probes drawn with a different seed from those
+that chose the documents (so their numbers were never seen in selection), and the loss on the crawl's
+held-out documents (what the mix costs in general modelling).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+from datatrove.data import Document
+
+from curate.errors import UserFacingError
+from curate.validate.cells import read_cells, run_cells
+from curate.validate.intervals import mean_and_interval
+from curate.validate.retrain import load_run_training, results_table, retrain_and_measure
+
+ARMS = ("random", "curated", "whole")
+
+
+@dataclass
+class MixValidationArguments:
+    budget_share: float = 0.5  # token budget, as a share of the training documents' tokens
+    procedural_share: float = 0.5  # share of the curated mix's tokens from documents scored procedural
+    threshold: float = 0.5  # procedural_score at or above which a document counts as procedural
+    max_repetitions: int = 2
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    probe_seed: int = 1  # seed of the evaluation probes; the selection used the run's own probes
+    steps: int | None = None
+    accuracy: bool = True
+
+
+@dataclass(frozen=True)
+class Arm:
+    arm: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm}__seed{self.seed}"
+
+
+def evaluation_probes(run_dir, seed: int) -> list:
+    """Reasoning probes from `seed`, none sharing a prompt with the probes that selected the documents."""
+    from attribution.probes import make_probes, read_probes
+
+    selection = {p.prompt for p in read_probes(run_dir.probes)} if run_dir.probes.exists() else set()
+    probes = [p for p in make_probes(seed=seed) if p.kind == "reasoning" and p.prompt not in selection]
+    if not probes:
+        raise UserFacingError(f"probe seed {seed} gives no reasoning probes unseen in selection")
+    return probes
+
+
+def mix_specs(args: MixValidationArguments, budget: int, seed: int):
+    from curate.mix.spec import BucketSpec, MixSpec
+
+    curated = MixSpec(
+        total_tokens=budget,
+        buckets=[
+            BucketSpec("procedural", args.procedural_share, score=(args.threshold, 1.0)),
+            BucketSpec("rest", 1 - args.procedural_share),
+        ],
+        max_repetitions=args.max_repetitions,
+        seed=seed,
+        shards=1,
+    )
+    random = MixSpec(
+        total_tokens=budget, buckets=[BucketSpec("all", 1.0)], max_repetitions=1, seed=seed, shards=1
+    )
+    return {"curated": curated, "random": random}
+
+
+def build_arm_texts(
+    run_dir, out: Path, args: MixValidationArguments, run, seed: int
+) -> dict[str, tuple[list, dict]]:
+    """Each arm's training texts and its manifest (None for the whole crawl)."""
+    from curate.classify import load_classifier
+    from curate.corpus.io import read_documents, write_documents
+    from curate.mix.build import build_mix, hf_token_counter
+
+    annotated = out / "annotated"
+    if not annotated.exists():
+        classifier = load_classifier(run_dir.classifier / "classifier.joblib")
+        ids, texts = list(run.train_docs), list(run.train_docs.values())
+        scores = classifier.predict_proba(texts)
+        documents = (
+            Document(text=t, id=i, metadata={"procedural_score": float(s)})
+            for i, t, s in zip(ids, texts, scores, strict=True)
+        )
+        write_documents(documents, annotated)
+    counter = hf_token_counter(run_dir.model)
+    budget = int(args.budget_share * sum(counter(list(run.train_docs.values()))))
+    arms = {"whole": (list(run.train_docs.values()), None)}
+    for arm, spec in mix_specs(args, budget, seed).items():
+        target = out / "mixes" / f"{arm}__seed{seed}"
+        manifest = build_mix(annotated, spec, target, counter, "model tokenizer")
+        arms[arm] = ([d.text for d in read_documents(target / "shards")], manifest)
+    return arms
+
+
+def run_validation(
+    run_dir, out: Path, args: MixValidationArguments, shard: tuple[int, int] = (0, 1)
+) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "arguments.json").write_text(json.dumps(asdict(args), indent=1))
+
+    @functools.cache
+    def context():
+        return load_run_training(run_dir, args.steps), evaluation_probes(run_dir, args.probe_seed)
+
+    @functools.cache
+    def arms_for(seed: int):
+        return build_arm_texts(run_dir, out, args, context()[0], seed)
+
+    def run_one(cell: Arm) -> dict:
+        run, probes = context()
+        texts, manifest = arms_for(cell.seed)[cell.arm]
+        measured = retrain_and_measure(run, texts, probes, cell.seed, args.accuracy)
+        return {**asdict(cell), "manifest": manifest, **measured}
+
+    cells = [Arm(arm, seed) for seed in args.seeds for arm in ARMS]
+    return run_cells(cells, out / "cells", run_one, shard)
+
+
+def summarise(out: Path) -> pl.DataFrame:
+    """Per arm: reasoning loss, accuracy and held-out loss, mean and 95% CI over seeds."""
+    results = results_table(read_cells(out / "cells"), ["arm", "seed"])
+    per_cell = results.group_by("arm", "seed", maintain_order=True).agg(
+        pl.col("loss").mean().alias("reasoning_loss"),
+        pl.col("accuracy").mean().alias("reasoning_accuracy"),
+        pl.col("heldout_loss").first(),
+    )
+    tables = []
+    for value in ("reasoning_loss", "reasoning_accuracy", "heldout_loss"):
+        table = mean_and_interval(per_cell, ["arm"], value).select(
+            "arm", "n", pl.col("mean").alias(value), pl.col("ci95").alias(f"{value}_ci95")
+        )
+        tables.append(table)
+    summary = tables[0].join(tables[1].drop("n"), on="arm").join(tables[2].drop("n"), on="arm")
+    order = {arm: i for i, arm in enumerate(ARMS)}
+    return summary.sort(pl.col("arm").replace_strict(order, return_dtype=pl.Int32))
+
+
+def plot(summary: pl.DataFrame, path: Path) -> Path:
+    from curate.plots import new_figure, save_figure
+
+    fig, axes = new_figure(10, 3.6, ncols=2)
+    for ax, value, label in (
+        (axes[0], "reasoning_loss", "reasoning probe loss (nats/token)"),
+        (axes[1], "heldout_loss", "held-out document loss (nats/token)"),
+    ):
+        ax.bar(
+            summary["arm"].to_list(),
+            summary[value].to_list(),
+            yerr=summary[f"{value}_ci95"].fill_nan(0).to_list(),
+            capsize=4,
+            color=["#999999", "#d95f02", "#1b9e77"][: summary.height],
+        )
+        ax.set(ylabel=label)
+    return save_figure(fig, path)
