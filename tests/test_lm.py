@@ -3,9 +3,10 @@ import math
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from curate.lm.model import ModelConfig
+from curate.corpus.split import is_heldout
+from curate.lm.config import ModelConfig, TrainConfig
 from curate.lm.tokenizer import train_tokenizer
-from curate.lm.train import TrainConfig, is_heldout, lr_at, save, train_lm
+from curate.lm.train import lr_at, save, train_lm
 
 TINY_MODEL = ModelConfig(n_layers=2, hidden=32, mlp=64, heads=2, max_len=64)
 

@@ -9,8 +9,9 @@ from datatrove.data import Document
 
 from attribution.probes import Probe, write_probes
 from curate.corpus.io import write_documents
-from curate.lm.model import ModelConfig
-from curate.lm.train import TrainConfig, is_heldout, save, train_lm
+from curate.corpus.split import is_heldout
+from curate.lm.config import ModelConfig, TrainConfig
+from curate.lm.train import save, train_lm
 from curate.paths import RunDir
 from curate.validate.removal import RemovalArguments, grid, load_results, run_grid, summarise
 

@@ -6,18 +6,14 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from attribution.scores import load_per_nat_scores
 from curate import __version__
 from curate.classify.labels import LabelArguments
-from curate.classify.model import ProceduralClassifier
-from curate.classify.report import evaluate, plot_pr_curves
-from curate.classify.train import RecallArguments, train_from_scores
 from curate.corpus.io import add_corpus_arguments, read_documents
+from curate.corpus.split import is_heldout
 from curate.errors import UserFacingError
-from curate.lm.train import is_heldout
 from curate.paths import RunDir, add_run_dir_argument
 
 CLASSIFIER_FILE = "classifier.joblib"
@@ -89,6 +85,11 @@ def probe_ids_by_kind(probes_path: Path, scored: list[str]) -> tuple[list[str], 
 
 
 def run(args) -> None:
+    from curate.classify.model import ProceduralClassifier
+    from curate.classify.report import evaluate, plot_pr_curves
+    from curate.classify.train import RecallArguments, train_from_scores
+
+
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.classifier
     rankings = {"ekfac": args.scores or run_dir.scores}
@@ -154,6 +155,8 @@ def run(args) -> None:
         classifier.save(target / CLASSIFIER_FILE)
         training_set.write_parquet(target / "training_set.parquet")
         if has_truth:
+            import numpy as np
+
             probabilities = classifier.predict_proba([documents[i].text for i in heldout])
             truth = np.array([bool(documents[i].metadata[args.truth_key]) for i in heldout])
             sources = [str(documents[i].metadata.get("source", "unknown")) for i in heldout]

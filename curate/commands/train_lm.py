@@ -6,10 +6,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from curate.corpus.io import BadRecords, add_corpus_arguments, read_documents
-from curate.lm.model import ModelConfig
-from curate.lm.train import TrainConfig, is_heldout, save, train_lm
+from curate.lm.config import ModelConfig, TrainConfig
 from curate.paths import RunDir, add_run_dir_argument
-from curate.plots import new_figure, save_figure
 
 
 def register(subparsers) -> None:
@@ -39,6 +37,10 @@ def configs_from_args(args) -> tuple[ModelConfig, TrainConfig]:
 def train_from_corpus(
     corpus: Path, out: Path, model_config: ModelConfig, config: TrainConfig, read_options: dict
 ):
+    from curate.corpus.split import is_heldout
+    from curate.lm.train import save, train_lm
+    from curate.plots import new_figure, save_figure
+
     train_texts, eval_texts = [], []
     for document in read_documents(corpus, **read_options):
         heldout = is_heldout(document.id, config.eval_fraction, config.seed)

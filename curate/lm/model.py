@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from curate.lm.config import ModelConfig
 
-@dataclass
-class ModelConfig:
-    n_layers: int = 4
-    hidden: int = 128
-    mlp: int = 512
-    heads: int = 4
-    max_len: int = 512
 
-    def to_hf(self, tokenizer) -> LlamaConfig:
-        return LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=self.hidden,
-            intermediate_size=self.mlp,
-            num_hidden_layers=self.n_layers,
-            num_attention_heads=self.heads,
-            num_key_value_heads=self.heads,
-            max_position_embeddings=self.max_len,
-            hidden_act="silu",
-            tie_word_embeddings=False,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
+def to_hf_config(config: ModelConfig, tokenizer) -> LlamaConfig:
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden,
+        intermediate_size=config.mlp,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.heads,
+        num_key_value_heads=config.heads,
+        max_position_embeddings=config.max_len,
+        hidden_act="silu",
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 def build_model(config: ModelConfig, tokenizer) -> LlamaForCausalLM:
-    return LlamaForCausalLM(config.to_hf(tokenizer))
+    return LlamaForCausalLM(to_hf_config(config, tokenizer))

@@ -5,7 +5,6 @@ Read top to bottom like nanoGPT's train.py; all knobs are in `TrainConfig`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -15,26 +14,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from curate.lm.model import ModelConfig, build_model
+from curate.lm.config import ModelConfig, TrainConfig
+from curate.lm.model import build_model
 from curate.lm.tokenizer import train_tokenizer
-
-
-@dataclass
-class TrainConfig:
-    seq_len: int = 256
-    batch_size: int = 16
-    steps: int = 400
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 40
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    eval_every: int = 100
-    eval_fraction: float = 0.05
-    eval_batches: int = 8
-    vocab_size: int = 4096
-    seed: int = 0
-    device: str = "auto"
 
 
 @dataclass
@@ -46,12 +28,6 @@ class TrainResult:
     tokens_per_second: float = 0.0
     n_train_tokens: int = 0
     n_eval_tokens: int = 0
-
-
-def is_heldout(doc_id: str, fraction: float, seed: int) -> bool:
-    """A stable, seeded split that does not depend on corpus order or size."""
-    digest = hashlib.sha256(f"{seed}:{doc_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
 def pack(tokenizer, texts: list[str]) -> torch.Tensor:

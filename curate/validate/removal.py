@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -101,13 +101,10 @@ def load_context(run_dir, args: RemovalArguments) -> Context:
 def run_cell(cell: Cell, context: Context, accuracy: bool = True) -> dict:
     removed: set[str] = set()
     if cell.method != BASELINE:
-        k = round(cell.fraction * len(context.train_docs))
+        k = round(cell.fraction * len(context.run.train_docs))
         removed = set(context.rankings[(cell.method, cell.target)][:k])
-    texts = [text for doc_id, text in context.train_docs.items() if doc_id not in removed]
-    config = replace(context.train_config, seed=cell.seed)
-    measured = retrain_and_measure(
-        texts, context.eval_texts, context.probes, context.tokenizer, context.model_config, config, accuracy
-    )
+    texts = [text for doc_id, text in context.run.train_docs.items() if doc_id not in removed]
+    measured = retrain_and_measure(context.run, texts, context.probes, cell.seed, accuracy)
     return {**asdict(cell), "removed": len(removed), **measured}
 
 

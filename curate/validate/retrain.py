@@ -26,8 +26,8 @@ def load_run_training(run_dir, steps: int | None = None) -> RunTraining:
     from transformers import AutoTokenizer
 
     from curate.corpus.io import read_documents
-    from curate.lm.model import ModelConfig
-    from curate.lm.train import TrainConfig, is_heldout
+    from curate.corpus.split import is_heldout
+    from curate.lm.config import ModelConfig, TrainConfig
 
     log_path = run_dir.model / "train_log.json"
     if not log_path.exists():

@@ -1,0 +1,358 @@
+"""The corpus-scale filter as one datatrove pipeline, its executors, and the summary of a finished run.
+
+    reader ─► [heuristics] ─► [procedural score: annotate / threshold / keep-fraction] ─► [reweight] ─► writer
+                   │                        │                                              │
+                   └──────── excluded/<reason>/part-<rank> (each drop with metadata filter_reason) ──┘
+
+Layout of `out`: `kept/` (the documents that passed, with their annotations), `excluded/<reason>/`,
+`logs/` (datatrove's logging dir: per-task stats and completion markers, so a rerun skips finished tasks),
+`filter_config.json` (the settings, checked on resume) and `summary.json`.
+
+Use it from Python without the CLI:
+
+    from filters.pipeline import FilterOptions, run_filter
+    summary = run_filter(FilterOptions(corpus="crawl/", out="filtered/", classifier="clf.joblib",
+                                       keep_fraction=0.2), executor="local", tasks=8, workers=2)
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
+from datatrove.utils.stats import PipelineStats
+
+from curate.corpus.io import BadRecords, make_reader, make_writer
+from curate.errors import UserFacingError
+from filters import heuristic_filter, procedural, reweight
+from filters.heuristic_filter import HeuristicFilter
+from filters.heuristics import FEATURE_NAMES
+from filters.procedural import ProceduralScoreFilter
+from filters.reweight import Bucket, Reweighter
+
+EXECUTORS = ("local", "slurm", "ray")
+
+
+@dataclass
+class FilterOptions:
+    """What the filter does; the executor settings (how many tasks run where) are passed to `run_filter`."""
+
+    corpus: Path
+    out: Path
+    classifier: Path | None = None  # None: no model, heuristics only
+    threshold: float | None = None
+    keep_fraction: float | None = None
+    calibration_size: int = 2000  # documents scored to set the keep-fraction threshold
+    reweight: list[Bucket] | None = None
+    heuristics: bool = False  # annotate heuristic detector values
+    heuristic_minimums: dict[str, float] = field(default_factory=dict)  # keep if any detector reaches its minimum
+    seed: int = 0
+    fmt: str = "jsonl"
+    batch_size: int = 256
+    text_key: str = "text"
+    id_key: str = "id"
+    skip_bad_records: bool = False
+
+    def __post_init__(self):
+        self.corpus, self.out = Path(self.corpus), Path(self.out)
+        self.classifier = Path(self.classifier) if self.classifier else None
+        if self.threshold is not None and self.keep_fraction is not None:
+            raise UserFacingError("give --threshold or --keep-fraction, not both")
+        if self.keep_fraction is not None and not 0 < self.keep_fraction <= 1:
+            raise UserFacingError(f"--keep-fraction must be in (0, 1], got {self.keep_fraction}")
+        if self.classifier is None and (self.threshold is not None or self.keep_fraction is not None or self.reweight):
+            raise UserFacingError("--threshold, --keep-fraction and --reweight need a classifier")
+        if self.classifier is None and not (self.heuristics or self.heuristic_minimums):
+            raise UserFacingError("nothing to do: no classifier and no heuristics")
+        if unknown := set(self.heuristic_minimums) - set(FEATURE_NAMES):
+            raise UserFacingError(f"unknown heuristic {sorted(unknown)}; choose from {list(FEATURE_NAMES)}")
+        if self.classifier is not None and not self.classifier.exists():
+            raise UserFacingError(f"{self.classifier}: no classifier file (train one with `curate train-classifier`)")
+
+    @property
+    def kept_dir(self) -> Path:
+        return self.out / "kept"
+
+    @property
+    def excluded_dir(self) -> Path:
+        return self.out / "excluded"
+
+    @property
+    def logging_dir(self) -> Path:
+        return self.out / "logs"
+
+    def settings(self, tasks: int) -> dict:
+        """Everything that changes which documents land where; a resumed run must match it."""
+        settings = {key: value for key, value in asdict(self).items() if key not in ("batch_size", "out")}
+        settings["corpus"] = str(self.corpus.resolve())
+        settings["classifier"] = str(self.classifier.resolve()) if self.classifier else None
+        settings["reweight"] = [asdict(b) for b in self.reweight] if self.reweight else None
+        return json.loads(json.dumps(settings | {"tasks": tasks}, default=str))
+
+
+def sample_texts(reader: BaseReader, size: int, seed: int) -> list[str]:
+    """A seeded sample of `size` document texts, for calibrating the keep-fraction threshold.
+
+    Files are visited in a seeded random order and the sample is drawn uniformly (reservoir sampling) from
+    the first 4 × size documents met, so a corpus sorted by source does not bias the sample towards its
+    first shards. Reads a copy of the reader, so the pipeline's reader stats stay untouched.
+    """
+    reader = copy.deepcopy(reader)
+    if getattr(reader, "bad_records", None) is not None:
+        reader.bad_records = BadRecords(os.devnull)  # the pipeline itself sets bad records aside, once
+    rng = np.random.default_rng(seed)
+    if isinstance(reader, BaseDiskReader):
+        files = reader.data_folder.list_files(recursive=reader.recursive, glob_pattern=reader.glob_pattern)
+        files = [files[i] for i in rng.permutation(len(files))]
+        documents = (doc for path in files for doc in reader.read_file(path))
+    else:
+        documents = reader.run()
+    sample: list[str] = []
+    for seen, doc in enumerate(documents):
+        if seen >= 4 * size:
+            break
+        if len(sample) < size:
+            sample.append(doc.text)
+        elif (slot := rng.integers(seen + 1)) < size:
+            sample[slot] = doc.text
+    return sample
+
+
+def build_pipeline(options: FilterOptions) -> list[PipelineStep]:
+    """The datatrove steps for `options`; calibrates the keep-fraction threshold here, once for all tasks."""
+    bad = BadRecords(options.out / "bad_records.jsonl") if options.skip_bad_records else None
+    reader = make_reader(options.corpus, options.text_key, options.id_key, bad)
+
+    def excluded(reason: str):
+        return make_writer(options.excluded_dir / reason, options.fmt)
+
+    steps: list[PipelineStep] = [reader]
+    if options.heuristics or options.heuristic_minimums:
+        steps.append(HeuristicFilter(options.heuristic_minimums, exclusion_writer=excluded(heuristic_filter.DROP_REASON)))
+    if options.classifier is not None:
+        scorer = ProceduralScoreFilter(
+            str(options.classifier),
+            threshold=options.threshold,
+            keep_fraction=options.keep_fraction,
+            batch_size=options.batch_size,
+            exclusion_writer=excluded(procedural.DROP_REASON),
+        )
+        if options.keep_fraction is not None:
+            sample = sample_texts(reader, options.calibration_size, options.seed)
+            if not sample:
+                raise UserFacingError(f"{options.corpus}: no documents to calibrate the keep-fraction on")
+            scorer.calibrate(sample)
+        steps.append(scorer)
+    if options.reweight:
+        steps.append(Reweighter(options.reweight, options.seed, exclusion_writer=excluded(reweight.DROP_REASON)))
+    steps.append(make_writer(options.kept_dir, options.fmt))
+    return steps
+
+
+def make_executor(
+    kind: str, pipeline: list[PipelineStep], logging_dir: Path, tasks: int, workers: int, **options
+):
+    """A datatrove executor of `kind` ("local", "slurm" or "ray"); `options` go to its constructor."""
+    common = {"pipeline": pipeline, "tasks": tasks, "workers": workers, "logging_dir": str(logging_dir)}
+    if kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(**common, **options)
+    if kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        missing = [name for name in ("partition", "time") if not options.get(name)]
+        if missing:
+            raise UserFacingError(f"--executor slurm needs {', '.join('--' + m for m in missing)}")
+        return SlurmPipelineExecutor(**common, **options)
+    if kind == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise UserFacingError("--executor ray needs ray: pip install ray")
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(**common, **options)
+    raise UserFacingError(f"unknown executor {kind!r}; choose one of {EXECUTORS}")
+
+
+def check_resumable(options: FilterOptions, tasks: int, overwrite: bool) -> None:
+    """Refuse to mix outputs of different settings in one `out`; `overwrite` clears the old run instead."""
+    config = options.out / "filter_config.json"
+    if overwrite:
+        for path in (options.kept_dir, options.excluded_dir, options.logging_dir):
+            shutil.rmtree(path, ignore_errors=True)
+        for path in (config, options.out / "summary.json", options.out / "bad_records.jsonl"):
+            path.unlink(missing_ok=True)
+    settings = options.settings(tasks)
+    if config.exists():
+        previous = json.loads(config.read_text()).get("settings")
+        if previous != settings:
+            changed = sorted(k for k in settings.keys() | (previous or {}).keys() if (previous or {}).get(k) != settings.get(k))
+            raise UserFacingError(
+                f"{options.out} holds a filter run with other settings ({', '.join(changed)} differ); "
+                "rerun with the same settings to resume it, or pass --overwrite, or choose another --out"
+            )
+    options.out.mkdir(parents=True, exist_ok=True)
+    config.write_text(json.dumps({"settings": settings}, indent=2))
+
+
+def run_filter(
+    options: FilterOptions,
+    executor: str = "local",
+    tasks: int = 1,
+    workers: int = 1,
+    executor_options: dict | None = None,
+    overwrite: bool = False,
+    wait: bool = True,
+    poll_seconds: float = 60,
+) -> dict | None:
+    """Run (or resume) the filter; returns the summary, or None when Slurm jobs were submitted without waiting.
+
+    Tasks already completed in `options.out` (datatrove's completion markers) are skipped.
+    """
+    executor_options = dict(executor_options or {})
+    check_resumable(options, tasks, overwrite)
+    pipeline = build_pipeline(options)
+    config_path = options.out / "filter_config.json"
+    config = json.loads(config_path.read_text())
+    scorer = next((s for s in pipeline if isinstance(s, ProceduralScoreFilter)), None)
+    config["calibration"] = scorer.calibration if scorer else None
+    config_path.write_text(json.dumps(config, indent=2))
+
+    if executor == "local" and executor_options.get("start_method", "forkserver") == "forkserver":
+        # datatrove's local workers fork from a forkserver; importing scikit-learn and the classifier code
+        # there once spares every worker (and every later run in this process) seconds of imports
+        import multiprocess
+
+        multiprocess.get_context("forkserver").set_forkserver_preload(["__main__", "curate.classify", "filters.pipeline"])
+    ray_address = executor_options.pop("ray_address", None)
+    runner = make_executor(executor, pipeline, options.logging_dir, tasks, workers, **executor_options)
+    started_ray = _ensure_ray(ray_address, workers) if executor == "ray" else False
+    try:
+        runner.run()
+        if executor == "slurm":
+            if not wait:
+                return None
+            _wait_for_slurm(runner, poll_seconds)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    incomplete = runner.get_incomplete_ranks(skip_completed=True)
+    if incomplete:
+        shown = ", ".join(map(str, incomplete[:10])) + (" …" if len(incomplete) > 10 else "")
+        cause = _last_error(options.logging_dir / "logs" / f"task_{incomplete[0]:05d}.log")
+        raise UserFacingError(
+            f"{len(incomplete)} of {tasks} tasks did not complete (ranks {shown}); their logs are in "
+            f"{options.logging_dir}/logs/. Rerun the same command to resume: completed tasks are skipped."
+            + (f"\nfirst failed task: {cause}" if cause else "")
+        )
+    summary = summarize(options.logging_dir, tasks)
+    summary["calibration"] = config["calibration"]
+    if options.skip_bad_records:
+        bad = options.out / "bad_records.jsonl"
+        # a rerun task appends its bad records again; each is named by file:line, so count distinct places
+        summary["bad_records"] = len({json.loads(line)["where"] for line in bad.open()}) if bad.exists() else 0
+    (options.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _last_error(log: Path) -> str | None:
+    """The last exception line of a task's log (Ray reports task failures only there)."""
+    if not log.exists():
+        return None
+    lines = [line for line in log.read_text(errors="replace").splitlines() if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    return lines[-1] if lines else None
+
+
+def _ensure_ray(address: str | None, workers: int) -> bool:
+    """Connect to the Ray cluster at `address`, or start a local one; True when this call started Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(num_cpus=max(workers, 1), include_dashboard=False)
+    return True
+
+
+def _wait_for_slurm(runner, poll_seconds: float) -> None:
+    """Block until every task completed, or the Slurm job left the queue with tasks still incomplete."""
+    while runner.get_incomplete_ranks(skip_completed=True):
+        if runner.job_id in (None, -1):
+            return
+        queued = subprocess.run(["squeue", "-h", "-j", str(runner.job_id)], capture_output=True, text=True)
+        if queued.returncode == 0 and not queued.stdout.strip():
+            return  # the job ended; run_filter reports the incomplete tasks
+        time.sleep(poll_seconds)
+
+
+def _stat_total(value) -> float:
+    return value.get("total", 0) if isinstance(value, dict) else value
+
+
+def summarize(logging_dir: Path, tasks: int) -> dict:
+    """Read / kept / excluded by reason / copies, summed over the per-task stats files of `logging_dir`.
+
+    Reads `stats/<rank>.json` of every task rather than the executor's merged `stats.json`, which after a
+    resumed run covers only the tasks run last.
+    """
+    total = PipelineStats()
+    completed = 0
+    for rank in range(tasks):
+        path = Path(logging_dir) / "stats" / f"{rank:05d}.json"
+        if path.exists():
+            total += PipelineStats.from_json(json.loads(path.read_text()))
+            completed += 1
+    steps = [stat.to_dict() for stat in total.stats]
+    read = kept = copies = 0
+    excluded: dict[str, int] = {}
+    scores = None
+    threshold = None
+    for step in steps:
+        name, stats = step["name"], step["stats"]
+        if "READER" in name:
+            read += int(_stat_total(stats.get("documents", 0)))
+        elif "WRITER" in name:
+            copies += int(_stat_total(stats.get("total", 0)))
+        for key, value in stats.items():
+            if key.startswith("dropped_"):
+                reason = key.removeprefix("dropped_")
+                excluded[reason] = excluded.get(reason, 0) + int(_stat_total(value))
+        if "procedural_score" in stats and isinstance(stats["procedural_score"], dict):
+            scores = {k: stats["procedural_score"].get(k) for k in ("mean", "std_dev", "min", "max")}
+        if "threshold" in stats:
+            value = stats["threshold"]
+            threshold = value.get("mean") if isinstance(value, dict) else value
+        if "Reweight" in name:
+            kept = int(_stat_total(stats.get("kept", 0)))
+    reweighted = any("Reweight" in step["name"] for step in steps)
+    if not reweighted:
+        kept = copies
+    excluded_total = sum(excluded.values())
+    return {
+        "tasks": tasks,
+        "completed_tasks": completed,
+        "read": read,
+        "kept": kept,
+        "excluded": excluded_total,
+        "excluded_by_reason": excluded,
+        "copies_written": copies,
+        "accounted": read == kept + excluded_total,
+        "threshold": threshold,
+        "procedural_score": scores,
+        "steps": steps,
+    }
