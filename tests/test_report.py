@@ -31,12 +31,12 @@ from attribution.analysis import (
 from attribution.analysis.answers import bare_target
 from attribution.probes import (
     Probe,
-    _completion,
     arithmetic_expression,
     arithmetic_solution,
     linear_equation,
     linear_solution,
     make_probes,
+    reference_completion,
     slope_question,
     slope_solution,
     write_probes,
@@ -55,19 +55,19 @@ def _reasoning_probes() -> list[Probe]:
         lines, result = arithmetic_solution(12 + i, "-", 5, "*", 3 + i)
         probes.append(Probe(f"arithmetic-{i}", "arithmetic", "reasoning",
                             f"Calculate the answer: {arithmetic_expression(12 + i, '-', 5, '*', 3 + i)}",
-                            _completion(lines, result), str(result)))
+                            reference_completion(lines, result), str(result)))
         lines, result = slope_solution(10 + i, 20, 12 + i, 30 + 2 * i)
         probes.append(Probe(f"slope-{i}", "slope", "reasoning", slope_question(10 + i, 20, 12 + i, 30 + 2 * i),
-                            _completion(lines, result), str(result)))
+                            reference_completion(lines, result), str(result)))
         lines, result = linear_solution(3 + i, 4, 4 + 2 * (3 + i))
         probes.append(Probe(f"linear-{i}", "linear", "reasoning",
                             f"Solve for x: {linear_equation(3 + i, 4, 4 + 2 * (3 + i))}",
-                            _completion(lines, result), str(result)))
+                            reference_completion(lines, result), str(result)))
     return probes
 
 
 def _factual_probes() -> list[Probe]:
-    return [Probe(f"factual-{i}", "factual", "factual", f"Question {i}?", _completion([f"It is {answer}."], answer),
+    return [Probe(f"factual-{i}", "factual", "factual", f"Question {i}?", reference_completion([f"It is {answer}."], answer),
                   answer) for i, answer in enumerate(FACTS)]
 
 

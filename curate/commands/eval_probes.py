@@ -32,7 +32,6 @@ def evaluate_model(
 ):
     """Per-probe table for the model (and baselines), and the per-set summary with one column per model."""
     import torch
-    from attribution.probes import read_probes
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from attribution.evaluate import (
@@ -43,6 +42,7 @@ def evaluate_model(
         summarise,
         unigram_nll,
     )
+    from attribution.probes import read_probes
     from curate.corpus.io import read_documents
 
     probes = read_probes(probes_path)

@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from attribution.probes import DEFAULT_SIZES, Probe, make_probes, write_probes
-
 from curate.errors import UserFacingError
 from curate.paths import RunDir, add_run_dir_argument
 
