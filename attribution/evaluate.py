@@ -33,23 +33,30 @@ def completion_nll(model, tokenizer, probes: list[Probe], batch_size: int = 16) 
 
 @torch.no_grad()
 def greedy_complete(
-    model, tokenizer, prompts: list[str], max_new_tokens: int = 96, progress: bool = False
+    model, tokenizer, prompts: list[str], max_new_tokens: int = 96, batch_size: int = 32, progress: bool = False
 ) -> list[str]:
-    """The model's own greedy continuation of each prompt, stopped at EOS."""
+    """The model's own greedy continuation of each prompt, stopped at EOS; prompts batched with left padding."""
     device = next(model.parameters()).device
     model.eval()
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     completions = []
-    for prompt in tqdm(prompts, desc="generate", unit="probe", disable=not progress):
-        ids = encode_probe(tokenizer, prompt, "").input_ids
+    bar = tqdm(total=len(prompts), desc="generate", unit="probe", disable=not progress)
+    for start in range(0, len(prompts), batch_size):
+        encoded = [encode_probe(tokenizer, prompt, "").input_ids for prompt in prompts[start : start + batch_size]]
+        width = max(map(len, encoded))
+        input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in encoded], device=device)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=device)
         output = model.generate(
-            torch.tensor([ids], device=device),
-            attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+            input_ids,
+            attention_mask=attention_mask,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
+            pad_token_id=pad_id,
         )
-        completions.append(tokenizer.decode(output[0, len(ids) :], skip_special_tokens=True))
+        completions += tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+        bar.update(len(encoded))
+    bar.close()
     return completions
 
 
