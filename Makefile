@@ -12,6 +12,8 @@ $(BIN)/curate: pyproject.toml
 	# Install torch first, pinned, so no package pulls a CUDA build onto a CPU machine.
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e ".[test]"
+	# kronfluence (the reference for attribution tests and `curate bench attribution`) without torchvision, which it never imports.
+	$(BIN)/pip install -q --no-deps "kronfluence==1.0.1" && $(BIN)/pip install -q "accelerate>=0.31" "einops>=0.8" "einconv>=0.1" "opt-einsum>=3.3"
 	touch $@
 
 .PHONY: env quickstart test test-slow lint

@@ -19,8 +19,15 @@ COMMAND_MODULES = [
     "curate.commands.probes",
     "curate.commands.eval_probes",
     "curate.commands.train_classifier",
+    "curate.commands.validate",
     "curate.commands.run",
     "curate.commands.quickstart",
+    "curate.commands.filter",
+    "curate.commands.mix",
+    "curate.commands.report",
+    "curate.commands.fit_factors",
+    "curate.commands.score",
+    "curate.commands.bench",
 ]
 
 

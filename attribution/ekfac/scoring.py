@@ -1,0 +1,245 @@
+"""Scoring documents against preconditioned queries, and the sharded, resumable score files.
+
+A document's gradient for a layer is G = Σ_t g_t a_tᵀ, and its score against a query q = Σ_k u_k v_kᵀ is
+
+    ⟨q, G⟩ = Σ_k Σ_t (u_kᵀ g_t)(v_kᵀ a_t)
+
+Two ways to evaluate it, both exact; per layer we take the one with fewer flops for the batch at hand:
+  factorised: project every token's g and a onto the queries' k directions and contract over tokens,
+              T·Q·k·(in+out) flops per document; never forms G, so it wins for few probes and wide layers;
+  gradient:   form G once, T·in·out flops, then one matmul against all Q materialised queries, Q·in·out;
+              wins when Q·k exceeds the layer's width, as with the paper's 20+ probes at rank 32.
+The document's gradient norm (reported, and needed for cosine) comes from G, or without it from the token
+Gram matrices: ‖Σ_t g_t a_tᵀ‖² = Σ_{t,s} (g_t·g_s)(a_t·a_s).
+
+Score files (DESIGN.md "Scores"): `part-XXXXX.parquet`, one row per document: `doc_id`, `doc_grad_norm`, then
+one float32 column per probe id holding the raw influence I (positive: the document raises the probe's
+log-probability). Per-probe constants live in `probes.json` beside the parts: `nats` (the completion's
+negative log-likelihood; I / nats is the per-nat score), `gradient_norm` (‖∇f‖), and the settings (method,
+damping per layer, rank, model fingerprint). Each part's parquet metadata counts the documents it skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from attribution.ekfac.data import Skipped, document_batches, stable_seed, to_batch
+from attribution.ekfac.factors import model_fingerprint
+from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
+from attribution.ekfac.precondition import Queries
+from attribution.task import summed_log_prob
+from curate.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+RESERVED_COLUMNS = ("doc_id", "doc_grad_norm")
+
+
+@dataclass
+class DocumentScores:
+    doc_ids: list[str]
+    grad_norms: torch.Tensor  # (D,) ‖∇L‖ over the tracked layers
+    scores: torch.Tensor  # (D, Q) raw influence
+    probe_ids: list[str]
+    skipped: Skipped = field(default_factory=Skipped)
+
+    def to_arrow(self) -> pa.Table:
+        columns = {"doc_id": pa.array(self.doc_ids, pa.string()),
+                   "doc_grad_norm": pa.array(self.grad_norms.float().numpy(), pa.float32())}
+        for column, probe_id in enumerate(self.probe_ids):
+            columns[probe_id] = pa.array(self.scores[:, column].float().numpy(), pa.float32())
+        return pa.table(columns, metadata={"skipped": json.dumps(asdict(self.skipped))})
+
+
+def _document_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return -summed_log_prob(logits, batch["labels"])
+
+
+class Scorer:
+    """Holds one model's queries in the shapes scoring needs; `score_batch` scores one padded batch."""
+
+    def __init__(self, model: nn.Module, queries: Queries):
+        self.model, self.queries = model.eval(), queries
+        self.method = queries.args.method
+        if queries.header.get("fingerprint", model_fingerprint(model)) != model_fingerprint(model):
+            raise UserFacingError("these queries were built for another model (fingerprints differ)")
+        names = "|".join(f"^{re.escape(name)}$" for name in queries.layers)
+        self.modules: list[Tracked] = find_modules(model, names) if queries.layers else []
+        device = next(model.parameters()).device
+        self.projections, self.materialised = {}, {}
+        for tracked in self.modules:
+            layer = queries.layers[tracked.name]
+            q, out_features, k = layer.left.shape
+            if (out_features, layer.right.size(2)) != tracked.shape:
+                raise UserFacingError(f"queries for {tracked.name} have shape {(out_features, layer.right.size(2))}, "
+                                      f"the model's layer {tracked.shape}: they were built for another model")
+            # (out, Q·k) and (in, Q·k): all probes' directions side by side, one matmul per batch.
+            self.projections[tracked.name] = (layer.left.permute(1, 0, 2).reshape(out_features, q * k).to(device),
+                                              layer.right.permute(2, 0, 1).reshape(-1, q * k).to(device))
+
+    def _materialised(self, name: str) -> torch.Tensor:
+        if name not in self.materialised:  # (out·in, Q), built on first use only
+            layer = self.queries.layers[name]
+            full = torch.bmm(layer.left, layer.right).flatten(1).t().contiguous()
+            self.materialised[name] = full.to(next(self.model.parameters()).device)
+        return self.materialised[name]
+
+    def _path(self, tracked: Tracked, tokens: int) -> str:
+        contraction = self.queries.args.contraction
+        if contraction != "auto":
+            return contraction
+        q, _, k = self.queries.layers[tracked.name].left.shape
+        width = tracked.in_features + tracked.out_features
+        factorised = tokens * q * k * width + tokens * tokens * width
+        gradient = (tokens + q) * tracked.in_features * tracked.out_features
+        return "factorised" if factorised < gradient else "gradient"
+
+    @torch.no_grad()
+    def score_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, Q) raw influence and (B,) gradient norms for a batch of documents."""
+        captured = capture(self.model, self.modules, batch, _document_loss)
+        size, q = batch["input_ids"].size(0), len(self.queries.probe_ids)
+        scores = torch.zeros(size, q, device=captured.values.device)
+        squared_norms = torch.zeros(size, device=captured.values.device)
+        for tracked in self.modules:
+            a, g = captured.activations[tracked.name], captured.gradients[tracked.name]
+            if self._path(tracked, a.size(1)) == "factorised":
+                left, right = self.projections[tracked.name]
+                k = left.size(1) // q
+                scores += ((g @ left) * (a @ right)).view(size, -1, q, k).sum(dim=(1, 3))
+                squared_norms += ((g @ g.transpose(1, 2)) * (a @ a.transpose(1, 2))).sum(dim=(1, 2))
+            else:
+                gradient = per_example_gradients(a, g).flatten(1)
+                scores += gradient @ self._materialised(tracked.name)
+                squared_norms += gradient.square().sum(dim=1)
+        norms = squared_norms.clamp(min=0).sqrt()
+        if self.method == "cosine":
+            scores = scores / (norms[:, None] * self.queries.norms.to(scores.device)[None, :]).clamp(min=1e-30)
+        return scores.cpu(), norms.cpu()
+
+
+def random_scores(doc_ids: list[str], probes: int, seed: int) -> torch.Tensor:
+    """The random baseline: standard normal scores, seeded per document so sharding doesn't change them."""
+    rows = [torch.randn(probes, generator=torch.Generator().manual_seed(stable_seed(seed, doc_id))) for doc_id in doc_ids]
+    return torch.stack(rows) if rows else torch.zeros(0, probes)
+
+
+def score_documents(
+    model: nn.Module, tokenizer, documents: Iterable, queries: Queries, batch_size: int | None = None,
+    start: int = 0, scorer: Scorer | None = None,
+) -> DocumentScores:
+    """Scores of every document against every query; documents too short or with non-finite gradients are
+    skipped and counted. `start` numbers documents that carry no id."""
+    args = queries.args if batch_size is None else replace(queries.args, batch_size=batch_size)
+    device = next(model.parameters()).device
+    pad_id = getattr(tokenizer, "pad_token_id", None) or 0
+    skipped = Skipped()
+    positions_out, ids_out, norms_out, scores_out = [], [], [], []
+    scorer = scorer or (Scorer(model, queries) if args.method != "random" else None)
+    batches = document_batches(documents, tokenizer, args.batch_size, args.max_length, skipped, start=start)
+    with tqdm(desc="scoring", unit="doc", disable=not args.progress) as bar:
+        for positions, ids, items in batches:
+            bar.update(len(items))
+            if scorer is None:
+                scores, norms = random_scores(ids, len(queries.probe_ids), args.seed), torch.full((len(ids),), float("nan"))
+            else:
+                scores, norms = scorer.score_batch(to_batch(items, pad_id, device))
+                finite = torch.isfinite(scores).all(dim=1) & torch.isfinite(norms)
+                if not finite.all():
+                    skipped.non_finite += int((~finite).sum())
+                    keep = finite.tolist()
+                    positions = [p for p, k in zip(positions, keep, strict=True) if k]
+                    ids = [doc_id for doc_id, k in zip(ids, keep, strict=True) if k]
+                    scores, norms = scores[finite], norms[finite]
+            positions_out += positions
+            ids_out += ids
+            scores_out.append(scores)
+            norms_out.append(norms)
+    order = sorted(range(len(ids_out)), key=positions_out.__getitem__)  # back to the input order
+    q = len(queries.probe_ids)
+    scores = torch.cat(scores_out)[order] if scores_out else torch.zeros(0, q)
+    norms = torch.cat(norms_out)[order] if norms_out else torch.zeros(0)
+    return DocumentScores([ids_out[i] for i in order], norms, scores, list(queries.probe_ids), skipped)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sharded, resumable score files
+
+
+def part_path(directory: Path, index: int) -> Path:
+    return Path(directory) / f"part-{index:05d}.parquet"
+
+
+def write_part(scores: DocumentScores, path: Path) -> None:
+    """Temporary file, then rename: a part either exists whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(scores.to_arrow(), temporary)
+    os.replace(temporary, path)
+
+
+def prepare_output(directory: Path, queries: Queries, overwrite: bool = False) -> None:
+    """Write `probes.json` and the queries, or check that an earlier, interrupted run used the same ones."""
+    directory = Path(directory)
+    described = queries.describe()
+    probes_file = directory / "probes.json"
+    if probes_file.exists() and not overwrite:
+        earlier = json.loads(probes_file.read_text())
+        if {k: v for k, v in earlier.items() if k != "probes"} != {k: v for k, v in described.items() if k != "probes"} \
+                or [p["id"] for p in earlier["probes"]] != queries.probe_ids:
+            raise UserFacingError(f"{directory} holds scores from other settings or probes; pass --overwrite to replace them")
+        return
+    if overwrite:
+        for old in directory.glob("part-*.parquet"):
+            old.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
+    for probe_id in queries.probe_ids:
+        if probe_id in RESERVED_COLUMNS:
+            raise UserFacingError(f"probe id {probe_id!r} is reserved for a score column")
+    queries.save(directory / "queries.safetensors")
+    temporary = probes_file.with_name(".probes.json.tmp")
+    temporary.write_text(json.dumps(described, indent=2) + "\n")
+    os.replace(temporary, probes_file)
+
+
+def _chunks(documents: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(documents)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def score_corpus(
+    model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path,
+    documents_per_part: int = 1000, overwrite: bool = False,
+) -> dict:
+    """Score a corpus into parts of `documents_per_part` consecutive documents. A part that already exists is
+    not scored again, so a killed run, started again with the same documents, finishes only what is missing."""
+    directory = Path(directory)
+    prepare_output(directory, queries, overwrite)
+    scorer = Scorer(model, queries) if queries.args.method != "random" else None
+    summary = {"parts_written": 0, "parts_kept": 0, "documents_scored": 0, "skipped": Skipped()}
+    for index, chunk in enumerate(_chunks(documents, documents_per_part)):
+        path = part_path(directory, index)
+        if path.exists():
+            summary["parts_kept"] += 1
+            continue
+        scores = score_documents(model, tokenizer, chunk, queries, start=index * documents_per_part, scorer=scorer)
+        write_part(scores, path)
+        summary["parts_written"] += 1
+        summary["documents_scored"] += len(scores.doc_ids)
+        summary["skipped"] += scores.skipped
+    return summary
+

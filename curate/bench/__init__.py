@@ -1,0 +1,1 @@
+"""Benchmarks: how fast and how close to the reference the toolkit's engines are."""
