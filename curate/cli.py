@@ -1,6 +1,6 @@
 """The `curate` command line.
 
-Each sub-command lives in its own module under `curate.commands`; a module exposes
+Each sub-command lives in its own module under `curate.commands` (listed in `COMMANDS`); a module exposes
 `register(subparsers)`, which adds its parser and sets `func` to the function that runs it.
 """
 
@@ -13,35 +13,40 @@ import sys
 
 from curate.errors import UserFacingError
 
-COMMAND_MODULES = [
-    "curate.commands.corpus",
-    "curate.commands.train_lm",
-    "curate.commands.probes",
-    "curate.commands.eval_probes",
-    "curate.commands.train_classifier",
-    "curate.commands.validate",
-    "curate.commands.run",
-    "curate.commands.quickstart",
-    "curate.commands.filter",
-    "curate.commands.mix",
-    "curate.commands.report",
-    "curate.commands.fit_factors",
-    "curate.commands.score",
-    "curate.commands.bench",
-]
+# command name -> module; only the module of the command being run is imported, so the CLI starts fast
+COMMANDS = {
+    "corpus": "curate.commands.corpus",
+    "train-lm": "curate.commands.train_lm",
+    "probes": "curate.commands.probes",
+    "eval-probes": "curate.commands.eval_probes",
+    "fit-factors": "curate.commands.fit_factors",
+    "score": "curate.commands.score",
+    "report": "curate.commands.report",
+    "train-classifier": "curate.commands.train_classifier",
+    "filter": "curate.commands.filter",
+    "mix": "curate.commands.mix",
+    "validate": "curate.commands.validate",
+    "bench": "curate.commands.bench",
+    "run": "curate.commands.run",
+    "quickstart": "curate.commands.quickstart",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or with just `only` (what `main` uses once it knows the command)."""
     parser = argparse.ArgumentParser(prog="curate", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    for name, module in COMMANDS.items():
+        if only in (None, name):
+            importlib.import_module(module).register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -37,4 +38,18 @@ def run(args) -> None:
         mean = (reasoning[column] * weights).sum() / weights.sum()
         label = column.removesuffix("loss_per_token").rstrip("_") or "trained"
         print(f"  reasoning probes (mean over sets), loss per token, {label:<9}: {mean:.3f}")
-    print(f"\noutputs in {run_dir.root}/: corpus/, model/ (HF format), probes/probes.jsonl, probes/eval/")
+    headline = run_dir.report / "headline.json"
+    if headline.exists():
+        from attribution.report import format_headline
+
+        print("\nanalyses of the EK-FAC scores (report/report.html):")
+        for line in format_headline(json.loads(headline.read_text())):
+            print(f"  {line}")
+    classifier_report = run_dir.classifier / "report.md"
+    if classifier_report.exists():
+        print("\nprocedural classifier on held-out documents, by the ranking it learned from:")
+        print(classifier_report.read_text())
+    print(
+        f"outputs in {run_dir.root}/: corpus/, model/ (HF format), probes/, factors/, scores*/, report/, "
+        "classifier/, filtered/, mix/"
+    )

@@ -1,0 +1,114 @@
+"""The whole pipeline through the CLI, as a recipe, at toy sizes: every stage runs, writes its outputs,
+and a second run skips the completed stages."""
+
+import json
+
+import polars as pl
+
+from curate.cli import main
+
+RECIPE = """
+run_dir = "{run_dir}"
+
+[[stage]]
+name = "corpus"
+command = ["corpus", "synth"]
+args = {{ n-docs = 240, seed = 3, docs-per-shard = 100 }}
+
+[[stage]]
+name = "lm"
+command = ["train-lm"]
+args = {{ steps = 8, n-layers = 1, hidden = 32, mlp = 64, heads = 2, seq-len = 64, batch-size = 4, vocab-size = 320, eval-every = 4 }}
+
+[[stage]]
+name = "probes"
+command = ["probes"]
+args = {{ sizes = "arithmetic=3,slope=3,linear=3,factual=4,factual_control=2,reasoning_control=2" }}
+
+[[stage]]
+name = "eval-probes"
+command = ["eval-probes"]
+args = {{ baselines-corpus = "{{run_dir}}/corpus", max-new-tokens = 8 }}
+
+[[stage]]
+name = "fit-factors"
+command = ["fit-factors"]
+args = {{ max-documents = 40, max-length = 64 }}
+
+[[stage]]
+name = "score-ekfac"
+command = ["score"]
+args = {{ max-length = 64, documents-per-part = 100 }}
+
+[[stage]]
+name = "score-cosine"
+command = ["score"]
+args = {{ method = "cosine", max-length = 64, out = "{{run_dir}}/scores-cosine" }}
+
+[[stage]]
+name = "score-random"
+command = ["score"]
+args = {{ method = "random", out = "{{run_dir}}/scores-random" }}
+
+[[stage]]
+name = "report"
+command = ["report"]
+args = {{ answer-top-k = 10, source-ks = "10,50" }}
+
+[[stage]]
+name = "classifier"
+command = ["train-classifier"]
+args = {{ top-k = 30, compare = ["random={{run_dir}}/scores-random"] }}
+
+[[stage]]
+name = "filter"
+command = ["filter"]
+args = {{ tasks = 2, workers = 1 }}
+
+[[stage]]
+name = "mix"
+command = ["mix"]
+args = {{ spec = "mix_spec_quickstart.toml" }}
+"""
+
+
+def test_every_stage_runs_from_a_recipe_and_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    recipe = tmp_path / "toy.toml"
+    recipe.write_text(RECIPE.format(run_dir=run_dir))
+    assert main(["run", str(recipe)]) == 0
+
+    assert len(list((run_dir / "corpus").glob("part-*.jsonl.gz"))) == 3
+    assert (run_dir / "model" / "model.safetensors").exists() and (run_dir / "model" / "loss.png").exists()
+    summary = pl.read_csv(run_dir / "probes" / "eval" / "summary.csv")
+    assert set(summary["set"]) == {
+        "arithmetic",
+        "slope",
+        "linear",
+        "factual",
+        "factual_control",
+        "reasoning_control",
+    }
+    assert {"untrained_loss_per_token", "unigram_loss_per_token"} <= set(summary.columns)
+    scores = pl.read_parquet(run_dir / "scores" / "part-*.parquet")
+    assert scores.height == 240 and scores.width == 2 + 17
+    for method in ("cosine", "random"):
+        assert pl.read_parquet(run_dir / f"scores-{method}" / "part-*.parquet").height == 240
+    assert (run_dir / "report" / "report.html").exists()
+    report = json.loads((run_dir / "classifier" / "report.json").read_text())
+    assert set(report) == {"ekfac", "random"}
+    filtered = json.loads((run_dir / "filtered" / "summary.json").read_text())
+    assert filtered["read"] == 240
+    assert (run_dir / "mix" / "manifest.json").exists()
+
+    capsys.readouterr()
+    assert main(["run", str(recipe)]) == 0
+    assert capsys.readouterr().out.count("already complete, skipped") == 12
+
+
+def test_user_errors_exit_with_status_2_and_a_message(tmp_path, capsys):
+    assert main(["train-lm", "--corpus", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
+    assert "no such file or directory" in capsys.readouterr().err
+    (tmp_path / "bad.toml").write_text("this is not toml [")
+    assert main(["run", str(tmp_path / "bad.toml")]) == 2
+    assert "not a valid recipe" in capsys.readouterr().err
