@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCHMARKS = ["attribution"]
+BENCHMARKS = ["attribution", "filter"]
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,145 @@
+"""`curate bench filter`: our procedural filter vs datatrove's FastTextClassifierFilter, inside datatrove.
+
+Both classifiers learn from the same labels (the run's `classifier/training_set.parquet`, derived from the
+influence ranking), run as the filter step of the same one-task, one-worker datatrove pipeline over the
+same documents on one core, and are scored against the same held-out ground truth. Throughput is per core:
+documents / (pipeline time − the same pipeline's time with no filter), so reading is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.errors import UserFacingError
+from curate.paths import RunDir, add_run_dir_argument
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("filter", help="our procedural filter vs fastText, in datatrove, one core")
+    add_run_dir_argument(parser)
+    parser.add_argument("--out", type=Path, help="bench outputs (default: RUN_DIR/bench/filter)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed passes per filter; the best is reported"
+    )
+    parser.add_argument("--heldout-fraction", type=float, default=0.2, help="as used by train-classifier")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
+
+
+def train_fasttext(texts: list[str], labels: np.ndarray, path: Path, seed: int) -> Path:
+    """A supervised fastText model on the same labels; settings like DeepSeekMath's recall classifier."""
+    import fasttext
+
+    train_file = path.with_suffix(".train.txt")
+    with train_file.open("w") as f:
+        for text, label in zip(texts, labels, strict=True):
+            f.write(f"__label__{'procedural' if label else 'other'} {' '.join(text.split())}\n")
+    model = fasttext.train_supervised(
+        str(train_file), epoch=25, lr=0.5, wordNgrams=2, dim=64, minCount=1, thread=1, seed=seed, verbose=0
+    )
+    model.save_model(str(path))
+    return path
+
+
+def timed_pipeline(corpus: Path, step, repeats: int, logs: Path) -> float:
+    """Best wall time of reading `corpus` then running `step` (None: reading only) on one core."""
+    from datatrove.executor import LocalPipelineExecutor
+    from threadpoolctl import threadpool_limits
+
+    from curate.corpus.io import make_reader
+
+    best = float("inf")
+    for repeat in range(repeats):
+        pipeline = [make_reader(corpus)] + ([step] if step is not None else [])
+        executor = LocalPipelineExecutor(pipeline, tasks=1, workers=1, logging_dir=str(logs / f"{repeat}"))
+        with threadpool_limits(1):
+            started = time.perf_counter()
+            executor.run()
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
+def f1_at_half(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(truth, probabilities >= 0.5))
+
+
+def run(args: argparse.Namespace) -> None:
+    import shutil
+
+    from datatrove.pipeline.filters import FastTextClassifierFilter
+
+    from curate.classify import load_classifier
+    from curate.corpus.io import read_documents, write_documents
+    from curate.corpus.split import is_heldout
+    from filters.procedural import ProceduralScoreFilter
+
+    run_dir = RunDir(args.run_dir)
+    out = args.out or run_dir.root / "bench" / "filter"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    training_set_path = run_dir.classifier / "training_set.parquet"
+    if not training_set_path.exists():
+        raise UserFacingError(f"{training_set_path}: missing; run `curate train-classifier` first")
+    training_set = pl.read_parquet(training_set_path)
+    documents = {d.id: d for d in read_documents(run_dir.corpus)}
+    texts = [documents[i].text for i in training_set["doc_id"]]
+    fasttext_model = train_fasttext(texts, training_set["label"].to_numpy(), out / "fasttext.bin", args.seed)
+    ours = run_dir.classifier / "classifier.joblib"
+
+    heldout = [d for i, d in documents.items() if is_heldout(i, args.heldout_fraction, args.seed)]
+    truth = np.array([bool(d.metadata["procedural"]) for d in heldout])
+    write_documents(iter(documents.values()), out / "corpus")
+
+    reading = timed_pipeline(out / "corpus", None, args.repeats, out / "logs" / "read")
+    steps = {
+        "ours": lambda: ProceduralScoreFilter(str(ours)),
+        "fasttext": lambda: FastTextClassifierFilter(str(fasttext_model), save_labels_in_metadata=True),
+    }
+    results = {}
+    for name, make_step in steps.items():
+        seconds = timed_pipeline(out / "corpus", make_step(), args.repeats, out / "logs" / name)
+        filter_seconds = max(seconds - reading, 1e-9)
+        results[name] = {
+            "pipeline_seconds": seconds,
+            "filter_seconds": filter_seconds,
+            "docs_per_second_per_core": len(documents) / filter_seconds,
+        }
+
+    texts_heldout = [d.text for d in heldout]
+    results["ours"]["f1"] = f1_at_half(load_classifier(ours).predict_proba(texts_heldout), truth)
+    import fasttext
+
+    model = fasttext.load_model(str(fasttext_model))
+    labels, probs = model.predict([" ".join(t.split()) for t in texts_heldout], k=-1)
+    p_procedural = np.array(
+        [
+            dict(zip(lab, pr, strict=True)).get("__label__procedural", 0.0)
+            for lab, pr in zip(labels, probs, strict=True)
+        ]
+    )
+    results["fasttext"]["f1"] = f1_at_half(p_procedural, truth)
+
+    summary = {
+        "documents": len(documents),
+        "heldout_documents": len(heldout),
+        "reading_seconds": reading,
+        "training_documents": training_set.height,
+        **results,
+        "speed_ratio_ours_over_fasttext": results["ours"]["docs_per_second_per_core"]
+        / results["fasttext"]["docs_per_second_per_core"],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"{len(documents)} documents, one task, one worker, one thread; reading alone {reading:.2f} s")
+    print(f"{'filter':<10} {'docs/s/core':>12} {'F1 (held-out)':>14}")
+    for name in steps:
+        print(f"{name:<10} {results[name]['docs_per_second_per_core']:>12.0f} {results[name]['f1']:>14.3f}")
+    print(f"ours / fastText throughput: {summary['speed_ratio_ours_over_fasttext']:.2f}; written to {out}")
