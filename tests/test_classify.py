@@ -59,7 +59,7 @@ def test_exclude_factual_drops_documents_top_ranked_for_facts():
         .otherwise(pl.col("f1"))
         .alias("f1"),
     )
-    args = LabelArguments(top_k=40, exclude_factual=True)
+    args = LabelArguments(top_k=40, exclude_factual=True, aggregate="rank")
     labelled = label_from_scores(scores, ["r0", "r1", "r2", "r3"], ["f0", "f1"], args)
     positives = set(labelled.filter(pl.col("label") == 1)["doc_id"])
     assert positives == {f"d{i}" for i in range(10, 40)}

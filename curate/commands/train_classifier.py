@@ -10,7 +10,7 @@ import polars as pl
 
 from attribution.scores import load_per_nat_scores
 from curate import __version__
-from curate.classify.labels import LabelArguments
+from curate.classify.labels import AGGREGATIONS, LabelArguments
 from curate.corpus.io import add_corpus_arguments, read_documents
 from curate.corpus.split import is_heldout
 from curate.errors import UserFacingError
@@ -40,7 +40,7 @@ def register(subparsers) -> None:
         default=LabelArguments.bottom_share,
         help="share of negatives from the bottom of the ranking (the rest from the middle)",
     )
-    labels.add_argument("--aggregate", choices=("rank", "zscore"), default=LabelArguments.aggregate)
+    labels.add_argument("--aggregate", choices=AGGREGATIONS, default=LabelArguments.aggregate)
     labels.add_argument("--per-grad-norm", action="store_true", help="rank by score / document gradient norm")
     labels.add_argument(
         "--exclude-factual", action="store_true", help="drop positives also top-ranked for facts"
