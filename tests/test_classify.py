@@ -28,12 +28,13 @@ def planted_scores(n: int = 400, seed: int = 0) -> pl.DataFrame:
 
 
 def test_top_k_positives_and_disjoint_negatives():
-    labelled = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=LabelArguments(top_k=40))
+    args = LabelArguments(top_k=40, negatives_per_positive=2, bottom_share=0.5)
+    labelled = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=args)
     positives = set(labelled.filter(pl.col("label") == 1)["doc_id"])
     negatives = set(labelled.filter(pl.col("label") == 0)["doc_id"])
     assert positives == {f"d{i}" for i in range(40)}
     assert len(negatives) == 80 and not positives & negatives
-    again = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=LabelArguments(top_k=40))
+    again = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=args)
     assert labelled.equals(again)
 
 

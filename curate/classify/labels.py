@@ -26,15 +26,10 @@ from curate.errors import UserFacingError
 
 @dataclass
 class LabelArguments:
-    top_k: float = 0.1  # positives: a count (≥ 1) or a share of the corpus (< 1)
-    negatives_per_positive: float = 2.0
-    bottom_share: float = (
-        0.5  # share of negatives sampled from the bottom of the ranking; the rest from the middle
-    )
-    middle: tuple[float, float] = (
-        0.2,
-        0.6,
-    )  # rank-percentile band (0 = lowest) the middle negatives come from
+    top_k: float = 0.2  # positives: a count (≥ 1) or a share of the corpus (< 1)
+    negatives_per_positive: float = 1.0
+    bottom_share: float = 1.0  # share of negatives from the bottom of the ranking; the rest from `middle`
+    middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) of the middle negatives
     bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
     aggregate: str = "magnitude"  # "magnitude" (mean |z|), "rank" (mean rank percentile) or "zscore" (mean z)
     per_grad_norm: bool = False  # divide scores by the document gradient norm before ranking
