@@ -2,7 +2,7 @@
 
 Both classifiers learn from the same labels (the run's `classifier/training_set.parquet`, derived from the
 influence ranking), run as the filter step of the same one-task, one-worker datatrove pipeline over the
-same documents on one core, and are scored against the same held-out ground truth. Throughput is per core:
+same documents on one core (both keeping P(procedural) >= 0.5), and are scored against the same held-out ground truth. Throughput is per core:
 documents / (pipeline time − the same pipeline's time with no filter), so reading is not counted.
 """
 
@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> None:
 
     reading = timed_pipeline(out / "corpus", None, args.repeats, out / "logs" / "read")
     steps = {
-        "ours": lambda: ProceduralScoreFilter(str(ours)),
-        "fasttext": lambda: FastTextClassifierFilter(str(fasttext_model), save_labels_in_metadata=True),
+        "ours": lambda: ProceduralScoreFilter(str(ours), threshold=0.5),
+        "fasttext": lambda: FastTextClassifierFilter(str(fasttext_model), keep_labels=("procedural", 0.5)),
     }
     results = {}
     for name, make_step in steps.items():
