@@ -27,6 +27,7 @@ COMMANDS = {
     "filter": "curate.commands.filter",
     "mix": "curate.commands.mix",
     "validate": "curate.commands.validate",
+    "neurons": "curate.commands.neurons",
     "bench": "curate.commands.bench",
     "run": "curate.commands.run",
     "quickstart": "curate.commands.quickstart",

@@ -81,6 +81,18 @@ def register(subparsers) -> None:
     mix.add_argument("--summarise-only", action="store_true", help="only tabulate and plot finished cells")
     mix.set_defaults(func=run_mix)
 
+    from curate.lso.cli import add_arguments  # no torch at import: the CLI still starts fast
+
+    lso = experiments.add_parser("lso", help="Leave-Square-Out: hold out a square of a grid task, train, score")
+    add_arguments(lso)
+    lso.set_defaults(func=run_lso)
+
+
+def run_lso(args) -> None:
+    from curate.lso.cli import run
+
+    run(args)
+
 
 def parse_shard(text: str) -> tuple[int, int]:
     index, _, count = text.partition("/")
