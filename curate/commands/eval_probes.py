@@ -8,6 +8,7 @@ import polars as pl
 
 from curate.paths import RunDir, add_run_dir_argument
 from curate.plots import new_figure, save_figure
+from curate.tables import as_text
 
 
 def register(subparsers) -> None:
@@ -75,15 +76,7 @@ def write_outputs(table: pl.DataFrame, summary: pl.DataFrame, out: Path) -> None
     out.mkdir(parents=True, exist_ok=True)
     table.write_parquet(out / "per_probe.parquet")
     summary.write_csv(out / "summary.csv")
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=3,
-        tbl_rows=-1,
-        tbl_cols=-1,
-    ):
-        (out / "summary.md").write_text(str(summary) + "\n")
+    (out / "summary.md").write_text(as_text(summary) + "\n")
     loss_columns = [c for c in summary.columns if c.endswith("loss_per_token")]
     fig, ax = new_figure(7, 4)
     width = 0.8 / len(loss_columns)
@@ -102,15 +95,7 @@ def write_outputs(table: pl.DataFrame, summary: pl.DataFrame, out: Path) -> None
 
 
 def print_summary(summary: pl.DataFrame) -> None:
-    with pl.Config(
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=3,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=200,
-    ):
-        print(summary)
+    print(as_text(summary, markdown=False))
 
 
 def run(args) -> None:

@@ -15,6 +15,7 @@ from curate.corpus.io import add_corpus_arguments, read_documents
 from curate.corpus.split import is_heldout
 from curate.errors import UserFacingError
 from curate.paths import RunDir, add_run_dir_argument
+from curate.tables import as_text
 
 CLASSIFIER_FILE = "classifier.joblib"
 
@@ -177,13 +178,7 @@ def run(args) -> None:
         for n, r in reports.items()
     ]
     table = pl.DataFrame(rows)
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=3,
-    ):
-        text = str(table)
+    text = as_text(table)
     (out / "report.md").write_text(f"Held-out documents: {len(heldout)}\n\n{text}\n")
     print(f"on {len(heldout)} held-out documents (ground truth {args.truth_key!r}, never used for training):")
     print(text)

@@ -8,6 +8,7 @@ import polars as pl
 
 from curate.errors import UserFacingError
 from curate.paths import RunDir, add_run_dir_argument
+from curate.tables import as_text
 from curate.validate import mix as mix_validation
 from curate.validate.mix import MixValidationArguments
 from curate.validate.removal import RemovalArguments, load_results, plot, run_grid, summarise
@@ -104,18 +105,11 @@ def parse_shard(text: str) -> tuple[int, int]:
 def write_tables(effect: pl.DataFrame, specificity: pl.DataFrame, out: Path) -> str:
     effect.write_csv(out / "effect.csv")
     specificity.write_csv(out / "specificity.csv")
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=4,
-        tbl_rows=-1,
-        tbl_cols=-1,
-    ):
-        text = (
-            "## Loss increase on the targeted probe set (nats/token; mean and 95% CI half-width over seeds)\n\n"
-            f"{effect}\n\n## Specificity at the largest k: loss increase on every set\n\n{specificity}\n"
-        )
+    text = (
+        "## Loss increase on the targeted probe set (nats/token; mean and 95% CI half-width over seeds)\n\n"
+        f"{as_text(effect, float_precision=4)}\n\n"
+        f"## Specificity at the largest k: loss increase on every set\n\n{as_text(specificity, float_precision=4)}\n"
+    )
     (out / "summary.md").write_text(text)
     return text
 
@@ -151,14 +145,10 @@ def run_mix(args) -> None:
         mix_validation.run_validation(run_dir, out, arguments, parse_shard(args.shard))
     summary = mix_validation.summarise(out)
     summary.write_csv(out / "summary.csv")
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=4,
-        tbl_cols=-1,
-    ):
-        text = f"## Reasoning probes (unseen numbers) and held-out loss per arm; mean and 95% CI over seeds\n\n{summary}\n"
+    text = (
+        "## Reasoning probes (unseen numbers) and held-out loss per arm; mean and 95% CI over seeds\n\n"
+        f"{as_text(summary, float_precision=4)}\n"
+    )
     (out / "summary.md").write_text(text)
     print(text)
     mix_validation.plot(summary, out / "arms.png")
