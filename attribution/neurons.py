@@ -33,19 +33,96 @@ from curate.errors import UserFacingError
 # whitespace (byte-level BPE's "Ġ" space marker) and lowercasing. "is" is left out of "equals": it is in
 # almost every sentence, so it would label neurons that have nothing to do with equations.
 CONCEPTS: dict[str, tuple[str, ...]] = {
-    "addition": ("+", "add", "adds", "added", "adding", "addition", "plus", "sum", "sums", "total",
-                 "increase", "increased", "more"),
-    "subtraction": ("-", "−", "subtract", "subtracts", "subtracted", "subtracting", "subtraction", "minus",
-                    "difference", "less", "decrease", "decreased", "remove", "take"),
-    "multiplication": ("*", "×", "·", "multiply", "multiplies", "multiplied", "multiplying", "multiplication",
-                       "times", "product", "twice", "double"),
-    "division": ("/", "÷", "divide", "divides", "divided", "dividing", "division", "quotient", "ratio",
-                 "per", "half", "over"),
+    "addition": (
+        "+",
+        "add",
+        "adds",
+        "added",
+        "adding",
+        "addition",
+        "plus",
+        "sum",
+        "sums",
+        "total",
+        "increase",
+        "increased",
+        "more",
+    ),
+    "subtraction": (
+        "-",
+        "−",
+        "subtract",
+        "subtracts",
+        "subtracted",
+        "subtracting",
+        "subtraction",
+        "minus",
+        "difference",
+        "less",
+        "decrease",
+        "decreased",
+        "remove",
+        "take",
+    ),
+    "multiplication": (
+        "*",
+        "×",
+        "·",
+        "multiply",
+        "multiplies",
+        "multiplied",
+        "multiplying",
+        "multiplication",
+        "times",
+        "product",
+        "twice",
+        "double",
+    ),
+    "division": (
+        "/",
+        "÷",
+        "divide",
+        "divides",
+        "divided",
+        "dividing",
+        "division",
+        "quotient",
+        "ratio",
+        "per",
+        "half",
+        "over",
+    ),
     "equals": ("=", "equal", "equals", "equaled", "gives", "give", "yields", "result", "results", "makes"),
-    "connectives": ("so", "therefore", "then", "thus", "hence", "because", "since", "first", "next",
-                    "finally", "now", "step"),
-    "formula": ("formula", "equation", "equations", "solve", "solving", "variable", "coefficient", "compute",
-                "calculate", "expression", "slope", "rule", "function", "value"),
+    "connectives": (
+        "so",
+        "therefore",
+        "then",
+        "thus",
+        "hence",
+        "because",
+        "since",
+        "first",
+        "next",
+        "finally",
+        "now",
+        "step",
+    ),
+    "formula": (
+        "formula",
+        "equation",
+        "equations",
+        "solve",
+        "solving",
+        "variable",
+        "coefficient",
+        "compute",
+        "calculate",
+        "expression",
+        "slope",
+        "rule",
+        "function",
+        "value",
+    ),
 }
 
 
@@ -148,8 +225,13 @@ def label_neurons(
                             "top_tokens": " ".join(repr(t) for t in tokens),
                         }
                     )
-    schema = {"layer": pl.Int64, "neuron": pl.Int64, "concept": pl.String, "overlap": pl.Int64,
-              "top_tokens": pl.String}
+    schema = {
+        "layer": pl.Int64,
+        "neuron": pl.Int64,
+        "concept": pl.String,
+        "overlap": pl.Int64,
+        "top_tokens": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema).sort("concept", "layer", "neuron")
 
 
@@ -230,7 +312,9 @@ def ablating(
 
     by_index = {layer.layer: layer for layer in layers}
     handles = [
-        by_index[layer].down.register_forward_pre_hook(hook(layer)) for layer, index in neurons.items() if len(index)
+        by_index[layer].down.register_forward_pre_hook(hook(layer))
+        for layer, index in neurons.items()
+        if len(index)
     ]
     try:
         yield
@@ -321,7 +405,9 @@ def f1_at_k(frame: pl.DataFrame, column: str, truth: str, k: int) -> float:
     return 2 * hits / (k + len(positives)) if k + len(positives) else float("nan")
 
 
-def against_truth(frame: pl.DataFrame, columns: list[str], truth: str, k: int | None = None) -> dict[str, float]:
+def against_truth(
+    frame: pl.DataFrame, columns: list[str], truth: str, k: int | None = None
+) -> dict[str, float]:
     """Each score column's F1 at k against the boolean column `truth`, and a random ranking's expected F1.
     k defaults to the number of true positives, where precision = recall = F1."""
     n, positives = frame.height, int(frame[truth].sum())
@@ -438,7 +524,11 @@ def run_ablation(
             return probe_metrics(model, tokenizer, probes, arguments.accuracy, arguments.max_new_tokens)
 
     intact = measure(None).rename({"loss_per_token": "intact_loss", "accuracy": "intact_accuracy"})
-    rms = activation_rms(model, tokenizer, [p.text for p in probes], layers) if arguments.mode == "noise" else {}
+    rms = (
+        activation_rms(model, tokenizer, [p.text for p in probes], layers)
+        if arguments.mode == "noise"
+        else {}
+    )
     frames = []
     for i, seed in enumerate(arguments.seeds):
         arms = {"random": random_neurons(layers, neurons, seed)}
@@ -459,6 +549,16 @@ def run_ablation(
             delta_accuracy=pl.col("accuracy") - pl.col("intact_accuracy"),
             neurons=pl.lit(sum(len(i) for i in neurons.values())),
         )
-        .select("arm", "seed", "kind", "neurons", "intact_loss", "loss_per_token", "delta_loss",
-                "intact_accuracy", "accuracy", "delta_accuracy")
+        .select(
+            "arm",
+            "seed",
+            "kind",
+            "neurons",
+            "intact_loss",
+            "loss_per_token",
+            "delta_loss",
+            "intact_accuracy",
+            "accuracy",
+            "delta_accuracy",
+        )
     )

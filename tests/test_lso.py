@@ -44,7 +44,10 @@ def test_scratchpad_writes_digits_with_carries():
     assert example.prompt == "57+68="
     assert example.target == "\n7+8+0=15\nwrite 5, carry 1\n5+6+1=12\nwrite 2, carry 1\nwrite 1\n=125"
     assert render("addition", "direct", 57, 68).text == "57+68=125"
-    assert render("addition", "scratchpad", 7, 30).target == "\n7+0+0=7\nwrite 7, carry 0\n0+3+0=3\nwrite 3, carry 0\n=37"
+    assert (
+        render("addition", "scratchpad", 7, 30).target
+        == "\n7+0+0=7\nwrite 7, carry 0\n0+3+0=3\nwrite 3, carry 0\n=37"
+    )
     rule = render("addition", "rule", 57, 68)
     assert rule.prompt.startswith("rule:\n1 c=0\n") and rule.prompt.endswith("\n57+68=")
     assert rule.target.splitlines()[1:3] == ["2 7+8+0=15", "3 write 5, carry 1"]
@@ -100,8 +103,9 @@ def test_tiny_training_run_lowers_the_loss():
 
     torch.manual_seed(0)
     examples = [render("addition", "direct", a, b) for a, b in random_split(0.98, seed=0)[0]]
-    config = LSOTrainConfig(n_layers=1, hidden=32, mlp=64, heads=2, steps=80, batch_size=32, lr=3e-3,
-                            warmup_steps=5)
+    config = LSOTrainConfig(
+        n_layers=1, hidden=32, mlp=64, heads=2, steps=80, batch_size=32, lr=3e-3, warmup_steps=5
+    )
     trained = train(examples, config, progress=False)
     first, last = sum(trained.losses[:10]) / 10, sum(trained.losses[-10:]) / 10
     # The answer's digits are far from uniform (the first is mostly 1 or a small digit, EOS is certain), so
@@ -116,11 +120,11 @@ def test_lso_command_writes_heatmap_and_table(tmp_path):
     common = ["validate", "lso", "--steps", "20", "--layers", "1", "--hidden", "32", "--out", str(out)]
     assert main([*common, "--centre", "50", "50", "--half-width", "10"]) == 0
     assert main([*common, "--random-split", "--with-procedural-docs", "--procedural-docs", "20"]) == 0
-    result = json.loads((out / "addition-direct-square-seed0.json").read_text())
+    result = json.loads((out / "addition-direct-square50_50h10-seed0.json").read_text())
     assert result["held_out_cells"] == 441 and result["train_cells"] == 9559
-    assert (out / "addition-direct-square-seed0.png").exists()
-    cells = pl.read_csv(out / "addition-direct-random-proc20scratchpad-seed0_cells.csv")
+    assert (out / "addition-direct-square50_50h10-seed0.png").exists()
+    cells = pl.read_csv(out / "addition-direct-random30-proc20scratchpad-seed0_cells.csv")
     assert cells.height == 10_000 and cells["held_out"].sum() == 3000
     table = pl.read_csv(out / "results.csv")
-    assert table.height == 2 and set(table["split"]) == {"square", "random"}
+    assert table.height == 2 and set(table["holdout"]) == {"square50_50h10", "random30"}
     assert (out / "results.md").exists()

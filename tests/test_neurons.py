@@ -43,9 +43,16 @@ def llama(tokenizer, seed: int = 0) -> LlamaForCausalLM:
     # Wide enough that a sum of ten random unembedding rows stands out from every other row's projection.
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=512, intermediate_size=96, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128, tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=512,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config).eval()
@@ -98,7 +105,10 @@ def test_word_matching_strips_the_space_marker(tokenizer):
 def test_planted_concept_neuron_is_found_and_labelled_and_no_other_neuron_is(tokenizer):
     model = planted_model(tokenizer)
     layers = lens.mlp_layers(model)
-    assert [layer.name for layer in layers] == ["model.layers.0.mlp.down_proj", "model.layers.1.mlp.down_proj"]
+    assert [layer.name for layer in layers] == [
+        "model.layers.0.mlp.down_proj",
+        "model.layers.1.mlp.down_proj",
+    ]
     top_ids = lens.top_tokens(model, layers, k=10)
     words = lens.token_words(tokenizer)
     addition = token_ids(tokenizer, ADDITION)
@@ -116,10 +126,20 @@ def test_planted_concept_neuron_is_found_and_labelled_and_no_other_neuron_is(tok
 
 
 def test_projection_equals_brute_force():
-    for model in (gpt2(), LlamaForCausalLM(LlamaConfig(
-        vocab_size=101, hidden_size=32, intermediate_size=40, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, tie_word_embeddings=False,
-    )).eval()):
+    for model in (
+        gpt2(),
+        LlamaForCausalLM(
+            LlamaConfig(
+                vocab_size=101,
+                hidden_size=32,
+                intermediate_size=40,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                tie_word_embeddings=False,
+            )
+        ).eval(),
+    ):
         with torch.no_grad():
             lens.final_norm_weight(model).copy_(torch.rand_like(lens.final_norm_weight(model)) + 0.5)
         layers = lens.mlp_layers(model)
@@ -171,7 +191,9 @@ def test_contributions_are_mean_abs_activation_times_value_norm(tokenizer):
     sets = {"one": {1: torch.tensor([7])}, "two": {0: torch.tensor([2]), 1: torch.tensor([7])}}
     result = lens.contributions(model, tokenizer, texts, layers, sets, batch_size=1)
     for t, text in enumerate(texts):
-        ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]])
+        ids = torch.tensor(
+            [[tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]]
+        )
         with torch.no_grad(), lens.recording(layers) as acts:
             model(input_ids=ids)
         norm = {k: layer.values.norm(dim=1) for k, layer in enumerate(layers)}
@@ -216,7 +238,12 @@ def test_ablation_compares_concept_and_random_neurons_of_the_same_layers(tokeniz
     assert counts == {"concept": 2, "random": 4}  # zeroing is deterministic: one concept run, per-seed random
     assert results["delta_loss"].is_finite().all() and (results["delta_loss"] != 0).any()
     noisy = lens.run_ablation(
-        model, tokenizer, probes, layers, concept, lens.AblationArguments("noise", 1.0, [0, 1], max_new_tokens=3)
+        model,
+        tokenizer,
+        probes,
+        layers,
+        concept,
+        lens.AblationArguments("noise", 1.0, [0, 1], max_new_tokens=3),
     )
     assert dict(noisy.group_by("arm").len().iter_rows()) == {"concept": 4, "random": 4}
     assert noisy["accuracy"].is_between(0, 1).all()
@@ -243,7 +270,10 @@ def test_neurons_command_writes_tables_and_plots(tokenizer, tmp_path):
         run.probes,
     )
     docs = [Document(f"plus add sum {i} total", f"p{i}", metadata={"procedural": True}) for i in range(3)]
-    docs += [Document(f"the quiet town {i} by the river", f"n{i}", metadata={"procedural": False}) for i in range(9)]
+    docs += [
+        Document(f"the quiet town {i} by the river", f"n{i}", metadata={"procedural": False})
+        for i in range(9)
+    ]
     write_documents(docs, run.corpus)
     # Scores in the `curate score` format: EK-FAC ranks documents in reverse order of their position.
     run.scores.mkdir()
@@ -253,12 +283,35 @@ def test_neurons_command_writes_tables_and_plots(tokenizer, tmp_path):
     ).write_parquet(run.scores / "part-00000.parquet")
     probes_meta = [{"id": p, "nats": 2.0} for p in ("p0", "p1")]
     (run.scores / "probes.json").write_text(json.dumps({"probes": probes_meta}))
-    assert main(["neurons", "--run-dir", str(tmp_path), "--top-tokens", "10", "--seeds", "0", "1",
-                 "--no-accuracy"]) == 0
+    assert (
+        main(
+            [
+                "neurons",
+                "--run-dir",
+                str(tmp_path),
+                "--top-tokens",
+                "10",
+                "--seeds",
+                "0",
+                "1",
+                "--no-accuracy",
+            ]
+        )
+        == 0
+    )
     out = tmp_path / "neurons"
-    for name in ("neurons.csv", "concept_counts.csv", "concepts_by_layer.png", "probe_activation.csv",
-                 "document_scores.parquet", "comparison.csv", "ablation.csv", "ablation_summary.csv",
-                 "ablation.png", "summary.md"):
+    for name in (
+        "neurons.csv",
+        "concept_counts.csv",
+        "concepts_by_layer.png",
+        "probe_activation.csv",
+        "document_scores.parquet",
+        "comparison.csv",
+        "ablation.csv",
+        "ablation_summary.csv",
+        "ablation.png",
+        "summary.md",
+    ):
         assert (out / name).exists(), name
     labels = pl.read_csv(out / "neurons.csv")
     assert labels.select("layer", "neuron", "concept").rows() == [(1, 7, "addition")]

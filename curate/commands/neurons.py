@@ -38,9 +38,13 @@ def register(subparsers) -> None:
     parser.add_argument("--scores", type=Path, help="EK-FAC scores directory (default: RUN_DIR/scores)")
     parser.add_argument("--corpus", type=Path, help="corpus to score (default: RUN_DIR/corpus)")
     parser.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/neurons)")
-    parser.add_argument("--top-tokens", type=int, default=20, help="top vocabulary tokens kept per neuron (default: 20)")
     parser.add_argument(
-        "--min-overlap", type=int, default=3,
+        "--top-tokens", type=int, default=20, help="top vocabulary tokens kept per neuron (default: 20)"
+    )
+    parser.add_argument(
+        "--min-overlap",
+        type=int,
+        default=3,
         help="distinct words of a concept's list among a neuron's top tokens needed to label it (default: 3)",
     )
     parser.add_argument(
@@ -56,8 +60,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="seeds of the ablation arms")
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation")
-    parser.add_argument("--no-accuracy", action="store_true", help="ablation: loss only, no greedy generation")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small models on a busy CPU)")
+    parser.add_argument(
+        "--no-accuracy", action="store_true", help="ablation: loss only, no greedy generation"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (1 is fastest for small models on a busy CPU)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -150,13 +158,17 @@ def run(args) -> None:
     labels.write_csv(out / "neurons.csv")
     chance = lens.chance_counts(top_ids, words, min_overlap=args.min_overlap)
     per_layer = labels.group_by("concept", "layer").agg(pl.len().alias("neurons"))
-    grid = pl.DataFrame(
-        [{"concept": c, "layer": layer.layer} for c in lens.CONCEPTS for layer in layers]
-    ).join(per_layer, on=["concept", "layer"], how="left").with_columns(pl.col("neurons").fill_null(0))
+    grid = (
+        pl.DataFrame([{"concept": c, "layer": layer.layer} for c in lens.CONCEPTS for layer in layers])
+        .join(per_layer, on=["concept", "layer"], how="left")
+        .with_columns(pl.col("neurons").fill_null(0))
+    )
     grid.write_csv(out / "concept_counts.csv")
     plot_counts(grid, len(layers), out / "concepts_by_layer.png")
-    totals = grid.group_by("concept", maintain_order=True).agg(pl.col("neurons").sum()).with_columns(
-        chance=pl.col("concept").replace_strict(chance, return_dtype=pl.Float64)
+    totals = (
+        grid.group_by("concept", maintain_order=True)
+        .agg(pl.col("neurons").sum())
+        .with_columns(chance=pl.col("concept").replace_strict(chance, return_dtype=pl.Float64))
     )
     n_neurons = sum(layer.n_neurons for layer in layers)
     report.append(
@@ -176,11 +188,19 @@ def run(args) -> None:
     # 2. How strongly they fire while the model reads each probe (prompt and completion).
     texts = [p.text for p in probes]
     activation = lens.contributions(model, tokenizer, texts, layers, neuron_sets)
-    per_probe = pl.DataFrame({"probe_id": [p.id for p in probes], "set": [p.set for p in probes],
-                              "kind": [p.kind for p in probes], **activation})
+    per_probe = pl.DataFrame(
+        {
+            "probe_id": [p.id for p in probes],
+            "set": [p.set for p in probes],
+            "kind": [p.kind for p in probes],
+            **activation,
+        }
+    )
     per_probe.write_csv(out / "probe_activation.csv")
     by_set = per_probe.group_by("set", "kind", maintain_order=True).agg(pl.col(list(neuron_sets)).mean())
-    report.append(f"## Mean contribution |m|·‖v‖ of concept neurons per token, by probe set\n\n{_markdown(by_set)}\n")
+    report.append(
+        f"## Mean contribution |m|·‖v‖ of concept neurons per token, by probe set\n\n{_markdown(by_set)}\n"
+    )
 
     # 3. Documents: the neuron scorer against EK-FAC and the synthetic ground truth.
     corpus = args.corpus or run_dir.corpus
@@ -209,7 +229,9 @@ def run(args) -> None:
             comparison = None
         if comparison is not None:
             pl.DataFrame([comparison]).write_csv(out / "comparison.csv")
-            table = pl.DataFrame({"measure": list(comparison), "value": [float(v) for v in comparison.values()]})
+            table = pl.DataFrame(
+                {"measure": list(comparison), "value": [float(v) for v in comparison.values()]}
+            )
             report.append(
                 "## Documents: neuron scorer (mean concept-neuron contribution) vs EK-FAC (mean rank over "
                 f"reasoning probes); F1 against the ground truth at k\n\n{_markdown(table)}\n"
@@ -227,7 +249,9 @@ def run(args) -> None:
         ).select("metric", "arm", "kind", "n", "mean", "ci95")
         summary.write_csv(out / "ablation_summary.csv")
         plot_ablation(summary, out / "ablation.png")
-        intact = results.group_by("kind", maintain_order=True).agg(pl.col("intact_loss", "intact_accuracy").first())
+        intact = results.group_by("kind", maintain_order=True).agg(
+            pl.col("intact_loss", "intact_accuracy").first()
+        )
         report.append(
             f"## Ablation ({args.ablation}) of {results['neurons'][0]} concept neurons vs as many random neurons "
             f"of the same layers; change from the intact model (mean, 95% CI over seeds)\n\n{_markdown(summary)}\n"

@@ -33,10 +33,16 @@ class LSOArguments:
     train: LSOTrainConfig = field(default_factory=LSOTrainConfig)
 
     @property
+    def holdout(self) -> str:
+        """What is held out: 'square50_50h10' (centres and half-width) or 'random30' (percent of the grid)."""
+        if self.random_split:
+            return f"random{round(100 * self.test_fraction)}"
+        return "square" + "+".join(f"{a}_{b}" for a, b in self.centres) + f"h{self.half_width}"
+
+    @property
     def name(self) -> str:
-        split = "random" if self.random_split else "square"
         extra = f"-proc{self.procedural_docs}{self.procedural_format}" if self.procedural_docs else ""
-        return f"{self.task}-{self.format}-{split}{extra}-seed{self.train.seed}"
+        return f"{self.task}-{self.format}-{self.holdout}{extra}-seed{self.train.seed}"
 
 
 def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
@@ -56,7 +62,9 @@ def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
         )
     trained = train(examples, arguments.train, progress)
 
-    cells = [render(arguments.task, arguments.format, a, b) for a in range(GRID_SIZE) for b in range(GRID_SIZE)]
+    cells = [
+        render(arguments.task, arguments.format, a, b) for a in range(GRID_SIZE) for b in range(GRID_SIZE)
+    ]
     correct = exact_match(cells, greedy_answers(trained.model, trained.tokenizer, cells))
     held = set(held_out)
     table = pl.DataFrame(
@@ -76,6 +84,7 @@ def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
         "task": arguments.task,
         "format": arguments.format,
         "split": "random" if arguments.random_split else "square",
+        "holdout": arguments.holdout,
         "procedural_docs": arguments.procedural_docs,
         "procedural_format": arguments.procedural_format if arguments.procedural_docs else None,
         "seed": seed,
@@ -89,8 +98,10 @@ def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
     }
     if not arguments.random_split:
         # Accuracy on the band of training cells just outside the square: how far the hole reaches.
-        ring = [in_squares((a, b), arguments.centres, arguments.half_width + 3) for a, b in zip(
-            table["a"], table["b"], strict=True)]
+        ring = [
+            in_squares((a, b), arguments.centres, arguments.half_width + 3)
+            for a, b in zip(table["a"], table["b"], strict=True)
+        ]
         band = table.filter(pl.Series(ring) & ~pl.col("held_out"))
         result["border_accuracy"] = band["correct"].mean()
     (out / f"{arguments.name}.json").write_text(json.dumps(result, indent=1))
@@ -114,10 +125,22 @@ def plot_heatmap(table: pl.DataFrame, arguments: LSOArguments, result: dict, pat
     else:
         h = arguments.half_width
         for a0, b0 in arguments.centres:
-            ax.add_patch(Rectangle((b0 - h - 0.5, a0 - h - 0.5), 2 * h + 1, 2 * h + 1, fill=False, edgecolor="red",
-                                   linewidth=1.5))
-    ax.set(xlabel="b", ylabel="a", title=f"{result['name']}\nheld-out acc {result['held_out_accuracy']:.3f}, "
-           f"train acc {result['train_accuracy']:.3f}")
+            ax.add_patch(
+                Rectangle(
+                    (b0 - h - 0.5, a0 - h - 0.5),
+                    2 * h + 1,
+                    2 * h + 1,
+                    fill=False,
+                    edgecolor="red",
+                    linewidth=1.5,
+                )
+            )
+    ax.set(
+        xlabel="b",
+        ylabel="a",
+        title=f"{result['name']}\nheld-out acc {result['held_out_accuracy']:.3f}, "
+        f"train acc {result['train_accuracy']:.3f}",
+    )
     fig.colorbar(image, ax=ax, label="exact match")
     save_figure(fig, path)
 
@@ -125,24 +148,37 @@ def plot_heatmap(table: pl.DataFrame, arguments: LSOArguments, result: dict, pat
 def summarise(out: Path) -> pl.DataFrame:
     """One row per run in `out`: accuracy inside the held-out cells and on the training cells."""
     rows = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
-    columns = ["task", "format", "split", "procedural_docs", "seed", "held_out_accuracy", "border_accuracy",
-               "train_accuracy", "held_out_cells", "train_cells", "final_loss", "train_seconds"]
+    columns = [
+        "task",
+        "format",
+        "split",
+        "holdout",
+        "procedural_docs",
+        "seed",
+        "held_out_accuracy",
+        "border_accuracy",
+        "train_accuracy",
+        "held_out_cells",
+        "train_cells",
+        "final_loss",
+        "train_seconds",
+    ]
     if not rows:
         return pl.DataFrame(schema=columns)
     frame = pl.DataFrame([{c: row.get(c) for c in columns} for row in rows])
-    return frame.sort("task", "format", "procedural_docs", "split", "seed")
+    return frame.sort("task", "format", "procedural_docs", "split", "holdout", "seed")
 
 
 def over_seeds(runs: pl.DataFrame) -> pl.DataFrame:
-    """Per condition (task, format, split, procedural documents): held-out and training-cell accuracy,
+    """Per condition (task, format, what is held out, procedural documents): held-out and training-cell accuracy,
     mean and 95% CI half-width over seeds."""
     from curate.validate.intervals import mean_and_interval
 
-    by = ["task", "format", "split", "procedural_docs"]
+    by = ["task", "format", "split", "holdout", "procedural_docs"]
     held = mean_and_interval(runs, by, "held_out_accuracy").select(
-        *by, "n", pl.col("mean").alias("held_out"), pl.col("ci95").alias("held_out_ci95")
+        *by, "n", pl.col("mean").alias("held_out_accuracy"), pl.col("ci95").alias("held_out_ci95")
     )
     trained = mean_and_interval(runs, by, "train_accuracy").select(
-        *by, pl.col("mean").alias("train_cells"), pl.col("ci95").alias("train_cells_ci95")
+        *by, pl.col("mean").alias("train_accuracy"), pl.col("ci95").alias("train_ci95")
     )
     return held.join(trained, on=by)

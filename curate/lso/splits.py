@@ -46,6 +46,6 @@ def procedural_examples(
     task: str, fmt: str, n: int, low: int = 100, high: int = 999, seed: int = 0
 ) -> list[Example]:
     """n worked instances with both operands drawn from [low, high]: demonstrations of the procedure on
-    operands outside the grid (3-digit by default), so they never show a held-out cell's answer."""
+    operands outside the grid (3-digit by default, so no document works out a grid cell's problem)."""
     rng = random.Random(f"procedural-{seed}")
     return [render(task, fmt, rng.randint(low, high), rng.randint(low, high)) for _ in range(n)]

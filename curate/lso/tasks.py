@@ -121,7 +121,9 @@ def steps(task: str, a: int, b: int) -> list[tuple[int, str]]:
         work = column_addition(str(a), str(b), 10)
         if task == "modular":
             total = a + b
-            work.append((5, f"{total}-{MODULUS}={total - MODULUS}" if total >= MODULUS else f"{total}<{MODULUS}"))
+            work.append(
+                (5, f"{total}-{MODULUS}={total - MODULUS}" if total >= MODULUS else f"{total}<{MODULUS}")
+            )
         return work
     if task == "base9":
         return column_addition(to_base(a, 9), to_base(b, 9), 9)
@@ -144,8 +146,9 @@ def render(task: str, fmt: str, a: int, b: int) -> Example:
     if fmt == "rule":
         code = "\n".join(f"{i} {line}" for i, line in enumerate(RULES[task], start=1))
         lines = [f"{line} {text}" for line, text in steps(task, a, b)]
-        return Example(a, b, f"rule:\n{code}\n{question(task, a, b)}", "\n" + "\n".join(lines) + f"\n={result}",
-                       result)
+        return Example(
+            a, b, f"rule:\n{code}\n{question(task, a, b)}", "\n" + "\n".join(lines) + f"\n={result}", result
+        )
     raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
 
 

@@ -133,7 +133,9 @@ def train(examples: list[Example], config: LSOTrainConfig, progress: bool = True
     for step in bar:
         group = groups[int(torch.multinomial(weights, 1, generator=batches))]
         rows = [group[i] for i in torch.randint(len(group), (config.batch_size,), generator=batches).tolist()]
-        batch = {k: v.to(device) for k, v in collate([encoded[r] for r in rows], tokenizer.pad_token_id).items()}
+        batch = {
+            k: v.to(device) for k, v in collate([encoded[r] for r in rows], tokenizer.pad_token_id).items()
+        }
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
         loss = model(**batch).loss
@@ -165,7 +167,8 @@ def greedy_answers(
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             ids = torch.tensor(
-                [[tokenizer.bos_token_id, *tokenizer.encode(examples[i].prompt)] for i in chunk], device=device
+                [[tokenizer.bos_token_id, *tokenizer.encode(examples[i].prompt)] for i in chunk],
+                device=device,
             )
             generated = model.generate(
                 input_ids=ids,
