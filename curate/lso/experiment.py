@@ -135,11 +135,11 @@ def plot_heatmap(table: pl.DataFrame, arguments: LSOArguments, result: dict, pat
                     linewidth=1.5,
                 )
             )
-    ax.set(
-        xlabel="b",
-        ylabel="a",
-        title=f"{result['name']}\nheld-out acc {result['held_out_accuracy']:.3f}, "
+    ax.set(xlabel="b", ylabel="a")
+    ax.set_title(
+        f"{result['name']}\nheld-out acc {result['held_out_accuracy']:.3f}, "
         f"train acc {result['train_accuracy']:.3f}",
+        fontsize=8,
     )
     fig.colorbar(image, ax=ax, label="exact match")
     save_figure(fig, path)
