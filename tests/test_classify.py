@@ -96,6 +96,17 @@ def test_classifier_separates_and_round_trips(tmp_path):
     assert loaded.provenance == {"k": 60}
 
 
+def test_character_ngrams_are_optional_features():
+    rng = np.random.default_rng(2)
+    texts = procedural_texts(rng, 30) + prose_texts(rng, 30)
+    labels = [1] * 30 + [0] * 30
+    words = ProceduralClassifier(n_features=2**12).fit(texts, labels)
+    both = ProceduralClassifier(n_features=2**12, char_ngrams=(3, 4)).fit(texts, labels)
+    assert words.transform(texts[:2]).shape[1] == 2**12  # one hashed space for words
+    assert both.transform(texts[:2]).shape[1] == 2 * 2**12  # words and characters side by side
+    assert both.predict(procedural_texts(rng, 5)).all() and not both.predict(prose_texts(rng, 5)).any()
+
+
 def test_bad_classifier_files_and_labels(tmp_path):
     with pytest.raises(UserFacingError, match="no classifier file"):
         load_classifier(tmp_path / "missing.joblib")

@@ -2,8 +2,10 @@
 and a second run skips the completed stages."""
 
 import json
+from pathlib import Path
 
 import polars as pl
+import pytest
 
 from curate.cli import main
 
@@ -112,3 +114,17 @@ def test_user_errors_exit_with_status_2_and_a_message(tmp_path, capsys):
     (tmp_path / "bad.toml").write_text("this is not toml [")
     assert main(["run", str(tmp_path / "bad.toml")]) == 2
     assert "not a valid recipe" in capsys.readouterr().err
+
+
+def test_recipe_variables_fill_arguments_and_only_declared_ones_can_be_set():
+    from curate.errors import UserFacingError
+    from curate.recipe import Recipe
+
+    recipe = Recipe.load("quickstart.toml")
+    corpus = recipe.stages[0]
+    assert corpus.argv(Path("r"), recipe.variables)[-2:] == ["--seed", "0"]
+    reseeded = recipe.with_values(["seed=7"])
+    assert all("7" in s.argv(Path("r"), reseeded.variables) for s in reseeded.stages if "seed" in s.args)
+    assert recipe.variables == {"seed": 0}  # the loaded recipe is left as it was
+    with pytest.raises(UserFacingError, match="declared variable"):
+        recipe.with_values(["steps=3"])

@@ -15,6 +15,8 @@ from curate.recipe import Recipe, run_recipe
 def register(subparsers) -> None:
     parser = subparsers.add_parser("quickstart", help="run every stage on the embedded synthetic corpus")
     parser.add_argument("--run-dir", type=Path, help="where outputs go (default: runs/quickstart)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the corpus, LM, probes and every later stage (default: the recipe's, 0)")
     parser.add_argument("--force", action="store_true", help="rerun stages even if complete")
     parser.set_defaults(func=run)
 
@@ -23,6 +25,8 @@ def run(args) -> None:
     from curate.commands.eval_probes import print_summary
 
     recipe = Recipe.load("quickstart.toml")
+    if args.seed is not None:
+        recipe = recipe.with_values([f"seed={args.seed}"])
     run_dir = RunDir(args.run_dir or recipe.run_dir)
     started = time.perf_counter()
     timings = run_recipe(recipe, run_dir.root, args.force)

@@ -48,6 +48,10 @@ def register(subparsers) -> None:
     )
     model = parser.add_argument_group("model")
     model.add_argument("--backend", choices=("hashed", "embedding"), default="hashed")
+    model.add_argument("--word-ngrams", type=int, nargs=2, default=(1, 2), metavar=("MIN", "MAX"),
+                       help="hashed word n-gram range (default: 1 2)")
+    model.add_argument("--char-ngrams", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                       help="also hash character n-grams in this range, e.g. 3 5 (slower; off by default)")
     model.add_argument(
         "--embedding-model", type=Path, help="local HF model for --backend embedding (default: RUN_DIR/model)"
     )
@@ -90,7 +94,6 @@ def run(args) -> None:
     from curate.classify.report import evaluate, plot_pr_curves
     from curate.classify.train import RecallArguments, train_from_scores
 
-
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.classifier
     rankings = {"ekfac": args.scores or run_dir.scores}
@@ -125,6 +128,8 @@ def run(args) -> None:
             embedding_model=str(args.embedding_model or run_dir.model)
             if args.backend == "embedding"
             else None,
+            word_ngrams=tuple(args.word_ngrams),
+            char_ngrams=tuple(args.char_ngrams) if args.char_ngrams else None,
             seed=args.seed,
         )
         classifier, training_set = train_from_scores(
@@ -147,6 +152,8 @@ def run(args) -> None:
             "recall_rounds": args.recall_rounds,
             "backend": args.backend,
             "n_features": classifier.n_features,
+            "word_ngrams": list(classifier.word_ngrams),
+            "char_ngrams": list(classifier.char_ngrams) if classifier.char_ngrams else None,
             "C": classifier.C,
             "training_documents": training_set.height,
             "positives": int(training_set["label"].sum()),
