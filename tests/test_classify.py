@@ -96,6 +96,32 @@ def test_classifier_separates_and_round_trips(tmp_path):
     assert loaded.provenance == {"k": 60}
 
 
+def test_hashed_word_ngrams_count_scikit_learns_ngrams():
+    """Same n-grams as scikit-learn's word analyzer with our token pattern, each counted at its hash."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.utils import murmurhash3_32
+
+    from curate.classify.model import MIX, HashedWordNgrams
+
+    texts = ["Step 2: x = (7 + 5) * 3, therefore\nthe Answer is 36.", "def f(a, b): return a+b", "", "one"]
+    n_features = 2**20
+    for ngram_range in [(1, 1), (1, 2), (1, 3), (2, 3)]:
+        counts = HashedWordNgrams(n_features, ngram_range).transform(texts)
+        analyzer = CountVectorizer(ngram_range=ngram_range, token_pattern=r"\w+|[^\w\s]").build_analyzer()
+        for row, text in enumerate(texts):
+            expected = {}
+            for gram in analyzer(text):
+                hashes = [np.uint64(murmurhash3_32(t, positive=True)) for t in gram.split(" ")]
+                value = hashes[0] + np.uint64(len(hashes))
+                for h in hashes[1:]:
+                    with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the hash
+                        value = value * MIX ^ h
+                column = int(value % np.uint64(n_features))
+                expected[column] = expected.get(column, 0) + 1
+            found = counts[row]
+            assert dict(zip(found.indices.tolist(), found.data.tolist(), strict=True)) == expected
+
+
 def test_character_ngrams_are_optional_features():
     rng = np.random.default_rng(2)
     texts = procedural_texts(rng, 30) + prose_texts(rng, 30)
