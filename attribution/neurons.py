@@ -384,16 +384,6 @@ def activation_rms(
 # --- documents: the neuron scorer against EK-FAC and the ground truth -------------------------------------
 
 
-def mean_rank_ranking(scores: pl.DataFrame, probe_ids: list[str]) -> pl.DataFrame:
-    """doc_id and `ekfac`: minus the document's rank (1 = most helpful) averaged over the probes, so that a
-    higher value is a better document and one probe's large scores cannot dominate the others'."""
-    missing = [p for p in probe_ids if p not in scores.columns]
-    if missing or not probe_ids:
-        raise UserFacingError(f"the scores have no columns for probes {missing[:3] or '(none given)'}")
-    ranks = [pl.col(p).rank("average", descending=True) for p in probe_ids]
-    return scores.select("doc_id", (-pl.mean_horizontal(ranks)).alias("ekfac"))
-
-
 def top_k(frame: pl.DataFrame, column: str, k: int) -> set[str]:
     return set(frame.sort(column, descending=True, maintain_order=True)["doc_id"].head(k).to_list())
 

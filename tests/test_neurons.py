@@ -217,9 +217,6 @@ def test_rankings_agreement_and_f1():
     assert result["f1_a"] == 1.0 and result["f1_b"] == 0.5  # b's top 2: d2 (wrong), d1 (right)
     assert result["top_k_overlap"] == 0.5
     assert result["f1_random_expected"] == pytest.approx(2 * 2 * 2 / (6 * 4))
-    scores = pl.DataFrame({"doc_id": ["x", "y", "z"], "p0": [3.0, 2.0, 1.0], "p1": [1.0, 3.0, 2.0]})
-    ranked = lens.mean_rank_ranking(scores, ["p0", "p1"])
-    assert ranked["ekfac"].to_list() == [-2.0, -1.5, -2.5]
 
 
 def test_ablation_compares_concept_and_random_neurons_of_the_same_layers(tokenizer):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.classify.labels import AGGREGATIONS, LabelArguments, aggregate_scores
 from curate.paths import RunDir, add_run_dir_argument
 from curate.plots import new_figure, save_figure
 
@@ -50,6 +51,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-norm", action="store_true", help="project value vectors without the final norm's weight"
     )
+    parser.add_argument("--aggregate", choices=AGGREGATIONS, default=LabelArguments.aggregate,
+                        help="how EK-FAC scores of the reasoning probes combine per document (as for the classifier)")
     parser.add_argument("--k", type=int, help="top-k for overlap and F1 (default: number of procedural docs)")
     parser.add_argument("--max-documents", type=int, help="score only the first N documents")
     parser.add_argument("--max-length", type=int, default=512, help="tokens read per document")
@@ -219,7 +222,12 @@ def run(args) -> None:
         if (Path(scores_dir) / "probes.json").exists():
             ekfac, _ = load_per_nat_scores(scores_dir)
             reasoning = [p.id for p in probes if p.kind == "reasoning" and p.id in ekfac.columns]
-            frame = frame.join(lens.mean_rank_ranking(ekfac, reasoning), on="doc_id", how="inner")
+            if not reasoning:
+                raise UserFacingError(f"{scores_dir}: no scores for the reasoning probes")
+            # the document aggregate the classifier learns from, so both comparisons rank the same way
+            aggregate = aggregate_scores(ekfac, reasoning, args.aggregate)
+            ranking = ekfac.select("doc_id").with_columns(pl.Series("ekfac", aggregate))
+            frame = frame.join(ranking, on="doc_id", how="inner")
             comparison = lens.compare_rankings(frame, "neurons", "ekfac", truth, args.k)
             comparison["reasoning_probes"] = len(reasoning)
         elif truth is not None:
