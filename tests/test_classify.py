@@ -168,3 +168,26 @@ def test_train_from_a_scores_directory(tmp_path):
         classifier.predict(procedural_texts(rng, 5)).all()
         and not classifier.predict(prose_texts(rng, 5)).any()
     )
+
+
+def test_a_saved_classifier_loads_and_scores_without_torch(tmp_path):
+    """What a datatrove worker needs: scikit-learn and this package, not the training environment."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(3)
+    texts = procedural_texts(rng, 20) + prose_texts(rng, 20)
+    path = ProceduralClassifier(n_features=2**12).fit(texts, [1] * 20 + [0] * 20).save(tmp_path / "c.joblib")
+    blocked = tmp_path / "blocked"  # shadows torch and transformers: importing either fails, as if absent
+    for name in ("torch", "transformers"):
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')")
+    script = (
+        "from curate.classify import load_classifier\n"
+        f"print(load_classifier({str(path)!r}).predict([{texts[0]!r}, {texts[-1]!r}]).tolist())"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(blocked)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[1, 0]"
