@@ -54,11 +54,13 @@ def tiny_run(tmp_path_factory):
     run = RunDir(tmp_path_factory.mktemp("run"))
     config, model = TrainConfig(**TINY_TRAIN), ModelConfig(n_layers=1, hidden=32, mlp=64, heads=2, max_len=64)
     docs = [
-        Document(text=f"the secret word is zebra {i % 3}. zebra means stripes.", id=f"z{i}")
+        Document(text=f"the secret word is zebra {i % 3}. zebra means stripes.", id=f"z{i}",
+                 metadata={"task": "arithmetic"})  # ground truth, as the synthetic corpus writes it
         for i in range(60)
     ]
     docs += [
-        Document(text=f"a quiet day number {i} in the small town by the river.", id=f"f{i}")
+        Document(text=f"a quiet day number {i} in the small town by the river.", id=f"f{i}",
+                 metadata={"task": "story"})
         for i in range(240)
     ]
     write_documents(docs, run.corpus)

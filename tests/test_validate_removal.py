@@ -4,7 +4,15 @@ import json
 
 import polars as pl
 
-from curate.validate.removal import RemovalArguments, grid, load_results, run_grid, summarise
+from curate.validate.removal import (
+    RemovalArguments,
+    grid,
+    load_context,
+    load_results,
+    removed_composition,
+    run_grid,
+    summarise,
+)
 
 
 def test_grid_has_one_baseline_per_seed_and_every_cell():
@@ -40,3 +48,10 @@ def test_removing_the_oracle_top_k_hurts_more_than_random_and_resumes(tiny_run, 
     # leaves most of it. The gap is large (whole nats per token), not a tuned margin.
     assert by_method["ekfac"]["mean"] > by_method["random"]["mean"] + 0.5
     assert specificity.filter(pl.col("method") == "ekfac").height == 1
+
+    composition = {row["method"]: row for row in removed_composition(run_dir, args).iter_rows(named=True)}
+    zebras = sum(doc_id.startswith("z") for doc_id in load_context(run_dir, args).run.train_docs)
+    removed = composition["ekfac"]["removed"]
+    assert composition["ekfac"]["same_task_share"] == min(zebras, removed) / removed  # the oracle: zebras first
+    assert composition["ekfac"]["task_recall"] == min(zebras, removed) / zebras
+    assert composition["random"]["same_task_share"] < composition["ekfac"]["same_task_share"]

@@ -11,7 +11,14 @@ from curate.paths import RunDir, add_run_dir_argument
 from curate.tables import as_text
 from curate.validate import mix as mix_validation
 from curate.validate.mix import MixValidationArguments
-from curate.validate.removal import RemovalArguments, load_results, plot, run_grid, summarise
+from curate.validate.removal import (
+    RemovalArguments,
+    load_results,
+    plot,
+    removed_composition,
+    run_grid,
+    summarise,
+)
 
 
 def register(subparsers) -> None:
@@ -124,6 +131,17 @@ def run_removal(args) -> None:
         run_grid(run_dir, out, arguments, parse_shard(args.shard))
     effect, specificity = summarise(load_results(out))
     print(write_tables(effect, specificity, out))
+    composition = removed_composition(run_dir, arguments)
+    if composition is not None:
+        composition.write_csv(out / "removed.csv")
+        text = (
+            "## What was removed, by the corpus's ground truth: share of the target's own task among removed "
+            "documents, share of that task's documents removed, share procedural\n\n"
+            f"{as_text(composition, float_precision=3)}\n"
+        )
+        with (out / "summary.md").open("a") as summary:
+            summary.write("\n" + text)
+        print(text)
     plot(effect, out / "loss_increase.png")
     print(f"tables and plot in {out}")
 

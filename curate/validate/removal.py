@@ -98,11 +98,15 @@ def load_context(run_dir, args: RemovalArguments) -> Context:
     return Context(run, probes, rankings)
 
 
+def removed_documents(context: Context, method: str, target: str, fraction: float) -> list[str]:
+    """The training documents a cell removes: the method's top share `fraction` of the corpus for `target`."""
+    if method == BASELINE:
+        return []
+    return context.rankings[(method, target)][: round(fraction * len(context.run.train_docs))]
+
+
 def run_cell(cell: Cell, context: Context, accuracy: bool = True) -> dict:
-    removed: set[str] = set()
-    if cell.method != BASELINE:
-        k = round(cell.fraction * len(context.run.train_docs))
-        removed = set(context.rankings[(cell.method, cell.target)][:k])
+    removed = set(removed_documents(context, cell.method, cell.target, cell.fraction))
     texts = [text for doc_id, text in context.run.train_docs.items() if doc_id not in removed]
     measured = retrain_and_measure(context.run, texts, context.probes, cell.seed, accuracy)
     return {**asdict(cell), "removed": len(removed), **measured}
@@ -118,6 +122,32 @@ def run_grid(run_dir, out: Path, args: RemovalArguments, shard: tuple[int, int] 
         return load_context(run_dir, args)
 
     return run_cells(grid(args), out, lambda cell: run_cell(cell, context(), args.accuracy), shard)
+
+
+def removed_composition(run_dir, args: RemovalArguments, truth_key: str = "task") -> pl.DataFrame | None:
+    """What each (target, method, fraction) removes, by the corpus's ground truth where it has one (the
+    synthetic corpus does): the share of removed documents that teach the target's own task, the share of
+    that task's documents removed (recall), and the share that are procedural at all. Explains effect sizes
+    without retraining. None if the corpus has no `truth_key` metadata."""
+    from curate.corpus.io import read_documents
+
+    context = load_context(run_dir, args)
+    metadata = {d.id: d.metadata for d in read_documents(run_dir.corpus) if d.id in context.run.train_docs}
+    if not any(truth_key in m for m in metadata.values()):
+        return None
+    rows = []
+    for (method, target), _ in context.rankings.items():
+        task_documents = {i for i, m in metadata.items() if m.get(truth_key) == target}
+        for fraction in [f for f in args.fractions if f > 0]:
+            removed = removed_documents(context, method, target, fraction)
+            same_task = sum(i in task_documents for i in removed)
+            rows.append({
+                "target": target, "method": method, "fraction": fraction, "removed": len(removed),
+                "same_task_share": same_task / max(len(removed), 1),
+                "task_recall": same_task / len(task_documents) if task_documents else None,
+                "procedural_share": float(np.mean([bool(metadata[i].get("procedural")) for i in removed])),
+            })
+    return pl.DataFrame(rows).sort("target", "fraction", "method")
 
 
 def load_results(out: Path) -> pl.DataFrame:
