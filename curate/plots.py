@@ -20,5 +20,5 @@ def save_figure(fig, path: str | Path) -> Path:
 
 
 def new_figure(width: float = 6.0, height: float = 4.0, ncols: int = 1):
-    """(figure, axes): one Axes, or an array of `ncols` side by side."""
-    return plt.subplots(1, ncols, figsize=(width, height), squeeze=ncols == 1)
+    """(figure, axes): one Axes if ncols is 1, else a 1-D array of `ncols` Axes side by side."""
+    return plt.subplots(1, ncols, figsize=(width, height))

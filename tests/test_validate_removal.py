@@ -9,6 +9,7 @@ from curate.validate.removal import (
     grid,
     load_context,
     load_results,
+    plot,
     removed_composition,
     run_grid,
     summarise,
@@ -48,6 +49,7 @@ def test_removing_the_oracle_top_k_hurts_more_than_random_and_resumes(tiny_run, 
     # leaves most of it. The gap is large (whole nats per token), not a tuned margin.
     assert by_method["ekfac"]["mean"] > by_method["random"]["mean"] + 0.5
     assert specificity.filter(pl.col("method") == "ekfac").height == 1
+    assert plot(effect, out / "loss_increase.png").stat().st_size > 0  # one target: one panel
 
     composition = {row["method"]: row for row in removed_composition(run_dir, args).iter_rows(named=True)}
     zebras = sum(doc_id.startswith("z") for doc_id in load_context(run_dir, args).run.train_docs)

@@ -93,7 +93,6 @@ def plot_counts(counts: pl.DataFrame, n_layers: int, path: Path) -> None:
 def plot_ablation(summary: pl.DataFrame, path: Path) -> None:
     """Change in probe loss (left) and greedy accuracy (right) per probe kind, concept vs random neurons."""
     fig, axes = new_figure(9, 3.5, ncols=2)
-    axes = axes[0]
     kinds = summary["kind"].unique(maintain_order=True).to_list()
     for ax, metric, label in zip(
         axes, ("delta_loss", "delta_accuracy"), ("Δ loss (nats/token)", "Δ greedy accuracy"), strict=True

@@ -192,7 +192,7 @@ def plot(effect: pl.DataFrame, path: Path) -> Path:
 
     targets = effect["target"].unique(maintain_order=True).to_list()
     fig, axes = new_figure(4.0 * len(targets), 3.6, ncols=len(targets))
-    for i, (target, ax) in enumerate(zip(targets, axes[0], strict=True)):
+    for i, (target, ax) in enumerate(zip(targets, np.atleast_1d(axes), strict=True)):
         for method in effect["method"].unique(maintain_order=True).to_list():
             rows = effect.filter((pl.col("target") == target) & (pl.col("method") == method)).sort("fraction")
             x = [0.0, *(100 * rows["fraction"]).to_list()]
