@@ -13,7 +13,8 @@ def as_text(frame: pl.DataFrame, markdown: bool = True, float_precision: int = 3
         float_precision=float_precision,
         tbl_rows=-1,
         tbl_cols=-1,
-        tbl_width_chars=250,
+        tbl_width_chars=400,
+        fmt_str_lengths=80,
     )
     if markdown:
         options["tbl_formatting"] = "MARKDOWN"

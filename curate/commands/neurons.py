@@ -18,17 +18,7 @@ import polars as pl
 from curate.classify.labels import AGGREGATIONS, LabelArguments, aggregate_scores
 from curate.paths import RunDir, add_run_dir_argument
 from curate.plots import new_figure, save_figure
-
-TABLE_STYLE = dict(
-    tbl_formatting="MARKDOWN",
-    tbl_hide_dataframe_shape=True,
-    tbl_hide_column_data_types=True,
-    float_precision=4,
-    tbl_rows=-1,
-    tbl_cols=-1,
-    fmt_str_lengths=80,
-    tbl_width_chars=400,
-)
+from curate.tables import as_text
 
 
 def register(subparsers) -> None:
@@ -176,7 +166,7 @@ def run(args) -> None:
     report.append(
         f"## Concept neurons ({len(layers)} layers × {n_neurons // len(layers)} neurons; top {args.top_tokens} "
         f"tokens, at least {args.min_overlap} in the concept's list; `chance`: mean count with the vocabulary "
-        f"shuffled)\n\n{_markdown(totals)}\n"
+        f"shuffled)\n\n{as_text(totals, float_precision=4)}\n"
     )
     neuron_sets = {c: lens.concept_neurons(labels, c) for c in lens.CONCEPTS}
     neuron_sets["all_concepts"] = lens.concept_neurons(labels)
@@ -201,7 +191,7 @@ def run(args) -> None:
     per_probe.write_csv(out / "probe_activation.csv")
     by_set = per_probe.group_by("set", "kind", maintain_order=True).agg(pl.col(list(neuron_sets)).mean())
     report.append(
-        f"## Mean contribution |m|·‖v‖ of concept neurons per token, by probe set\n\n{_markdown(by_set)}\n"
+        f"## Mean contribution |m|·‖v‖ of concept neurons per token, by probe set\n\n{as_text(by_set, float_precision=4)}\n"
     )
 
     # 3. Documents: the neuron scorer against EK-FAC and the synthetic ground truth.
@@ -241,7 +231,7 @@ def run(args) -> None:
             )
             report.append(
                 "## Documents: neuron scorer (mean concept-neuron contribution) vs EK-FAC (mean rank over "
-                f"reasoning probes); F1 against the ground truth at k\n\n{_markdown(table)}\n"
+                f"reasoning probes); F1 against the ground truth at k\n\n{as_text(table, float_precision=4)}\n"
             )
 
     # 4. Ablation: corrupt the concept neurons vs as many random neurons of the same layers.
@@ -261,8 +251,8 @@ def run(args) -> None:
         )
         report.append(
             f"## Ablation ({args.ablation}) of {results['neurons'][0]} concept neurons vs as many random neurons "
-            f"of the same layers; change from the intact model (mean, 95% CI over seeds)\n\n{_markdown(summary)}\n"
-            f"\nIntact model:\n\n{_markdown(intact)}\n"
+            f"of the same layers; change from the intact model (mean, 95% CI over seeds)\n\n{as_text(summary, float_precision=4)}\n"
+            f"\nIntact model:\n\n{as_text(intact, float_precision=4)}\n"
         )
 
     text = "\n".join(report)
@@ -271,6 +261,3 @@ def run(args) -> None:
     print(f"tables and plots in {out}")
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    with pl.Config(**TABLE_STYLE):
-        return str(frame)

@@ -69,7 +69,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> None:
-    import polars as pl
 
     from curate.lso.experiment import LSOArguments, over_seeds, summarise
     from curate.lso.experiment import run as run_experiment
@@ -107,20 +106,13 @@ def run(args) -> None:
         )
     table = summarise(args.out)
     table.write_csv(args.out / "results.csv")
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-        float_precision=3,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=400,
-    ):
-        text = (
-            "## Leave-Square-Out: exact-match accuracy on the held-out cells (square or random 30%) and on the "
-            f"training cells; mean and 95% CI over seeds\n\n{over_seeds(table) if table.height else ''}\n\n"
-            "## Every run (border: the training cells within 3 of the square)\n\n"
-            f"{table}\n"
-        )
+    from curate.tables import as_text
+
+    text = (
+        "## Leave-Square-Out: exact-match accuracy on the held-out cells (square or random 30%) and on the "
+        f"training cells; mean and 95% CI over seeds\n\n{as_text(over_seeds(table)) if table.height else ''}\n\n"
+        "## Every run (border: the training cells within 3 of the square)\n\n"
+        f"{as_text(table)}\n"
+    )
     (args.out / "results.md").write_text(text)
     print(text)
