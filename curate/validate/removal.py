@@ -129,14 +129,12 @@ def removed_composition(run_dir, args: RemovalArguments, truth_key: str = "task"
     synthetic corpus does): the share of removed documents that teach the target's own task, the share of
     that task's documents removed (recall), and the share that are procedural at all. Explains effect sizes
     without retraining. None if the corpus has no `truth_key` metadata."""
-    from curate.corpus.io import read_documents
-
     context = load_context(run_dir, args)
-    metadata = {d.id: d.metadata for d in read_documents(run_dir.corpus) if d.id in context.run.train_docs}
+    metadata = context.run.train_metadata
     if not any(truth_key in m for m in metadata.values()):
         return None
     rows = []
-    for (method, target), _ in context.rankings.items():
+    for method, target in context.rankings:
         task_documents = {i for i, m in metadata.items() if m.get(truth_key) == target}
         for fraction in [f for f in args.fractions if f > 0]:
             removed = removed_documents(context, method, target, fraction)

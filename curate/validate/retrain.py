@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -20,6 +20,7 @@ class RunTraining:
     train_config: object
     train_docs: dict[str, str]  # id -> text, the documents the run's LM trained on
     eval_texts: list[str]  # its held-out documents, never trained on by any retrain
+    train_metadata: dict[str, dict] = field(default_factory=dict)  # id -> metadata of the training documents
 
 
 def load_run_training(run_dir, steps: int | None = None) -> RunTraining:
@@ -38,14 +39,15 @@ def load_run_training(run_dir, steps: int | None = None) -> RunTraining:
     model_config, train_config = ModelConfig(**log["model_config"]), TrainConfig(**log["train_config"])
     if steps:
         train_config = replace(train_config, steps=steps, eval_every=steps)
-    train_docs, eval_texts = {}, []
+    train_docs, eval_texts, train_metadata = {}, [], {}
     for document in read_documents(run_dir.corpus):
         if is_heldout(document.id, train_config.eval_fraction, train_config.seed):
             eval_texts.append(document.text)
         else:
             train_docs[document.id] = document.text
+            train_metadata[document.id] = document.metadata
     tokenizer = AutoTokenizer.from_pretrained(run_dir.model)
-    return RunTraining(tokenizer, model_config, train_config, train_docs, eval_texts)
+    return RunTraining(tokenizer, model_config, train_config, train_docs, eval_texts, train_metadata)
 
 
 def retrain_and_measure(
