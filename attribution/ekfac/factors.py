@@ -173,6 +173,23 @@ def _check_finite(sums: dict[str, torch.Tensor], ids: list[str]) -> None:
             )
 
 
+def _accumulate(model, modules, tokenizer, documents, args, skipped, description, batch_statistics,
+                sums) -> tuple[int, int]:
+    """Add `batch_statistics(captured)` of every batch to `sums` (in place, moved to the CPU at the end); returns the
+    tokens and documents counted. One loop for both passes."""
+    tokens = documents_seen = 0
+    for ids, batch, captured in _stream(model, modules, tokenizer, documents, args, skipped, description):
+        batch_sums = batch_statistics(captured)
+        _check_finite(batch_sums, ids)
+        for key, value in batch_sums.items():
+            sums[key] += value
+        tokens += int(batch["attention_mask"].sum())
+        documents_seen += batch["input_ids"].size(0)
+    for key, value in sums.items():
+        sums[key] = value.cpu()
+    return tokens, documents_seen
+
+
 @torch.no_grad()
 def fit_covariances(model: nn.Module, tokenizer, documents: Iterable, args: FactorArguments) -> Statistics:
     """First pass: sums of a aᵀ and g gᵀ over every counted token."""
@@ -184,8 +201,8 @@ def fit_covariances(model: nn.Module, tokenizer, documents: Iterable, args: Fact
     for tracked in modules:
         for which, size in (("activation", tracked.in_features), ("gradient", tracked.out_features)):
             sums[f"{tracked.name}/{which}"] = torch.zeros(size, size, dtype=torch.float64, device=device)
-    tokens = documents_seen = 0
-    for ids, batch, captured in _stream(model, modules, tokenizer, documents, args, skipped, "covariances"):
+
+    def batch_statistics(captured) -> dict[str, torch.Tensor]:
         update = {}
         shared = {}  # gate_proj and up_proj read the same input: compute its covariance once
         for tracked in modules:
@@ -196,12 +213,10 @@ def fit_covariances(model: nn.Module, tokenizer, documents: Iterable, args: Fact
                 shared[key] = a.t() @ a
             update[f"{tracked.name}/activation"] = shared[key]
             update[f"{tracked.name}/gradient"] = g.t() @ g
-        _check_finite(update, ids)
-        for key, value in update.items():
-            sums[key] += value
-        tokens += int(batch["attention_mask"].sum())
-        documents_seen += batch["input_ids"].size(0)
-    sums = {key: value.cpu() for key, value in sums.items()}
+        return update
+
+    tokens, documents_seen = _accumulate(model, modules, tokenizer, documents, args, skipped, "covariances",
+                                         batch_statistics, sums)
     return Statistics("covariance", sums, tokens, documents_seen, _header(model, modules, args), skipped)
 
 
@@ -262,19 +277,17 @@ def fit_lambdas(
     }
     skipped = Skipped()
     sums = {f"{t.name}/lambda": torch.zeros(t.shape, dtype=torch.float64, device=device) for t in modules}
-    tokens = documents_seen = 0
-    for ids, batch, captured in _stream(model, modules, tokenizer, documents, args, skipped, "corrected eigenvalues"):
-        update = {}
-        for tracked in modules:
-            q_s, q_a = rotations[tracked.name]
-            rotated = rotated_gradients(captured.activations[tracked.name], captured.gradients[tracked.name], q_s, q_a)
-            update[f"{tracked.name}/lambda"] = rotated.square().sum(dim=0)
-        _check_finite(update, ids)
-        for key, value in update.items():
-            sums[key] += value
-        tokens += int(batch["attention_mask"].sum())
-        documents_seen += batch["input_ids"].size(0)
-    sums = {key: value.cpu() for key, value in sums.items()}
+
+    def batch_statistics(captured) -> dict[str, torch.Tensor]:
+        return {
+            f"{t.name}/lambda": rotated_gradients(
+                captured.activations[t.name], captured.gradients[t.name], *rotations[t.name]
+            ).square().sum(dim=0)
+            for t in modules
+        }
+
+    tokens, documents_seen = _accumulate(model, modules, tokenizer, documents, args, skipped,
+                                         "corrected eigenvalues", batch_statistics, sums)
     header = {**_header(model, modules, args), "basis": basis_id(bases)}
     return Statistics("lambda", sums, tokens, documents_seen, header, skipped)
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from attribution.task import IGNORE, Encoded, collate
+from curate.lm.config import ModelConfig
+from curate.lm.model import build_model as build_lm
 from curate.lm.train import lr_at, resolve_device
 from curate.lso.tasks import Example, final_answer
 
@@ -83,21 +85,10 @@ def encode(tokenizer: CharTokenizer, example: Example) -> Encoded:
 
 
 def build_model(config: LSOTrainConfig, tokenizer: CharTokenizer, max_len: int) -> LlamaForCausalLM:
-    return LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=config.hidden,
-            intermediate_size=config.mlp,
-            num_hidden_layers=config.n_layers,
-            num_attention_heads=config.heads,
-            num_key_value_heads=config.heads,
-            max_position_embeddings=max_len,
-            tie_word_embeddings=False,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    """The toolkit's Llama LM (`curate.lm.model`), sized by this config, for sequences up to `max_len`."""
+    sizes = ModelConfig(n_layers=config.n_layers, hidden=config.hidden, mlp=config.mlp, heads=config.heads,
+                        max_len=max_len)
+    return build_lm(sizes, tokenizer)
 
 
 def train(examples: list[Example], config: LSOTrainConfig, progress: bool = True) -> Trained:
