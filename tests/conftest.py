@@ -80,3 +80,14 @@ def tiny_run(tmp_path_factory):
         run.classifier / "classifier.joblib"
     )
     return run
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, and many times faster than on two when the CPU is shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

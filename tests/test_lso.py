@@ -9,16 +9,7 @@ import pytest
 from curate.lso.splits import grid_points, procedural_examples, random_split, square_split
 from curate.lso.tasks import FORMATS, TASKS, answer, final_answer, render, to_base
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and many times faster than on two when the CPU is shared."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def test_square_split_is_exactly_the_square():

@@ -24,13 +24,7 @@ def tokenizer():
     return train_tokenizer(texts, vocab_size=400)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and many times faster than on two when the CPU is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def token_ids(tokenizer, words) -> list[int]:
