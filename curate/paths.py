@@ -10,6 +10,9 @@ from pathlib import Path
 class RunDir:
     root: Path
 
+    def __post_init__(self) -> None:  # a notebook passes a str
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def corpus(self) -> Path:
         return self.root / "corpus"

@@ -49,6 +49,25 @@ def test_rank_aggregation_is_not_decided_by_one_probes_outlier():
     assert set(np.argsort(-rank)[:40].tolist()) == set(range(40))
 
 
+def test_magnitude_puts_documents_that_move_nothing_at_the_bottom_even_when_scores_have_an_offset():
+    """Scores centred away from zero: |z| would rank documents at the mean lowest; magnitude ranks zeros lowest."""
+    rng = np.random.default_rng(0)
+    n = 400
+    columns = {"doc_id": [f"d{i}" for i in range(n)], "doc_grad_norm": np.ones(n)}
+    for p in range(4):
+        values = rng.normal(1.0, 0.3, n)  # most documents help every probe a little
+        values[:40] += 5
+        values[360:] = 0.0  # these move no probe at all
+        columns[f"r{p}"] = values
+    scores = pl.DataFrame(columns)
+    magnitude = aggregate_scores(scores, ["r0", "r1", "r2", "r3"], "magnitude")
+    assert set(np.argsort(magnitude)[:40].tolist()) == set(range(360, 400))
+    assert set(np.argsort(-magnitude)[:40].tolist()) == set(range(40))
+    args = LabelArguments(top_k=40, bottom=0.1)
+    negatives = label_from_scores(scores, ["r0", "r1", "r2", "r3"], args=args).filter(pl.col("label") == 0)
+    assert set(negatives["doc_id"]) == {f"d{i}" for i in range(360, 400)}
+
+
 def test_exclude_factual_drops_documents_top_ranked_for_facts():
     scores = planted_scores().with_columns(
         pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)]))

@@ -1,13 +1,18 @@
 """Training labels from an influence ranking, with no hand labels.
 
-Aggregation (default "magnitude"): each reasoning probe's per-nat scores are z-scored, and a document's
-aggregate is the mean |z| over those probes: how strongly it moves many reasoning probes, in either
-direction. Ruis et al. found the most negatively influential documents to be of the same procedural kind
-as the most positive ones, and the embedded run shows it plainly (1,500 scored documents, 34% procedural):
-the bottom 300 of the signed ranking are 54% procedural, more than the corpus, while the top 150 by
-magnitude are 100% procedural and the bottom 500 by magnitude 2%. A signed ranking would call half of its
-bottom "non-procedural" wrongly; magnitude does not. "rank" (mean rank percentile, robust to one probe's
-outliers) and "zscore" (mean signed z) are available.
+Aggregation (default "magnitude"): each reasoning probe's per-nat scores are divided by their root mean
+square, and a document's aggregate is the mean |score / rms| over those probes: how far it moves many
+reasoning probes from zero, in either direction. Ruis et al. found the most negatively influential documents
+to be of the same procedural kind as the most positive ones, and the quickstart runs show it plainly (seed 0,
+training split, 36% procedural): the bottom 5% of the signed ranking is 96% procedural, so a signed ranking
+would take them for negatives; the top 5% by magnitude is 100% procedural and the bottom 5% 0%.
+
+Scaled, not centred: a probe's scores can have a mean well away from zero (0.19 standard deviations,
+median over probes, in the seed-1 run), and |z| = |score - mean| / std then ranks the documents that move a
+probe by exactly that mean lowest, as if they moved nothing. There the bottom 5% by |z| was 27% procedural,
+and a classifier trained on it reached held-out F1 0.82; by |score / rms| the bottom 5% is 1% procedural
+and F1 0.93 (seed 0: 0.945 → 0.939; the untouched seed 2: 0.905 → 0.944).
+"rank" (mean rank percentile, robust to one probe's outliers) and "zscore" (mean signed z) are available.
 
 Positives are the top-k documents; negatives are sampled from the bottom of the ranking (the documents
 that move no reasoning probe), optionally partly from a middle band. Optionally, documents that also rank
@@ -31,7 +36,7 @@ class LabelArguments:
     bottom_share: float = 1.0  # share of negatives from the bottom of the ranking; the rest from `middle`
     middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) of the middle negatives
     bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
-    aggregate: str = "magnitude"  # "magnitude" (mean |z|), "rank" (mean rank percentile) or "zscore" (mean z)
+    aggregate: str = "magnitude"  # "magnitude" (mean |score / rms|), "rank" or "zscore" (see above)
     per_grad_norm: bool = False  # divide scores by the document gradient norm before ranking
     exclude_factual: bool = False
     seed: int = 0
@@ -52,12 +57,12 @@ def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str
     if method == "rank":
         ranks = matrix.argsort(axis=0).argsort(axis=0)
         return (ranks / max(1, len(matrix) - 1)).mean(axis=1)
-    std = matrix.std(axis=0)
-    z = (matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1)
     if method == "zscore":
-        return z.mean(axis=1)
-    if method == "magnitude":
-        return np.abs(z).mean(axis=1)
+        std = matrix.std(axis=0)
+        return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1)).mean(axis=1)
+    if method == "magnitude":  # scaled, not centred: zero influence stays at the bottom (module docstring)
+        rms = np.sqrt((matrix**2).mean(axis=0))
+        return np.abs(matrix / np.where(rms > 0, rms, 1)).mean(axis=1)
     raise UserFacingError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
 
 
