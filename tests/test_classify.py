@@ -115,30 +115,56 @@ def test_classifier_separates_and_round_trips(tmp_path):
     assert loaded.provenance == {"k": 60}
 
 
+TOKENISER_TEXTS = [
+    "Step 2: x = (7 + 5) * 3, therefore\nthe Answer is 36.",
+    "def f(a, b): return a+b",
+    "",
+    "one",
+    "naïve İstanbul 3×4≤12 — ok_go €5 日本語 😀!\t end",
+    "  \n ",
+    "a a a a",
+]
+
+
+def test_batch_tokens_are_the_regular_expressions_tokens():
+    import re
+
+    from curate.classify.hashing import token_spans
+
+    _, starts, ends, document = token_spans(TOKENISER_TEXTS)
+    joined = "\n".join(text.lower() for text in TOKENISER_TEXTS)
+    found = [[] for _ in TOKENISER_TEXTS]
+    for start, end, row in zip(starts, ends, document, strict=True):
+        found[row].append(joined[start:end])
+    assert found == [re.findall(r"\w+|[^\w\s]", text.lower()) for text in TOKENISER_TEXTS]
+
+
 def test_hashed_word_ngrams_count_scikit_learns_ngrams():
-    """Same n-grams as scikit-learn's word analyzer with our token pattern, each counted at its hash."""
+    """Same n-grams as scikit-learn's word analyzer with our token pattern, each counted at the column the
+    n-gram gets alone, whatever document and position it comes from."""
+    from collections import Counter
+
     from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.utils import murmurhash3_32
 
-    from curate.classify.model import MIX, HashedWordNgrams
+    from curate.classify.model import HashedWordNgrams
 
-    texts = ["Step 2: x = (7 + 5) * 3, therefore\nthe Answer is 36.", "def f(a, b): return a+b", "", "one"]
-    n_features = 2**20
+    n_features = 2**24  # no collisions among these few n-grams
     for ngram_range in [(1, 1), (1, 2), (1, 3), (2, 3)]:
-        counts = HashedWordNgrams(n_features, ngram_range).transform(texts)
+        counts = HashedWordNgrams(n_features, ngram_range).transform(TOKENISER_TEXTS)
         analyzer = CountVectorizer(ngram_range=ngram_range, token_pattern=r"\w+|[^\w\s]").build_analyzer()
-        for row, text in enumerate(texts):
-            expected = {}
-            for gram in analyzer(text):
-                hashes = [np.uint64(murmurhash3_32(t, positive=True)) for t in gram.split(" ")]
-                value = hashes[0] + np.uint64(len(hashes))
-                for h in hashes[1:]:
-                    with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the hash
-                        value = value * MIX ^ h
-                column = int(value % np.uint64(n_features))
-                expected[column] = expected.get(column, 0) + 1
+
+        def column(gram: str) -> int:
+            order = len(gram.split(" "))
+            alone = HashedWordNgrams(n_features, (order, order)).transform([gram])
+            assert alone.nnz == 1
+            return int(alone.indices[0])
+
+        for row, text in enumerate(TOKENISER_TEXTS):
+            expected = Counter(column(gram) for gram in analyzer(text))
             found = counts[row]
             assert dict(zip(found.indices.tolist(), found.data.tolist(), strict=True)) == expected
+    bigrams = HashedWordNgrams(n_features, (2, 2)).transform(["a b", "b a"])
+    assert bigrams[0].indices.tolist() != bigrams[1].indices.tolist()  # order matters
 
 
 def test_character_ngrams_are_optional_features():
@@ -158,6 +184,11 @@ def test_bad_classifier_files_and_labels(tmp_path):
     (tmp_path / "junk.joblib").write_bytes(b"junk")
     with pytest.raises(UserFacingError, match="not a classifier file"):
         load_classifier(tmp_path / "junk.joblib")
+    import joblib
+
+    joblib.dump({"file_version": 1, "classifier": None}, tmp_path / "old.joblib")
+    with pytest.raises(UserFacingError, match="version 1.*retrain"):
+        load_classifier(tmp_path / "old.joblib")
     with pytest.raises(UserFacingError, match="both positive and negative"):
         ProceduralClassifier().fit(["a", "b"], [1, 1])
 

@@ -71,6 +71,11 @@ args = {{ tasks = 2, workers = 1 }}
 name = "mix"
 command = ["mix"]
 args = {{ spec = "mix_spec_quickstart.toml" }}
+
+[[stage]]
+name = "bench-filter"
+command = ["bench", "filter"]
+args = {{ repeats = 1, copies = 2 }}
 """
 
 
@@ -102,10 +107,12 @@ def test_every_stage_runs_from_a_recipe_and_resumes(tmp_path, capsys):
     filtered = json.loads((run_dir / "filtered" / "summary.json").read_text())
     assert filtered["read"] == 240
     assert (run_dir / "mix" / "manifest.json").exists()
+    bench = json.loads((run_dir / "bench" / "filter" / "summary.json").read_text())
+    assert bench["timed_documents"] == 480 and {"ours", "fasttext"} <= set(bench)
 
     capsys.readouterr()
     assert main(["run", str(recipe)]) == 0
-    assert capsys.readouterr().out.count("already complete, skipped") == 12
+    assert capsys.readouterr().out.count("already complete, skipped") == 13
 
 
 def test_user_errors_exit_with_status_2_and_a_message(tmp_path, capsys):

@@ -10,9 +10,7 @@ so a datatrove worker loads it with scikit-learn alone (the embedding backend al
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 import joblib
@@ -25,9 +23,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
 from curate import __version__
+from curate.classify import hashing
 from curate.errors import UserFacingError
 
-FILE_VERSION = 1
+FILE_VERSION = 2  # 2: features hashed by curate.classify.hashing
 
 
 class MeanPooledEmbeddings(BaseEstimator, TransformerMixin):
@@ -78,17 +77,13 @@ class MeanPooledEmbeddings(BaseEstimator, TransformerMixin):
         return state
 
 
-TOKEN = re.compile(r"\w+|[^\w\s]")  # words, and every punctuation mark or symbol as a token of its own
-MIX = np.uint64(1_000_003)
-
-
 class HashedWordNgrams(TransformerMixin, BaseEstimator):
     """Counts of hashed word n-grams per document: a sparse (documents × n_features) matrix.
 
-    Tokens are `TOKEN` matches in the lower-cased text (punctuation and symbols mark formulas, code and worked
-    steps, so they are kept). What HashingVectorizer would compute, but each distinct token of a batch is
-    hashed once (murmurhash3) and n-gram hashes are combined from token hashes with numpy, instead of
-    hashing every n-gram string: profiling the filter showed string hashing was most of its time. Stateless."""
+    Tokens are words and single punctuation marks or symbols of the lower-cased text (punctuation and symbols
+    mark formulas, code and worked steps, so they are kept), found and hashed for a whole batch at once
+    (`curate.classify.hashing`); n-gram hashes are combined from token hashes with numpy. The n-grams are
+    scikit-learn's word n-grams with the token pattern `\\w+|[^\\w\\s]`. Stateless."""
 
     def __init__(self, n_features: int = 2**17, ngram_range: tuple[int, int] = (1, 2)):
         self.n_features = n_features
@@ -98,31 +93,27 @@ class HashedWordNgrams(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, texts) -> sparse.csr_matrix:
-        from sklearn.utils import murmurhash3_32
-
-        tokens = [TOKEN.findall(text.lower()) for text in texts]
-        lengths = [len(document) for document in tokens]
-        tokens = list(chain.from_iterable(tokens))
-        index = {token: i for i, token in enumerate(dict.fromkeys(tokens))}  # the batch's distinct tokens
-        hashes = np.fromiter((murmurhash3_32(t, positive=True) for t in index), np.uint64, len(index))
-        token_hashes = hashes[np.fromiter(map(index.__getitem__, tokens), np.int64, len(tokens))]
-        lengths = np.asarray(lengths, dtype=np.int64)
+        token_hashes, lengths = hashing.token_hashes(list(texts))
         document = np.repeat(np.arange(len(lengths)), lengths)
-        position = np.arange(len(tokens)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        position = np.arange(len(token_hashes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         remaining = np.repeat(lengths, lengths) - position  # tokens from here to the end of the document
-        rows, columns = [], []
+        keys = []
         low, high = self.ngram_range
-        for n in range(low, high + 1):
-            start = np.flatnonzero(remaining >= n)  # the n-grams that end inside their document
-            hashed = token_hashes[start] + np.uint64(n)  # n-grams of different orders hash apart
-            for offset in range(1, n):
-                hashed = hashed * MIX ^ token_hashes[start + offset]  # wraps around modulo 2**64, on purpose
-            rows.append(document[start])
-            columns.append((hashed % np.uint64(self.n_features)).astype(np.int64))
-        rows, columns = np.concatenate(rows), np.concatenate(columns)
-        counts = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(len(lengths), self.n_features))
-        counts.sum_duplicates()
-        return counts
+        with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the hash
+            for n in range(low, high + 1):
+                start = np.flatnonzero(remaining >= n)  # the n-grams that end inside their document
+                hashed = token_hashes[start] + np.uint64(n)  # n-grams of different orders hash apart
+                for offset in range(1, n):
+                    hashed = hashed * hashing.MIX ^ token_hashes[start + offset]
+                column = (hashing.finalise(hashed) % np.uint64(self.n_features)).astype(np.int64)
+                keys.append(document[start] * self.n_features + column)
+        # one sort of (document, column) keys both groups duplicates and orders each row's columns
+        keys, counts = np.unique(np.concatenate(keys), return_counts=True)
+        rows, columns = np.divmod(keys, self.n_features)
+        indptr = np.searchsorted(rows, np.arange(len(lengths) + 1))
+        return sparse.csr_matrix(
+            (counts.astype(np.float64), columns, indptr), shape=(len(lengths), self.n_features)
+        )
 
 
 def hashed_features(
@@ -204,6 +195,11 @@ def load_classifier(path: str | Path) -> ProceduralClassifier:
         data = joblib.load(path)
     except Exception as error:  # a corrupt or foreign file: say which, whatever the unpickler raised
         raise UserFacingError(f"{path}: not a classifier file ({error})") from error
-    if not isinstance(data, dict) or data.get("file_version") != FILE_VERSION:
-        raise UserFacingError(f"{path}: not a classifier file of version {FILE_VERSION}")
+    if not isinstance(data, dict) or "file_version" not in data:
+        raise UserFacingError(f"{path}: not a classifier file")
+    if data["file_version"] != FILE_VERSION:
+        raise UserFacingError(
+            f"{path}: classifier file version {data['file_version']}, this toolkit reads version {FILE_VERSION} "
+            "(its features are hashed differently); retrain it with `curate train-classifier`"
+        )
     return data["classifier"]
