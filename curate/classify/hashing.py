@@ -86,11 +86,11 @@ def powers(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(uint64 hash of every token of the batch, in order; number of tokens per document)."""
+    """(uint64 hash of every token of the batch, in order; each token's document index)."""
     points, starts, ends, document = token_spans(texts)
     with np.errstate(over="ignore"):  # wrapping modulo 2**64 is the hash
         forward, inverse_powers = powers(len(points) + 1)
         prefix = np.concatenate(([np.uint64(0)], np.cumsum((points + np.uint64(1)) * forward[: len(points)])))
         raw = (prefix[ends] - prefix[starts]) * inverse_powers[starts]
         hashes = finalise(raw + (ends - starts).astype(np.uint64))
-    return hashes, np.bincount(document, minlength=len(texts)).astype(np.int64)
+    return hashes, document

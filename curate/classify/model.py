@@ -93,8 +93,9 @@ class HashedWordNgrams(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, texts) -> sparse.csr_matrix:
-        token_hashes, lengths = hashing.token_hashes(list(texts))
-        document = np.repeat(np.arange(len(lengths)), lengths)
+        texts = list(texts)
+        token_hashes, document = hashing.token_hashes(texts)
+        lengths = np.bincount(document, minlength=len(texts))
         position = np.arange(len(token_hashes)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         remaining = np.repeat(lengths, lengths) - position  # tokens from here to the end of the document
         keys = []
