@@ -3,9 +3,11 @@
 import json
 
 import polars as pl
+import pytest
 
 from curate.validate.removal import (
     RemovalArguments,
+    contrasts,
     grid,
     load_context,
     load_results,
@@ -49,6 +51,9 @@ def test_removing_the_oracle_top_k_hurts_more_than_random_and_resumes(tiny_run, 
     # leaves most of it. The gap is large (whole nats per token), not a tuned margin.
     assert by_method["ekfac"]["mean"] > by_method["random"]["mean"] + 0.5
     assert specificity.filter(pl.col("method") == "ekfac").height == 1
+    contrast = contrasts(load_results(out)).row(0, named=True)
+    assert (contrast["versus"], contrast["n"]) == ("random", 2)
+    assert contrast["mean"] == pytest.approx(by_method["ekfac"]["mean"] - by_method["random"]["mean"])
     assert plot(effect, out / "loss_increase.png").stat().st_size > 0  # one target: one panel
 
     composition = {row["method"]: row for row in removed_composition(run_dir, args).iter_rows(named=True)}
@@ -57,3 +62,22 @@ def test_removing_the_oracle_top_k_hurts_more_than_random_and_resumes(tiny_run, 
     assert composition["ekfac"]["same_task_share"] == min(zebras, removed) / removed  # the oracle: zebras first
     assert composition["ekfac"]["task_recall"] == min(zebras, removed) / zebras
     assert composition["random"]["same_task_share"] < composition["ekfac"]["same_task_share"]
+
+
+def test_contrasts_pair_each_seed_on_the_targeted_set_only():
+    rows = []
+    for seed, (ekfac, cosine) in enumerate([(3.0, 2.0), (5.0, 2.5), (4.0, 3.5)]):
+        rows += [
+            {"target": "slope", "method": "ekfac", "fraction": 0.1, "seed": seed, "set": "slope", "loss": ekfac},
+            {"target": "slope", "method": "cosine", "fraction": 0.1, "seed": seed, "set": "slope", "loss": cosine},
+            # other sets and the baseline must not enter the contrast
+            {"target": "slope", "method": "ekfac", "fraction": 0.1, "seed": seed, "set": "factual", "loss": 9.0},
+            {"target": "none", "method": "none", "fraction": 0.0, "seed": seed, "set": "slope", "loss": 1.0},
+        ]
+    rows = rows[:-3]  # seed 2's cosine cell is unfinished: its ekfac cell has nothing to pair with
+    table = contrasts(pl.DataFrame(rows))
+    assert table.height == 1
+    row = table.row(0, named=True)
+    assert (row["method"], row["versus"], row["n"]) == ("ekfac", "cosine", 2)
+    assert row["mean"] == pytest.approx((1.0 + 2.5) / 2)
+    assert row["std"] == pytest.approx(pl.Series([1.0, 2.5]).std())

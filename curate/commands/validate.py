@@ -13,6 +13,7 @@ from curate.validate import mix as mix_validation
 from curate.validate.mix import MixValidationArguments
 from curate.validate.removal import (
     RemovalArguments,
+    contrasts,
     load_results,
     plot,
     removed_composition,
@@ -109,12 +110,15 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(index), int(count)
 
 
-def write_tables(effect: pl.DataFrame, specificity: pl.DataFrame, out: Path) -> str:
+def write_tables(effect: pl.DataFrame, contrast: pl.DataFrame, specificity: pl.DataFrame, out: Path) -> str:
     effect.write_csv(out / "effect.csv")
+    contrast.write_csv(out / "contrasts.csv")
     specificity.write_csv(out / "specificity.csv")
     text = (
         "## Loss increase on the targeted probe set (nats/token; mean and 95% CI half-width over seeds)\n\n"
         f"{as_text(effect, float_precision=4)}\n\n"
+        "## EK-FAC removal against each other method, paired by seed: difference in the targeted set's loss "
+        f"(positive: EK-FAC's removal hurt more)\n\n{as_text(contrast, float_precision=4)}\n\n"
         f"## Specificity at the largest k: loss increase on every set\n\n{as_text(specificity, float_precision=4)}\n"
     )
     (out / "summary.md").write_text(text)
@@ -129,8 +133,9 @@ def run_removal(args) -> None:
     )
     if not args.summarise_only:
         run_grid(run_dir, out, arguments, parse_shard(args.shard))
-    effect, specificity = summarise(load_results(out))
-    print(write_tables(effect, specificity, out))
+    results = load_results(out)
+    effect, specificity = summarise(results)
+    print(write_tables(effect, contrasts(results), specificity, out))
     composition = removed_composition(run_dir, arguments)
     if composition is not None:
         composition.write_csv(out / "removed.csv")

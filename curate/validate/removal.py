@@ -185,6 +185,26 @@ def summarise(results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     return effect, specificity
 
 
+def contrasts(results: pl.DataFrame, reference: str = "ekfac") -> pl.DataFrame:
+    """How much more `reference` removal raises the targeted set's loss than each other method's, paired by
+    seed: both cells of a seed start from the same initialisation and batch order, so their difference
+    cancels that seed's share of the training noise, which the per-method intervals carry twice."""
+    on_target = results.filter((pl.col("set") == pl.col("target")) & (pl.col("method") != BASELINE))
+    cells = ["target", "fraction", "seed"]
+    mine = on_target.filter(pl.col("method") == reference).select(*cells, pl.col("loss").alias("reference_loss"))
+    differences = (
+        on_target.filter(pl.col("method") != reference)
+        .join(mine, on=cells)
+        .with_columns(difference=pl.col("reference_loss") - pl.col("loss"))
+    )
+    if differences.is_empty():
+        return pl.DataFrame()
+    table = mean_and_interval(differences, ["target", "fraction", "method"], "difference")
+    return table.rename({"method": "versus"}).with_columns(pl.lit(reference).alias("method")).select(
+        "target", "fraction", "method", "versus", "n", "mean", "std", "ci95"
+    )
+
+
 def plot(effect: pl.DataFrame, path: Path) -> Path:
     from curate.plots import new_figure, save_figure
 
