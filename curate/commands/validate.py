@@ -73,7 +73,8 @@ def register(subparsers) -> None:
         "--procedural-share",
         type=float,
         default=mix_defaults.procedural_share,
-        help="share of the curated mix's tokens from documents the classifier scores procedural",
+        help="share of the curated mix's tokens from documents the classifier scores procedural (default "
+        "%(default)s); keep it well above the crawl's own share, which the summary reports per arm",
     )
     mix.add_argument("--threshold", type=float, default=mix_defaults.threshold)
     mix.add_argument("--max-repetitions", type=int, default=mix_defaults.max_repetitions)
