@@ -114,8 +114,13 @@ def test_lso_command_writes_heatmap_and_table(tmp_path):
     result = json.loads((out / "addition-direct-square50_50h10-seed0.json").read_text())
     assert result["held_out_cells"] == 441 and result["train_cells"] == 9559
     assert (out / "addition-direct-square50_50h10-seed0.png").exists()
-    cells = pl.read_csv(out / "addition-direct-random30-proc20scratchpad-seed0_cells.csv")
+    cells = pl.read_csv(
+        out / "addition-direct-random30-proc20scratchpad-seed0_cells.csv", schema_overrides={"predicted": pl.String}
+    )
     assert cells.height == 10_000 and cells["held_out"].sum() == 3000
+    # a cell is correct exactly when the model's stated answer is the sum (whatever a 20-step model says)
+    truth = (cells["a"] + cells["b"]).cast(pl.String)
+    assert (cells["correct"] == (cells["predicted"].fill_null("") == truth)).all()
     table = pl.read_csv(out / "results.csv")
     assert table.height == 2 and set(table["holdout"]) == {"square50_50h10", "random30"}
     assert (out / "results.md").exists()

@@ -1,6 +1,6 @@
 """One Leave-Square-Out run: split the grid, train, score every cell, draw the heatmap, tabulate all runs.
 
-Each run writes NAME.json (settings and accuracies), NAME_cells.csv (a, b, held_out, correct) and
+Each run writes NAME.json (settings and accuracies), NAME_cells.csv (a, b, held_out, correct, predicted) and
 NAME.png (accuracy per cell with the held-out squares outlined) into the output directory; `summarise` reads
 every run there into one table, so separate commands (with and without the square, with procedural documents,
 other seeds) add up to one comparison.
@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.lso.splits import Point, in_squares, procedural_examples, random_split, square_split
-from curate.lso.tasks import FORMATS, GRID_SIZE, TASKS, render
+from curate.lso.tasks import FORMATS, GRID_SIZE, TASKS, final_answer, render
 from curate.lso.train import LSOTrainConfig, exact_match, greedy_answers, train
 
 
@@ -65,7 +65,8 @@ def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
     cells = [
         render(arguments.task, arguments.format, a, b) for a in range(GRID_SIZE) for b in range(GRID_SIZE)
     ]
-    correct = exact_match(cells, greedy_answers(trained.model, trained.tokenizer, cells))
+    generated = greedy_answers(trained.model, trained.tokenizer, cells)
+    correct = exact_match(cells, generated)
     held = set(held_out)
     table = pl.DataFrame(
         {
@@ -73,6 +74,8 @@ def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
             "b": [c.b for c in cells],
             "held_out": [(c.a, c.b) in held for c in cells],
             "correct": correct,
+            # what the model answered: wrong answers inside the square show which training cases it copied
+            "predicted": [final_answer(g) for g in generated],
         }
     )
     out.mkdir(parents=True, exist_ok=True)
