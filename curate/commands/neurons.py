@@ -230,8 +230,9 @@ def run(args) -> None:
                 {"measure": list(comparison), "value": [float(v) for v in comparison.values()]}
             )
             report.append(
-                "## Documents: neuron scorer (mean concept-neuron contribution) vs EK-FAC (mean rank over "
-                f"reasoning probes); F1 against the ground truth at k\n\n{as_text(table, float_precision=4)}\n"
+                "## Documents: neuron scorer (mean concept-neuron contribution) vs EK-FAC (reasoning probes' "
+                f"scores combined by `{args.aggregate}`, as for the classifier); F1 against the ground truth at k"
+                f"\n\n{as_text(table, float_precision=4)}\n"
             )
 
     # 4. Ablation: corrupt the concept neurons vs as many random neurons of the same layers.
