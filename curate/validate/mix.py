@@ -110,8 +110,7 @@ def build_arm_texts(
         write_documents(documents, annotated)
     counter = hf_token_counter(run_dir.model)
     budget = int(args.budget_share * sum(counter(list(run.train_docs.values()))))
-    whole = list(read_documents(annotated))
-    arms = {"whole": (whole, None)}
+    arms = {"whole": (list(read_documents(annotated)), None)}
     for arm, spec in mix_specs(args, budget, seed).items():
         target = out / "mixes" / f"{arm}__seed{seed}"
         manifest = build_mix(annotated, spec, target, counter, "model tokenizer")
