@@ -83,9 +83,9 @@ def mix_specs(args: MixValidationArguments, budget: int, seed: int):
     return {"curated": curated, "random": random}
 
 
-def procedural_token_share(documents: list[Document], count_tokens, threshold: float) -> float:
-    """Share of the documents' tokens in those the classifier scores at or above `threshold`."""
-    tokens = count_tokens([d.text for d in documents])
+def procedural_token_share(documents: list[Document], tokens: list[int], threshold: float) -> float:
+    """Share of the documents' tokens (`tokens`: each one's count) in those the classifier scores at or above
+    `threshold`."""
     procedural = sum(n for n, d in zip(tokens, documents, strict=True) if d.metadata["procedural_score"] >= threshold)
     return procedural / max(sum(tokens), 1)
 
@@ -109,15 +109,18 @@ def build_arm_texts(
         )
         write_documents(documents, annotated)
     counter = hf_token_counter(run_dir.model)
-    budget = int(args.budget_share * sum(counter(list(run.train_docs.values()))))
-    arms = {"whole": (list(read_documents(annotated)), None)}
+    whole = list(read_documents(annotated))  # the run's training documents, in order, with their scores
+    whole_tokens = counter([d.text for d in whole])
+    budget = int(args.budget_share * sum(whole_tokens))
+    arms = {"whole": (whole, whole_tokens, None)}
     for arm, spec in mix_specs(args, budget, seed).items():
         target = out / "mixes" / f"{arm}__seed{seed}"
         manifest = build_mix(annotated, spec, target, counter, "model tokenizer")
-        arms[arm] = (list(read_documents(target / "shards")), manifest)
+        documents = list(read_documents(target / "shards"))
+        arms[arm] = (documents, counter([d.text for d in documents]), manifest)
     return {
-        arm: ([d.text for d in documents], manifest, procedural_token_share(documents, counter, args.threshold))
-        for arm, (documents, manifest) in arms.items()
+        arm: ([d.text for d in documents], manifest, procedural_token_share(documents, tokens, args.threshold))
+        for arm, (documents, tokens, manifest) in arms.items()
     }
 
 
