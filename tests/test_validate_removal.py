@@ -25,6 +25,7 @@ def test_grid_has_one_baseline_per_seed_and_every_cell():
     assert sum(c.method == "none" for c in cells) == 2
     assert len(cells) == 2 + 2 * 2 * 2 * 2
     assert len({c.name for c in cells}) == len(cells)
+    assert {c.seed for c in cells[2:10]} == {0}, "seed 0's whole comparison comes before seed 1's"
 
 
 def test_removing_the_oracle_top_k_hurts_more_than_random_and_resumes(tiny_run, capsys):

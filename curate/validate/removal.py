@@ -48,14 +48,18 @@ class Cell:
 
 
 def grid(args: RemovalArguments) -> list[Cell]:
-    """Baselines (nothing removed) first, one per seed, then every (target, method, fraction, seed)."""
+    """Baselines (nothing removed) first, one per seed, then every (target, method, fraction) seed by seed.
+
+    Seeds vary slowest so that a grid stopped part-way already holds whole seeds: every method's cell for
+    the same initialisation and batch order, which is what the paired contrasts need.
+    """
     cells = [Cell(BASELINE, BASELINE, 0.0, seed) for seed in args.seeds]
     cells += [
         Cell(target, method, fraction, seed)
+        for seed in args.seeds
         for fraction in args.fractions
         for target in args.targets
         for method in args.methods
-        for seed in args.seeds
         if fraction > 0
     ]
     return cells
