@@ -8,6 +8,7 @@ import pytest
 from curate.validate.removal import (
     RemovalArguments,
     contrasts,
+    finished_grid,
     grid,
     load_context,
     load_results,
@@ -82,3 +83,13 @@ def test_contrasts_pair_each_seed_on_the_targeted_set_only():
     assert (row["method"], row["versus"], row["n"]) == ("ekfac", "cosine", 2)
     assert row["mean"] == pytest.approx((1.0 + 2.5) / 2)
     assert row["std"] == pytest.approx(pl.Series([1.0, 2.5]).std())
+
+
+def test_tables_cover_every_finished_cell_not_only_the_last_invocations():
+    finished = pl.DataFrame({
+        "target": ["none", "slope", "linear"], "method": ["none", "cosine", "ekfac"], "fraction": [0.0, 0.1, 0.05],
+    })
+    covered = finished_grid(finished, RemovalArguments(targets=["slope"], methods=["ekfac"], fractions=[0.1]))
+    assert (covered.targets, covered.methods, covered.fractions) == (
+        ["linear", "slope"], ["cosine", "ekfac"], [0.05, 0.1]
+    )

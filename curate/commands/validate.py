@@ -14,6 +14,7 @@ from curate.validate.mix import MixValidationArguments
 from curate.validate.removal import (
     RemovalArguments,
     contrasts,
+    finished_grid,
     load_results,
     plot,
     removed_composition,
@@ -137,7 +138,7 @@ def run_removal(args) -> None:
     results = load_results(out)
     effect, specificity = summarise(results)
     print(write_tables(effect, contrasts(results), specificity, out))
-    composition = removed_composition(run_dir, arguments)
+    composition = removed_composition(run_dir, finished_grid(results, arguments))
     if composition is not None:
         composition.write_csv(out / "removed.csv")
         text = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +150,18 @@ def removed_composition(run_dir, args: RemovalArguments, truth_key: str = "task"
                 "procedural_share": float(np.mean([bool(metadata[i].get("procedural")) for i in removed])),
             })
     return pl.DataFrame(rows).sort("target", "fraction", "method")
+
+
+def finished_grid(results: pl.DataFrame, args: RemovalArguments) -> RemovalArguments:
+    """`args` widened to every target, method and fraction with a finished cell in `results`, so that tables
+    written after one invocation describe all the cells in the directory, not only that invocation's."""
+    done = results.filter(pl.col("method") != BASELINE)
+    return replace(
+        args,
+        targets=sorted(set(args.targets) | set(done["target"])),
+        methods=sorted(set(args.methods) | set(done["method"])),
+        fractions=sorted(set(args.fractions) | set(done["fraction"])),
+    )
 
 
 def load_results(out: Path) -> pl.DataFrame:
