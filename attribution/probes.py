@@ -6,22 +6,34 @@ look like their counterparts but need no knowledge or reasoning. A probe's promp
 concatenated verbatim to form the text the LM reads, so every completion starts with a newline, and every
 reference completion ends with the line "The answer is X." so `final_answer` works uniformly.
 
-The step format functions here (`arithmetic_solution`, `slope_solution`, `linear_solution`) are also used by
-the synthetic corpus, so its worked solutions include the probes' exact format (on other numbers).
+The task formats (prompts, step-by-step solutions) live in `curate.world.tasks`, shared with the synthetic
+corpus, so its worked solutions include the probes' exact format (on other numbers).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import operator
 import random
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.world.facts import FACTS, Fact
+from curate.world.tasks import (
+    OPS,
+    PROBE_RANGES,
+    STEP_BY_STEP,
+    arithmetic_prompt,
+    arithmetic_solution,
+    linear_prompt,
+    linear_solution,
+    reference_completion,
+    slope_question,
+    slope_solution,
+)
 
 PROBE_SETS = ("arithmetic", "slope", "linear", "factual", "factual_control", "reasoning_control")
 KINDS = ("reasoning", "factual", "control")
@@ -42,12 +54,6 @@ DEFAULT_SIZES = {
     "reasoning_control": 10,
 }
 
-# Inclusive number ranges of the paper's reasoning probes. The synthetic corpus keeps every instance of these
-# tasks outside them, so no corpus document works out any probe's problem.
-PROBE_RANGES = {"arithmetic": (0, 20), "slope": (0, 100), "linear": (0, 100)}
-
-STEP_BY_STEP = "\n\nThink step-by-step."
-
 
 @dataclass
 class Probe:
@@ -66,104 +72,6 @@ class Probe:
         return self.prompt + self.completion
 
 
-# --- step formats shared with the synthetic corpus ---------------------------------------------------------
-
-OPS: dict[str, Callable[[int, int], int]] = {"+": operator.add, "-": operator.sub, "*": operator.mul}
-OP_VERB = {"+": "add", "-": "subtract", "*": "multiply"}
-
-
-def num(n: int) -> str:
-    """An operand as written inside an expression: negatives in parentheses, so '5 - (-3)' is unambiguous."""
-    return str(n) if n >= 0 else f"({n})"
-
-
-def arithmetic_expression(a: int, op1: str, b: int, op2: str, c: int, left: bool = True) -> str:
-    """'(a op1 b) op2 c' when `left`, else 'a op1 (b op2 c)'."""
-    if left:
-        return f"({a} {op1} {num(b)}) {op2} {num(c)}"
-    return f"{a} {op1} ({b} {op2} {num(c)})"
-
-
-def arithmetic_solution(a: int, op1: str, b: int, op2: str, c: int, left: bool = True) -> tuple[list[str], int]:
-    """Reference step lines and result of a two-step expression (see `arithmetic_expression`)."""
-    if left:
-        inner = OPS[op1](a, b)
-        result = OPS[op2](inner, c)
-        return [
-            f"First, compute the part in parentheses: {a} {op1} {num(b)} = {inner}.",
-            f"Then {OP_VERB[op2]}: {inner} {op2} {num(c)} = {result}.",
-        ], result
-    inner = OPS[op2](b, c)
-    result = OPS[op1](a, inner)
-    return [
-        f"First, compute the part in parentheses: {b} {op2} {num(c)} = {inner}.",
-        f"Then {OP_VERB[op1]}: {a} {op1} {num(inner)} = {result}.",
-    ], result
-
-
-def slope_question(x1: int, y1: int, x2: int, y2: int) -> str:
-    return f"What is the slope of the line passing through the points ({x1}, {y1}) and ({x2}, {y2})?"
-
-
-def slope_solution(x1: int, y1: int, x2: int, y2: int) -> tuple[list[str], int]:
-    """Reference step lines and slope of the line through two points; the slope must be an integer."""
-    dy, dx = y2 - y1, x2 - x1
-    if dx == 0 or dy % dx:
-        raise ValueError(f"slope through ({x1}, {y1}) and ({x2}, {y2}) is not an integer")
-    m = dy // dx
-    return [
-        "The slope is the change in y divided by the change in x.",
-        f"The change in y is {y2} - {num(y1)} = {dy}.",
-        f"The change in x is {x2} - {num(x1)} = {dx}.",
-        f"So the slope is {dy} / {num(dx)} = {m}.",
-    ], m
-
-
-def linear_equation(a: int, b: int, c: int, var: str = "x") -> str:
-    """'ax + b = c' (or 'ax - |b| = c')."""
-    sign = "+" if b >= 0 else "-"
-    return f"{a}{var} {sign} {abs(b)} = {c}"
-
-
-def linear_solution(a: int, b: int, c: int, var: str = "x") -> tuple[list[str], int]:
-    """Reference step lines and solution of a*var + b = c; the solution must be an integer."""
-    if a <= 0 or (c - b) % a:
-        raise ValueError(f"{linear_equation(a, b, c, var)} has no integer solution with a positive coefficient")
-    rest = c - b
-    x = rest // a
-    if b >= 0:
-        first = f"First, subtract {b} from both sides: {a}{var} = {c} - {b} = {rest}."
-    else:
-        first = f"First, add {-b} to both sides: {a}{var} = {c} + {-b} = {rest}."
-    return [first, f"Then divide both sides by {a}: {var} = {rest} / {a} = {x}."], x
-
-
-def answer_line(answer: object) -> str:
-    return f"The answer is {answer}."
-
-
-def reference_completion(lines: list[str], answer: object) -> str:
-    return "\n" + "\n".join([*lines, answer_line(answer)])
-
-
-# --- which problem instances belong to the probes' space ---------------------------------------------------
-
-
-def is_probe_instance(task: str, numbers: tuple[int, ...]) -> bool:
-    """True when a problem instance of `task` has all its numbers inside the probe ranges.
-
-    numbers are the operands (a, b, c) for arithmetic, the coordinates (x1, y1, x2, y2) for slope and the
-    coefficients (a, b, c) of a*x + b = c for linear (b negative for 'ax - |b| = c'). The corpus generator
-    rejects such instances, which keeps every corpus instance distinct from every possible probe instance.
-    """
-    if task not in PROBE_RANGES:
-        raise ValueError(f"unknown reasoning task {task!r}; expected one of {sorted(PROBE_RANGES)}")
-    if not numbers:
-        raise ValueError("a problem instance needs at least one number")
-    lo, hi = PROBE_RANGES[task]
-    return all(lo <= n <= hi for n in numbers)
-
-
 # --- probe generation ------------------------------------------------------------------------------------
 
 
@@ -177,7 +85,7 @@ def _arithmetic(rng: random.Random, i: int, op_pairs: list[tuple[str, str]]) -> 
         inner = OPS[op1](a, b) if left else OPS[op2](b, c)
         lines, result = arithmetic_solution(a, op1, b, op2, c, left)
         if inner > 0 and result > 0:
-            prompt = f"Calculate the answer: {arithmetic_expression(a, op1, b, op2, c, left)}{STEP_BY_STEP}"
+            prompt = arithmetic_prompt(a, op1, b, op2, c, left) + STEP_BY_STEP
             return prompt, reference_completion(lines, result), str(result)
 
 
@@ -209,11 +117,11 @@ def _linear(rng: random.Random, i: int) -> tuple[str, str, str]:
         b = rng.randint(1, hi - a * x)
         c = a * x + b
         lines, x = linear_solution(a, b, c)
-        prompt = f"Solve for x: {linear_equation(a, b, c)}{STEP_BY_STEP}"
+        prompt = linear_prompt(a, b, c) + STEP_BY_STEP
         return prompt, reference_completion(lines, x), str(x)
 
 
-def _factual(facts: list) -> Callable[[random.Random, int], tuple[str, str, str]]:
+def _factual(facts: list[Fact]) -> Callable[[random.Random, int], tuple[str, str, str]]:
     def make(rng: random.Random, i: int) -> tuple[str, str, str]:
         fact = facts[i]
         return fact.question, reference_completion([fact.sentence], fact.answer), fact.answer
@@ -300,13 +208,10 @@ def make_probes(seed: int = 0, sizes: dict[str, int] | None = None) -> list[Prob
     """The probe sets, deterministic under `seed`; `sizes` overrides DEFAULT_SIZES per set."""
     unknown = set(sizes or {}) - set(PROBE_SETS)
     if unknown:
-        raise UserFacingError(f"unknown probe set(s) {sorted(unknown)}; expected some of {list(PROBE_SETS)}")
+        raise InputError(f"unknown probe set(s) {sorted(unknown)}; expected some of {list(PROBE_SETS)}")
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
-    # Imported here because the corpus package imports this module for the step formats.
-    from curate.corpus.synth.facts import FACTS
-
     if sizes["factual"] > len(FACTS):
-        raise UserFacingError(f"at most {len(FACTS)} factual probes are available, {sizes['factual']} requested")
+        raise InputError(f"at most {len(FACTS)} factual probes are available, {sizes['factual']} requested")
 
     probes: list[Probe] = []
     seen: set[str] = set()
@@ -332,7 +237,7 @@ def make_probes(seed: int = 0, sizes: dict[str, int] | None = None) -> list[Prob
                 if prompt not in seen:
                     break
             else:
-                raise UserFacingError(f"could not make {sizes[name]} distinct {name} probes; ask for fewer")
+                raise InputError(f"could not make {sizes[name]} distinct {name} probes; ask for fewer")
             seen.add(prompt)
             probes.append(Probe(f"{name}-{i:03d}", name, KIND_OF_SET[name], prompt, completion, answer))
     return probes
@@ -386,7 +291,7 @@ def read_probes(path: str | Path) -> list[Probe]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise UserFacingError(f"cannot read probes from {path}: {e.strerror or e}") from e
+        raise InputError(f"cannot read probes from {path}: {e.strerror or e}") from e
     probes: list[Probe] = []
     ids: set[str] = set()
     for lineno, line in enumerate(lines, start=1):
@@ -396,28 +301,28 @@ def read_probes(path: str | Path) -> list[Probe]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise UserFacingError(f"{where}: not valid JSON ({e.msg})") from e
+            raise InputError(f"{where}: not valid JSON ({e.msg})") from e
         if not isinstance(row, dict):
-            raise UserFacingError(f"{where}: expected a JSON object with fields {list(_REQUIRED)}")
+            raise InputError(f"{where}: expected a JSON object with fields {list(_REQUIRED)}")
         missing = [k for k in _REQUIRED if k not in row]
         if missing:
-            raise UserFacingError(f"{where}: missing field(s) {', '.join(missing)}")
+            raise InputError(f"{where}: missing field(s) {', '.join(missing)}")
         unknown = sorted(set(row) - set(_FIELDS))
         if unknown:
-            raise UserFacingError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}")
+            raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}")
         bad = [k for k in _REQUIRED if not isinstance(row[k], str)]
         if bad:
-            raise UserFacingError(f"{where}: field(s) {', '.join(bad)} must be strings")
+            raise InputError(f"{where}: field(s) {', '.join(bad)} must be strings")
         if row["set"] not in PROBE_SETS:
-            raise UserFacingError(f"{where}: unknown probe set {row['set']!r}; expected one of {list(PROBE_SETS)}")
+            raise InputError(f"{where}: unknown probe set {row['set']!r}; expected one of {list(PROBE_SETS)}")
         if row["kind"] not in KINDS:
-            raise UserFacingError(f"{where}: unknown kind {row['kind']!r}; expected one of {list(KINDS)}")
+            raise InputError(f"{where}: unknown kind {row['kind']!r}; expected one of {list(KINDS)}")
         if not isinstance(row.get("generated", False), bool):
-            raise UserFacingError(f"{where}: field generated must be true or false")
+            raise InputError(f"{where}: field generated must be true or false")
         if row.get("correct") is not None and not isinstance(row["correct"], bool):
-            raise UserFacingError(f"{where}: field correct must be true, false or null")
+            raise InputError(f"{where}: field correct must be true, false or null")
         if row["id"] in ids:
-            raise UserFacingError(f"{where}: duplicate probe id {row['id']!r}")
+            raise InputError(f"{where}: duplicate probe id {row['id']!r}")
         ids.add(row["id"])
         probes.append(Probe(**row))
     return probes

@@ -42,27 +42,29 @@ from attribution.analysis import (
 from attribution.analysis.answers import TOP_K
 from attribution.analysis.power_law import MIN_DOCS, TOP_FRACTION, fit_count
 from attribution.analysis.sources import KS
+from attribution.analysis.top_documents import TOP_N
 from attribution.analysis.topk_mass import PERCENTILES
 from attribution.probes import read_probes
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.options import option
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ReportArguments:
-    percentiles: tuple[float, ...] = PERCENTILES  # top-k mass
-    top_fraction: float = TOP_FRACTION  # power-law fit: top share of the ranking ...
-    min_docs: int = MIN_DOCS  # ... but at least this many documents
-    answer_top_k: int = TOP_K  # answer search
-    source_ks: tuple[int, ...] = KS  # over-representation
-    headline_k: int = 100  # the k whose over-representation the headline quotes
-    top_documents: int = 10  # shown per probe
+    percentiles: tuple[float, ...] = PERCENTILES  # top-k mass (a comma-separated flag, added by the command)
+    top_fraction: float = option(TOP_FRACTION, "power-law fit over this share of the top of each ranking ...")
+    min_docs: int = option(MIN_DOCS, "... but over at least this many documents")
+    answer_top_k: int = option(TOP_K, "search each probe's answer in its top k documents")
+    source_ks: tuple[int, ...] = KS  # over-representation (a comma-separated flag, added by the command)
+    headline_k: int = option(100, "the k whose over-representation is printed")
+    top_documents: int = option(TOP_N, "documents shown per probe")
     snippet_chars: int = 300
-    truth_key: str = "procedural"  # ground-truth column, used only if the corpus has it
-    seed: int = 0  # draws the random documents of the answer search's chance baseline
-    text_key: str = "text"
-    id_key: str = "id"
+    truth_key: str = option("procedural", "ground-truth metadata field to report on, if the corpus has it")
+    seed: int = option(0, "seed of the answer search's random-documents baseline")
+    text_key: str = option("text", "field holding the document text")
+    id_key: str = option("id", "field holding the document id")
 
 
 def build_report(
@@ -136,7 +138,7 @@ def build_report(
 def _check_overlap(scores: pl.DataFrame, documents: pl.DataFrame, corpus_path: str | Path) -> None:
     missing = scores.height - scores.join(documents.select("doc_id"), on="doc_id", how="semi").height
     if missing == scores.height:
-        raise UserFacingError(f"none of the scored documents is in {corpus_path}: scores of another corpus?")
+        raise InputError(f"none of the scored documents is in {corpus_path}: scores of another corpus?")
     if missing:
         log.warning("%d of %d scored documents are not in %s; their source counts as unknown",
                     missing, scores.height, corpus_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 
 def load_per_nat_scores(scores_dir: str | Path) -> tuple[pl.DataFrame, dict]:
@@ -18,7 +18,7 @@ def load_per_nat_scores(scores_dir: str | Path) -> tuple[pl.DataFrame, dict]:
     scores_dir = Path(scores_dir)
     meta_path = scores_dir / "probes.json"
     if not meta_path.exists() or not list(scores_dir.glob("part-*.parquet")):
-        raise UserFacingError(f"{scores_dir}: no scores (probes.json and part-*.parquet); run `curate score` first")
+        raise InputError(f"{scores_dir}: no scores (probes.json and part-*.parquet); run `curate score` first")
     meta = json.loads(meta_path.read_text())
     nats = {p["id"]: p["nats"] for p in meta["probes"]}
     scores = pl.scan_parquet(scores_dir / "part-*.parquet").with_columns(

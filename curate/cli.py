@@ -12,12 +12,13 @@ import logging
 import os
 import sys
 
-from curate.errors import UserFacingError
+from curate.errors import CurateError
 
 # command name -> module; only the module of the command being run is imported, so the CLI starts fast
 COMMANDS = {
     "corpus": "curate.commands.corpus",
     "train-lm": "curate.commands.train_lm",
+    "model": "curate.commands.model",
     "probes": "curate.commands.probes",
     "eval-probes": "curate.commands.eval_probes",
     "fit-factors": "curate.commands.fit_factors",
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = args.func(args)
-    except UserFacingError as error:
+    except CurateError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return int(result or 0)

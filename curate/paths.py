@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+CLASSIFIER_FILE = "classifier.joblib"
+TRAINING_SET_FILE = "training_set.parquet"  # the documents and labels a classifier was trained on
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -50,6 +53,14 @@ class RunDir:
         return self.root / "classifier"
 
     @property
+    def classifier_file(self) -> Path:
+        return self.classifier / CLASSIFIER_FILE
+
+    @property
+    def classifier_training_set(self) -> Path:
+        return self.classifier / TRAINING_SET_FILE
+
+    @property
     def filtered(self) -> Path:
         return self.root / "filtered"
 
@@ -60,6 +71,10 @@ class RunDir:
     @property
     def report(self) -> Path:
         return self.root / "report"
+
+    @property
+    def neurons(self) -> Path:
+        return self.root / "neurons"
 
 
 def add_run_dir_argument(parser) -> None:

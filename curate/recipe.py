@@ -1,7 +1,9 @@
 """Run a recipe: its stages in order, each a `curate` command, skipping stages already completed.
 
-A stage counts as complete when its marker `RUN_DIR/.stages/NAME.done` exists; the marker is written only
-after the stage's command returned successfully, so an interrupted stage is run again from its start.
+A stage counts as complete when its marker `RUN_DIR/.stages/NAME.done` exists and records the same command
+line; the marker is written only after the stage's command returned successfully, so an interrupted stage is
+run again from its start. A stage whose arguments changed (another seed, another size) runs again, and so does
+every stage after it, since each reads what the earlier ones wrote.
 
 Argument values may name "{run_dir}" and the recipe's `[variables]` (e.g. "{seed}"); `curate run --set
 seed=1` overrides a variable, so one recipe runs the whole pipeline again under another seed.
@@ -9,6 +11,8 @@ seed=1` overrides a variable, so one recipe runs the whole pipeline again under 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import time
 import tomllib
@@ -16,7 +20,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
+
+RECIPE_KEYS = {"run_dir", "variables", "stage"}
 
 
 @dataclass
@@ -57,7 +63,7 @@ class Recipe:
             name, sep, value = assignment.partition("=")
             if not sep or name not in variables:
                 declared = ", ".join(variables) or "none"
-                raise UserFacingError(f"--set takes NAME=VALUE with a declared variable ({declared}), not {assignment!r}")
+                raise InputError(f"--set takes NAME=VALUE with a declared variable ({declared}), not {assignment!r}")
             variables[name] = value
         return Recipe(self.run_dir, self.stages, variables)
 
@@ -67,36 +73,75 @@ class Recipe:
         if not path.exists():
             packaged = resources.files("recipes") / path.name
             if not packaged.is_file():
-                raise UserFacingError(f"{path}: no such recipe")
+                raise InputError(f"{path}: no such recipe")
             path = Path(str(packaged))
         try:
             data = tomllib.loads(path.read_text())
             stages = [Stage(**stage) for stage in data["stage"]]
-            return cls(Path(data.get("run_dir", f"runs/{path.stem}")), stages, dict(data.get("variables", {})))
         except (tomllib.TOMLDecodeError, KeyError, TypeError) as error:
-            raise UserFacingError(f"{path}: not a valid recipe ({error})") from error
+            raise InputError(f"{path}: not a valid recipe ({error})") from None
+        unknown = sorted(set(data) - RECIPE_KEYS)
+        if unknown:
+            raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; a recipe has {', '.join(sorted(RECIPE_KEYS))}")
+        names = [stage.name for stage in stages]
+        if len(set(names)) < len(names):
+            raise InputError(f"{path}: stage names must be unique; repeated: {sorted({n for n in names if names.count(n) > 1})}")
+        return cls(Path(data.get("run_dir", f"runs/{path.stem}")), stages, dict(data.get("variables", {})))
+
+
+def check_arguments(recipe: Recipe, run_dir: Path) -> list[list[str]]:
+    """Every stage's command line, parsed before any stage runs, so a typo in a late stage costs nothing."""
+    from curate.cli import build_parser
+
+    argvs = []
+    for stage in recipe.stages:
+        argv = stage.argv(run_dir, recipe.variables)
+        try:
+            with contextlib.redirect_stderr(io.StringIO()) as messages:
+                build_parser(argv[0]).parse_args(argv)
+        except SystemExit:
+            reason = messages.getvalue().strip().splitlines()[-1:] or ["cannot parse"]
+            raise InputError(f"stage {stage.name!r}: {reason[0].removeprefix('curate: error: ')}") from None
+        argvs.append(argv)
+    return argvs
 
 
 def run_recipe(recipe: Recipe, run_dir: Path | None = None, force: bool = False) -> dict[str, float]:
-    """Run every incomplete stage; returns seconds spent per stage (0 for skipped ones)."""
+    """Run every incomplete or changed stage; returns seconds spent per stage (0 for skipped ones)."""
     from curate.cli import main
 
     run_dir = run_dir or recipe.run_dir
+    argvs = check_arguments(recipe, run_dir)
     markers = run_dir / ".stages"
     markers.mkdir(parents=True, exist_ok=True)
-    timings = {}
-    for stage in recipe.stages:
+    timings, rerun = {}, force
+    for stage, argv in zip(recipe.stages, argvs, strict=True):
         marker = markers / f"{stage.name}.done"
-        if marker.exists() and not force:
+        done = json.loads(marker.read_text()).get("argv") if marker.exists() else None
+        if done == argv and not rerun:
             print(f"== {stage.name}: already complete, skipped")
             timings[stage.name] = 0.0
             continue
-        argv = stage.argv(run_dir, recipe.variables)
+        if done is not None and done != argv:
+            print(f"== {stage.name}: arguments changed since it completed; it and every later stage run again")
+            rerun = True
         print(f"== {stage.name}: curate {' '.join(argv)}", flush=True)
         started = time.perf_counter()
-        status = main(argv)
+        status = main([*argv, "--overwrite"] if rerun and _parses([*argv, "--overwrite"]) else argv)
         if status:
-            raise UserFacingError(f"stage {stage.name!r} failed with status {status}")
+            raise InputError(f"stage {stage.name!r} failed with status {status}")
         timings[stage.name] = time.perf_counter() - started
         marker.write_text(json.dumps({"argv": argv, "seconds": timings[stage.name]}))
     return timings
+
+
+def _parses(argv: list[str]) -> bool:
+    """Whether `curate` accepts this command line (used to ask a rerun stage to overwrite its old outputs)."""
+    from curate.cli import build_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            build_parser(argv[0]).parse_args(argv)
+    except SystemExit:
+        return False
+    return True

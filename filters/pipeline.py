@@ -10,9 +10,9 @@ Layout of `out`: `kept/` (the documents that passed, with their annotations), `e
 
 Use it from Python without the CLI:
 
-    from filters.pipeline import FilterOptions, run_filter
+    from filters.pipeline import ExecutorArguments, FilterOptions, run_filter
     summary = run_filter(FilterOptions(corpus="crawl/", out="filtered/", classifier="clf.joblib",
-                                       keep_fraction=0.2), executor="local", tasks=8, workers=2)
+                                       keep_fraction=0.2), ExecutorArguments(tasks=8, workers=2))
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +35,10 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 from datatrove.utils.stats import PipelineStats
 
-from curate.corpus.io import BadRecords, make_reader, make_writer
-from curate.errors import UserFacingError
+from curate.classify import SCORE_KEY
+from curate.corpus.io import FORMATS, BadRecords, make_reader, make_writer
+from curate.errors import InputError
+from curate.options import option
 from filters import heuristic_filter, procedural, reweight
 from filters.heuristic_filter import HeuristicFilter
 from filters.heuristics import FEATURE_NAMES
@@ -51,15 +55,15 @@ class FilterOptions:
     corpus: Path
     out: Path
     classifier: Path | None = None  # None: no model, heuristics only
-    threshold: float | None = None
-    keep_fraction: float | None = None
-    calibration_size: int = 2000  # documents scored to set the keep-fraction threshold
+    threshold: float | None = option(None, "keep documents with procedural_score >= THRESHOLD")
+    keep_fraction: float | None = option(None, "keep this share of documents, the threshold set on a sample")
+    calibration_size: int = option(2000, "documents scored to set the keep-fraction threshold")
     reweight: list[Bucket] | None = None
-    heuristics: bool = False  # annotate heuristic detector values
+    heuristics: bool = option(False, "also annotate the heuristic detector values")
     heuristic_minimums: dict[str, float] = field(default_factory=dict)  # keep if any detector reaches its minimum
-    seed: int = 0
-    fmt: str = "jsonl"
-    batch_size: int = 256
+    seed: int = option(0, "seed for the calibration sample and reweighting")
+    fmt: str = option("jsonl", "output shard format", choices=FORMATS, flag="--format")
+    batch_size: int = option(256, "documents scored per classifier call")
     text_key: str = "text"
     id_key: str = "id"
     skip_bad_records: bool = False
@@ -68,17 +72,17 @@ class FilterOptions:
         self.corpus, self.out = Path(self.corpus), Path(self.out)
         self.classifier = Path(self.classifier) if self.classifier else None
         if self.threshold is not None and self.keep_fraction is not None:
-            raise UserFacingError("give --threshold or --keep-fraction, not both")
+            raise InputError("give --threshold or --keep-fraction, not both")
         if self.keep_fraction is not None and not 0 < self.keep_fraction <= 1:
-            raise UserFacingError(f"--keep-fraction must be in (0, 1], got {self.keep_fraction}")
+            raise InputError(f"--keep-fraction must be in (0, 1], got {self.keep_fraction}")
         if self.classifier is None and (self.threshold is not None or self.keep_fraction is not None or self.reweight):
-            raise UserFacingError("--threshold, --keep-fraction and --reweight need a classifier")
+            raise InputError("--threshold, --keep-fraction and --reweight need a classifier")
         if self.classifier is None and not (self.heuristics or self.heuristic_minimums):
-            raise UserFacingError("nothing to do: no classifier and no heuristics")
+            raise InputError("nothing to do: no classifier and no heuristics")
         if unknown := set(self.heuristic_minimums) - set(FEATURE_NAMES):
-            raise UserFacingError(f"unknown heuristic {sorted(unknown)}; choose from {list(FEATURE_NAMES)}")
+            raise InputError(f"unknown heuristic {sorted(unknown)}; choose from {list(FEATURE_NAMES)}")
         if self.classifier is not None and not self.classifier.exists():
-            raise UserFacingError(f"{self.classifier}: no classifier file (train one with `curate train-classifier`)")
+            raise InputError(f"{self.classifier}: no classifier file (train one with `curate train-classifier`)")
 
     @property
     def kept_dir(self) -> Path:
@@ -99,6 +103,45 @@ class FilterOptions:
         settings["classifier"] = str(self.classifier.resolve()) if self.classifier else None
         settings["reweight"] = [asdict(b) for b in self.reweight] if self.reweight else None
         return json.loads(json.dumps(settings | {"tasks": tasks}, default=str))
+
+
+@dataclass
+class ExecutorArguments:
+    """Where and how the filter's datatrove tasks run."""
+
+    executor: str = option("local", "datatrove executor", choices=EXECUTORS)
+    tasks: int = option(1, "datatrove tasks (shards of the input files)")
+    workers: int = option(1, "tasks run at the same time (-1: all)")
+    overwrite: bool = option(False, "delete a previous run in OUT instead of resuming it")
+    partition: str | None = option(None, "slurm: partition")
+    time: str | None = option(None, "slurm: time limit per task, e.g. 04:00:00")
+    cpus_per_task: int = option(1, "slurm / ray: CPUs per task")
+    mem_per_cpu_gb: float = option(2, "slurm / ray: memory per CPU (GB)")
+    job_name: str = option("curate_filter", "slurm: job name")
+    venv_path: str | None = option(None, "slurm: activate script sourced by each job (None: this venv's)")
+    sbatch_args: dict[str, str] = field(default_factory=dict)  # slurm: extra #SBATCH directives
+    wait: bool = option(True, "slurm: wait for the jobs and write the summary (--no-wait: return after submitting)")
+    poll_seconds: float = option(60, "slurm: how often to check for completion")
+    ray_address: str | None = option(None, "ray: cluster address (None: start a local Ray instance)")
+
+    def executor_options(self) -> dict:
+        """The executor's own constructor arguments (beyond pipeline, tasks, workers and logging dir)."""
+        if self.executor == "slurm":
+            sbatch_args = dict(self.sbatch_args)
+            return {
+                "partition": self.partition,
+                "time": self.time,
+                "cpus_per_task": self.cpus_per_task,
+                "mem_per_cpu_gb": math.ceil(self.mem_per_cpu_gb),  # sbatch takes whole gigabytes here
+                "job_name": self.job_name,
+                "venv_path": self.venv_path or str(Path(sys.prefix) / "bin" / "activate"),
+                # datatrove writes its own --qos line after the extra directives, so pass the user's through it
+                "qos": sbatch_args.pop("qos", "normal"),
+                "sbatch_args": sbatch_args,
+            }
+        if self.executor == "ray":
+            return {"cpus_per_task": self.cpus_per_task, "mem_per_cpu_gb": self.mem_per_cpu_gb}
+        return {}
 
 
 def sample_texts(reader: BaseReader, size: int, seed: int) -> list[str]:
@@ -151,7 +194,7 @@ def build_pipeline(options: FilterOptions) -> list[PipelineStep]:
         if options.keep_fraction is not None:
             sample = sample_texts(reader, options.calibration_size, options.seed)
             if not sample:
-                raise UserFacingError(f"{options.corpus}: no documents to calibrate the keep-fraction on")
+                raise InputError(f"{options.corpus}: no documents to calibrate the keep-fraction on")
             scorer.calibrate(sample)
         steps.append(scorer)
     if options.reweight:
@@ -174,15 +217,15 @@ def make_executor(
 
         missing = [name for name in ("partition", "time") if not options.get(name)]
         if missing:
-            raise UserFacingError(f"--executor slurm needs {', '.join('--' + m for m in missing)}")
+            raise InputError(f"--executor slurm needs {', '.join('--' + m for m in missing)}")
         return SlurmPipelineExecutor(**common, **options)
     if kind == "ray":
         if importlib.util.find_spec("ray") is None:
-            raise UserFacingError("--executor ray needs ray: pip install ray")
+            raise InputError("--executor ray needs ray: pip install ray")
         from datatrove.executor.ray import RayPipelineExecutor
 
         return RayPipelineExecutor(**common, **options)
-    raise UserFacingError(f"unknown executor {kind!r}; choose one of {EXECUTORS}")
+    raise InputError(f"unknown executor {kind!r}; choose one of {EXECUTORS}")
 
 
 def check_resumable(options: FilterOptions, tasks: int, overwrite: bool) -> None:
@@ -198,7 +241,7 @@ def check_resumable(options: FilterOptions, tasks: int, overwrite: bool) -> None
         previous = json.loads(config.read_text()).get("settings")
         if previous != settings:
             changed = sorted(k for k in settings.keys() | (previous or {}).keys() if (previous or {}).get(k) != settings.get(k))
-            raise UserFacingError(
+            raise InputError(
                 f"{options.out} holds a filter run with other settings ({', '.join(changed)} differ); "
                 "rerun with the same settings to resume it, or pass --overwrite, or choose another --out"
             )
@@ -206,22 +249,14 @@ def check_resumable(options: FilterOptions, tasks: int, overwrite: bool) -> None
     config.write_text(json.dumps({"settings": settings}, indent=2))
 
 
-def run_filter(
-    options: FilterOptions,
-    executor: str = "local",
-    tasks: int = 1,
-    workers: int = 1,
-    executor_options: dict | None = None,
-    overwrite: bool = False,
-    wait: bool = True,
-    poll_seconds: float = 60,
-) -> dict | None:
+def run_filter(options: FilterOptions, execution: ExecutorArguments | None = None) -> dict | None:
     """Run (or resume) the filter; returns the summary, or None when Slurm jobs were submitted without waiting.
 
     Tasks already completed in `options.out` (datatrove's completion markers) are skipped.
     """
-    executor_options = dict(executor_options or {})
-    check_resumable(options, tasks, overwrite)
+    execution = execution or ExecutorArguments()
+    tasks = execution.tasks
+    check_resumable(options, tasks, execution.overwrite)
     pipeline = build_pipeline(options)
     config_path = options.out / "filter_config.json"
     config = json.loads(config_path.read_text())
@@ -229,35 +264,14 @@ def run_filter(
     config["calibration"] = scorer.calibration if scorer else None
     config_path.write_text(json.dumps(config, indent=2))
 
-    if executor == "local" and executor_options.get("start_method", "forkserver") == "forkserver":
+    if execution.executor == "local":
         # datatrove's local workers fork from a forkserver; importing scikit-learn and the classifier code
         # there once spares every worker (and every later run in this process) seconds of imports
         import multiprocess
 
         multiprocess.get_context("forkserver").set_forkserver_preload(["__main__", "curate.classify", "filters.pipeline"])
-    ray_address = executor_options.pop("ray_address", None)
-    runner = make_executor(executor, pipeline, options.logging_dir, tasks, workers, **executor_options)
-    started_ray = _ensure_ray(ray_address, workers) if executor == "ray" else False
-    try:
-        runner.run()
-        if executor == "slurm":
-            if not wait:
-                return None
-            _wait_for_slurm(runner, poll_seconds)
-    finally:
-        if started_ray:
-            import ray
-
-            ray.shutdown()
-    incomplete = runner.get_incomplete_ranks(skip_completed=True)
-    if incomplete:
-        shown = ", ".join(map(str, incomplete[:10])) + (" …" if len(incomplete) > 10 else "")
-        cause = _last_error(options.logging_dir / "logs" / f"task_{incomplete[0]:05d}.log")
-        raise UserFacingError(
-            f"{len(incomplete)} of {tasks} tasks did not complete (ranks {shown}); their logs are in "
-            f"{options.logging_dir}/logs/. Rerun the same command to resume: completed tasks are skipped."
-            + (f"\nfirst failed task: {cause}" if cause else "")
-        )
+    if not run_tasks(pipeline, options.logging_dir, execution):
+        return None
     summary = summarize(options.logging_dir, tasks)
     summary["calibration"] = config["calibration"]
     if options.skip_bad_records:
@@ -266,6 +280,36 @@ def run_filter(
         summary["bad_records"] = len({json.loads(line)["where"] for line in bad.open()}) if bad.exists() else 0
     (options.out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def run_tasks(pipeline: list[PipelineStep], logging_dir: Path, execution: ExecutorArguments) -> bool:
+    """Run `pipeline` as `execution.tasks` datatrove tasks on the executor it names, skipping tasks completed
+    earlier; False when Slurm jobs were submitted without waiting. Any pipeline, not only the filter's."""
+    tasks = execution.tasks
+    workers = tasks if execution.workers == -1 else execution.workers
+    runner = make_executor(execution.executor, pipeline, logging_dir, tasks, workers, **execution.executor_options())
+    started_ray = _ensure_ray(execution.ray_address, workers) if execution.executor == "ray" else False
+    try:
+        runner.run()
+        if execution.executor == "slurm":
+            if not execution.wait:
+                return False
+            _wait_for_slurm(runner, execution.poll_seconds)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+    incomplete = runner.get_incomplete_ranks(skip_completed=True)
+    if incomplete:
+        shown = ", ".join(map(str, incomplete[:10])) + (" …" if len(incomplete) > 10 else "")
+        cause = _last_error(Path(logging_dir) / "logs" / f"task_{incomplete[0]:05d}.log")
+        raise InputError(
+            f"{len(incomplete)} of {tasks} tasks did not complete (ranks {shown}); their logs are in "
+            f"{logging_dir}/logs/. Rerun the same command to resume: completed tasks are skipped."
+            + (f"\nfirst failed task: {cause}" if cause else "")
+        )
+    return True
 
 
 def _last_error(log: Path) -> str | None:
@@ -332,8 +376,8 @@ def summarize(logging_dir: Path, tasks: int) -> dict:
             if key.startswith("dropped_"):
                 reason = key.removeprefix("dropped_")
                 excluded[reason] = excluded.get(reason, 0) + int(_stat_total(value))
-        if "procedural_score" in stats and isinstance(stats["procedural_score"], dict):
-            scores = {k: stats["procedural_score"].get(k) for k in ("mean", "std_dev", "min", "max")}
+        if SCORE_KEY in stats and isinstance(stats[SCORE_KEY], dict):
+            scores = {k: stats[SCORE_KEY].get(k) for k in ("mean", "std_dev", "min", "max")}
         if "threshold" in stats:
             value = stats["threshold"]
             threshold = value.get("mean") if isinstance(value, dict) else value
@@ -353,6 +397,6 @@ def summarize(logging_dir: Path, tasks: int) -> dict:
         "copies_written": copies,
         "accounted": read == kept + excluded_total,
         "threshold": threshold,
-        "procedural_score": scores,
+        SCORE_KEY: scores,
         "steps": steps,
     }

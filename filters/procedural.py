@@ -15,7 +15,8 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-SCORE_KEY = "procedural_score"
+from curate.classify import SCORE_KEY
+
 DROP_REASON = "low_procedural_score"
 
 
@@ -65,7 +66,7 @@ class ProceduralScoreFilter(BaseFilter):
         return self.threshold is None and self.keep_fraction is None
 
     def score(self, texts: list[str]) -> np.ndarray:
-        return np.asarray(load_scorer(self.classifier_path).predict_proba(texts), dtype=np.float64)
+        return np.asarray(load_scorer(self.classifier_path).procedural_probability(texts), dtype=np.float64)
 
     def calibrate(self, texts: Iterable[str]) -> float:
         """Set the threshold that keeps `keep_fraction` of the sample `texts`; returns it.

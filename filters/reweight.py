@@ -19,7 +19,8 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
-from curate.errors import UserFacingError
+from curate.classify import SCORE_KEY
+from curate.errors import InputError
 
 DROP_REASON = "reweighted_to_zero"
 
@@ -46,16 +47,16 @@ def parse_buckets(spec: str) -> list[Bucket]:
             low, high = bounds.split(":")
             bucket = Bucket(float(low), float(high), float(weight))
         except ValueError as error:
-            raise UserFacingError(f"bad reweight bucket {part!r}: expected LOW:HIGH=WEIGHT, e.g. 0.9:1.0=2") from error
+            raise InputError(f"bad reweight bucket {part!r}: expected LOW:HIGH=WEIGHT, e.g. 0.9:1.0=2") from error
         if not bucket.low < bucket.high or bucket.weight < 0 or not math.isfinite(bucket.weight):
-            raise UserFacingError(f"bad reweight bucket {part!r}: need LOW < HIGH and a finite WEIGHT >= 0")
+            raise InputError(f"bad reweight bucket {part!r}: need LOW < HIGH and a finite WEIGHT >= 0")
         buckets.append(bucket)
     if not buckets:
-        raise UserFacingError(f"no reweight buckets in {spec!r}")
+        raise InputError(f"no reweight buckets in {spec!r}")
     buckets.sort(key=lambda b: b.low)
     for before, after in itertools.pairwise(buckets):
         if after.low < before.high:
-            raise UserFacingError(f"reweight buckets {before.label} and {after.label} overlap")
+            raise InputError(f"reweight buckets {before.label} and {after.label} overlap")
     return buckets
 
 
@@ -73,7 +74,7 @@ class Reweighter(PipelineStep):
         self,
         buckets: list[Bucket],
         seed: int = 0,
-        score_key: str = "procedural_score",
+        score_key: str = SCORE_KEY,
         exclusion_writer: DiskWriter | None = None,
     ):
         super().__init__()
@@ -100,7 +101,7 @@ class Reweighter(PipelineStep):
             for doc in data:
                 self.stat_update("documents")
                 if self.score_key not in doc.metadata:
-                    raise UserFacingError(
+                    raise InputError(
                         f"document {doc.id!r} has no {self.score_key!r}: reweighting needs the score step first"
                     )
                 bucket = self.bucket_of(float(doc.metadata[self.score_key]))

@@ -76,9 +76,7 @@ def tiny_run(tmp_path_factory):
     write_scores(run.scores_for("ekfac"), ids, [1.0 if i.startswith("z") else 0.0 for i in ids])
     write_scores(run.scores_for("random"), ids, [zlib.crc32(i.encode()) / 2**32 for i in ids])
     labels = [int(i.startswith("z")) for i in ids]
-    ProceduralClassifier(n_features=2**10).fit([d.text for d in docs], labels).save(
-        run.classifier / "classifier.joblib"
-    )
+    ProceduralClassifier(n_features=2**10).fit([d.text for d in docs], labels).save(run.classifier_file)
     return run
 
 

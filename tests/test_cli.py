@@ -50,7 +50,7 @@ args = {{ method = "cosine", max-length = 64, out = "{{run_dir}}/scores-cosine" 
 [[stage]]
 name = "score-random"
 command = ["score"]
-args = {{ method = "random", out = "{{run_dir}}/scores-random" }}
+args = {{ method = "random", max-length = 64, out = "{{run_dir}}/scores-random" }}
 
 [[stage]]
 name = "report"
@@ -87,6 +87,9 @@ def test_every_stage_runs_from_a_recipe_and_resumes(tmp_path, capsys):
 
     assert len(list((run_dir / "corpus").glob("part-*.jsonl.gz"))) == 3
     assert (run_dir / "model" / "model.safetensors").exists() and (run_dir / "model" / "loss.png").exists()
+    data = json.loads((run_dir / "model" / "train_log.json").read_text())["data"]  # what the LM was made from
+    assert data["corpus"] == str((run_dir / "corpus").resolve())
+    assert data["train_documents"] + data["heldout_documents"] == 240
     summary = pl.read_csv(run_dir / "probes" / "eval" / "summary.csv")
     assert set(summary["set"]) == {
         "arithmetic",
@@ -124,7 +127,7 @@ def test_user_errors_exit_with_status_2_and_a_message(tmp_path, capsys):
 
 
 def test_recipe_variables_fill_arguments_and_only_declared_ones_can_be_set():
-    from curate.errors import UserFacingError
+    from curate.errors import InputError
     from curate.recipe import Recipe
 
     recipe = Recipe.load("quickstart.toml")
@@ -133,5 +136,5 @@ def test_recipe_variables_fill_arguments_and_only_declared_ones_can_be_set():
     reseeded = recipe.with_values(["seed=7"])
     assert all("7" in s.argv(Path("r"), reseeded.variables) for s in reseeded.stages if "seed" in s.args)
     assert recipe.variables == {"seed": 0}  # the loaded recipe is left as it was
-    with pytest.raises(UserFacingError, match="declared variable"):
+    with pytest.raises(InputError, match="declared variable"):
         recipe.with_values(["steps=3"])

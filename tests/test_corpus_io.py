@@ -6,7 +6,7 @@ import pytest
 from datatrove.data import Document
 
 from curate.corpus.io import BadRecords, read_documents, write_documents
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 
 def make_docs(n: int) -> list[Document]:
@@ -39,7 +39,7 @@ def write_jsonl(path, lines: list[str]) -> None:
 def test_malformed_jsonl_names_file_and_line(tmp_path):
     path = tmp_path / "shard.jsonl.gz"
     write_jsonl(path, [json.dumps({"text": "fine", "id": "a"}), "{not json", json.dumps({"text": "ok"})])
-    with pytest.raises(UserFacingError, match=r"shard\.jsonl\.gz:2: invalid JSON"):
+    with pytest.raises(InputError, match=r"shard\.jsonl\.gz:2: invalid JSON"):
         list(read_documents(path))
 
 
@@ -50,7 +50,7 @@ def test_malformed_jsonl_names_file_and_line(tmp_path):
 def test_bad_record_kinds_are_named(tmp_path, record, reason):
     path = tmp_path / "c.jsonl"
     write_jsonl(path, [json.dumps({"text": "good"}), json.dumps(record)])
-    with pytest.raises(UserFacingError, match=f"c.jsonl:2: .*{reason}"):
+    with pytest.raises(InputError, match=f"c.jsonl:2: .*{reason}"):
         list(read_documents(path))
 
 
@@ -71,19 +71,19 @@ def test_parquet_row_errors_and_corrupt_files(tmp_path):
     import polars as pl
 
     pl.DataFrame({"text": ["a", None, "c"], "id": ["1", "2", "3"]}).write_parquet(tmp_path / "p.parquet")
-    with pytest.raises(UserFacingError, match=r"p\.parquet: row 1: .*'text'"):
+    with pytest.raises(InputError, match=r"p\.parquet: row 1: .*'text'"):
         list(read_documents(tmp_path / "p.parquet"))
     pl.DataFrame({"body": ["a"]}).write_parquet(tmp_path / "q.parquet")
-    with pytest.raises(UserFacingError, match="no 'text' column"):
+    with pytest.raises(InputError, match="no 'text' column"):
         list(read_documents(tmp_path / "q.parquet"))
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
-    with pytest.raises(UserFacingError, match="broken.parquet: not a readable parquet file"):
+    with pytest.raises(InputError, match="broken.parquet: not a readable parquet file"):
         list(read_documents(tmp_path / "broken.parquet"))
 
 
 def test_missing_or_unknown_corpus_path(tmp_path):
-    with pytest.raises(UserFacingError, match="no such file"):
+    with pytest.raises(InputError, match="no such file"):
         list(read_documents(tmp_path / "missing"))
     (tmp_path / "x.txt").write_text("hello")
-    with pytest.raises(UserFacingError, match="no jsonl"):
+    with pytest.raises(InputError, match="no jsonl"):
         list(read_documents(tmp_path))

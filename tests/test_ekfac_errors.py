@@ -1,4 +1,4 @@
-"""Bad input to the EK-FAC engine: a clear UserFacingError, or for documents a skip that is counted."""
+"""Bad input to the EK-FAC engine: a clear InputError, or for documents a skip that is counted."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from attribution.ekfac import (
 from attribution.ekfac import scoring as scoring_module
 from attribution.ekfac.scoring import part_path
 from attribution.task import IGNORE, Encoded
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 QUIET = {"progress": False}
 
@@ -60,9 +60,9 @@ def fitted():
 
 def test_empty_completion_is_refused(fitted):
     model, factors = fitted
-    with pytest.raises(UserFacingError, match="probe p1 has an empty completion"):
+    with pytest.raises(InputError, match="probe p1 has an empty completion"):
         precondition_queries(model, object(), [TextProbe("p1", "What is 2+2?", "")], factors)
-    with pytest.raises(UserFacingError, match="no completion token"):
+    with pytest.raises(InputError, match="no completion token"):
         precondition_queries(model, None, [Encoded([1, 2, 3], [IGNORE] * 3)], factors)
 
 
@@ -79,9 +79,9 @@ def test_short_documents_are_skipped_and_counted(fitted):
 
 
 def test_pattern_matching_nothing_names_the_layers_there_are():
-    with pytest.raises(UserFacingError, match=r"matches no linear layer.*mlp\.gate_proj"):
+    with pytest.raises(InputError, match=r"matches no linear layer.*mlp\.gate_proj"):
         find_modules(tiny_llama(), r"attention_is_all_you_need")
-    with pytest.raises(UserFacingError, match="not a valid regular expression"):
+    with pytest.raises(InputError, match="not a valid regular expression"):
         find_modules(tiny_llama(), r"mlp(")
 
 
@@ -97,7 +97,7 @@ class NoMLP(nn.Module):
 
 
 def test_model_without_mlp_layers_is_refused():
-    with pytest.raises(UserFacingError, match="NoMLP; its linear layers include: head"):
+    with pytest.raises(InputError, match="NoMLP; its linear layers include: head"):
         fit_factors(NoMLP(), None, documents(), FactorArguments(**QUIET))
     # while a pattern naming a layer it has works
     factors = fit_factors(NoMLP(), None, documents(), FactorArguments(modules="^head$", **QUIET))
@@ -107,9 +107,9 @@ def test_model_without_mlp_layers_is_refused():
 def test_factors_from_another_model_are_refused(fitted, tmp_path):
     _, factors = fitted
     factors.save(tmp_path)
-    with pytest.raises(UserFacingError, match="fitted on another model"):
+    with pytest.raises(InputError, match="fitted on another model"):
         precondition_queries(tiny_llama(seed=1), None, PROBES, Factors.load(tmp_path), ScoreArguments(**QUIET))
-    with pytest.raises(UserFacingError, match="no factors at"):
+    with pytest.raises(InputError, match="no factors at"):
         Factors.load(tmp_path / "missing")
 
 
@@ -117,7 +117,7 @@ def test_non_finite_statistics_are_refused(fitted, tmp_path):
     model = tiny_llama()
     with torch.no_grad():
         model.model.layers[0].mlp.up_proj.weight[0, 0] = float("inf")
-    with pytest.raises(UserFacingError, match="non-finite values"):
+    with pytest.raises(InputError, match="non-finite values"):
         fit_factors(model, None, documents(), FactorArguments(**QUIET))
 
     _, factors = fitted
@@ -127,21 +127,21 @@ def test_non_finite_statistics_are_refused(fitted, tmp_path):
     broken.layers[name] = type(layer)(layer.activation_vectors, layer.gradient_vectors,
                                       torch.full_like(layer.corrected_eigenvalues, float("nan")))
     broken.save(tmp_path)
-    with pytest.raises(UserFacingError, match=f"non-finite values in the factors of layer {name}"):
+    with pytest.raises(InputError, match=f"non-finite values in the factors of layer {name}"):
         Factors.load(tmp_path)
 
 
 def test_one_pass_iterators_are_refused_for_two_pass_fitting():
-    with pytest.raises(UserFacingError, match="reads the documents twice"):
+    with pytest.raises(InputError, match="reads the documents twice"):
         fit_factors(tiny_llama(), None, iter(documents()), FactorArguments(**QUIET))
 
 
 def test_bad_arguments_are_refused():
-    with pytest.raises(UserFacingError, match="fisher must be"):
+    with pytest.raises(InputError, match="fisher must be"):
         FactorArguments(fisher="exact")
-    with pytest.raises(UserFacingError, match="method must be"):
+    with pytest.raises(InputError, match="method must be"):
         ScoreArguments(method="tracin")
-    with pytest.raises(UserFacingError, match="rank must be"):
+    with pytest.raises(InputError, match="rank must be"):
         ScoreArguments(rank=0)
 
 
@@ -168,7 +168,7 @@ def test_a_failure_mid_corpus_keeps_finished_parts_and_resumes(fitted, tmp_path,
     assert (summary["parts_kept"], summary["parts_written"]) == (2, 1)
 
     other = precondition_queries(model, None, PROBES, factors, ScoreArguments(method="dot", **QUIET))
-    with pytest.raises(UserFacingError, match="scores from other settings"):
+    with pytest.raises(InputError, match="scores from other settings"):
         score_corpus(model, None, corpus, other, tmp_path, documents_per_part=4)
 
 

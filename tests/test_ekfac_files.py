@@ -69,6 +69,11 @@ def cli(*args: str) -> int:
     return main([*args])
 
 
+def score(run_dir, *args: str) -> int:
+    """`curate score` on the tiny run, within its model's 128 positions."""
+    return cli("score", "--run-dir", str(run_dir), "--max-length", "64", *args)
+
+
 def read_scores(directory) -> pl.DataFrame:
     return pl.read_parquet(directory / "part-*.parquet").sort("doc_id")
 
@@ -80,7 +85,7 @@ def test_fit_and_score_commands(run_dir, capsys):
     assert header["fisher"] == "true" and len(header["modules"]) == 6
     assert header["covariance_documents"] == 11 and header["skipped_documents"]["too_short"] == 0
 
-    assert cli("score", "--run-dir", str(run_dir), "--batch-size", "4", "--documents-per-part", "4") == 0
+    assert score(run_dir, "--batch-size", "4", "--documents-per-part", "4") == 0
     assert "11 documents × 3 probes" in capsys.readouterr().out
     scores = read_scores(paths.scores)
     assert scores.columns == ["doc_id", "doc_grad_norm", "p-sum", "p-fact", "p-ctrl"]
@@ -91,10 +96,10 @@ def test_fit_and_score_commands(run_dir, capsys):
     assert described["method"] == "ekfac" and described["rank"] == 32
 
     # the same scores from the Python API
-    from curate.commands.fit_factors import load_model
     from curate.corpus.io import read_documents
+    from curate.lm.load import load_causal_lm
 
-    model, tokenizer = load_model(paths.model)
+    model, tokenizer = load_causal_lm(paths.model)
     queries = precondition_queries(model, tokenizer, [p for p in _probes(paths)], Factors.load(paths.factors),
                                    ScoreArguments(batch_size=4, progress=False))
     api = score_documents(model, tokenizer, list(read_documents(paths.corpus)), queries)
@@ -105,12 +110,12 @@ def test_fit_and_score_commands(run_dir, capsys):
     parts = sorted(paths.scores.glob("part-*.parquet"))
     for part in parts[1:]:
         part.unlink()
-    assert cli("score", "--run-dir", str(run_dir), "--batch-size", "4", "--documents-per-part", "4") == 0
+    assert score(run_dir, "--batch-size", "4", "--documents-per-part", "4") == 0
     assert "1 kept from an earlier run" in capsys.readouterr().out
     assert read_scores(paths.scores).equals(scores)
 
     # other settings into the same directory need --overwrite
-    assert cli("score", "--run-dir", str(run_dir), "--method", "dot") == 2
+    assert score(run_dir, "--method", "dot") == 2
     assert "other settings" in capsys.readouterr().err
 
 
@@ -124,18 +129,18 @@ def test_baseline_methods_and_datatrove_tasks(run_dir, tmp_path):
     paths = RunDir(run_dir)
     for method in ("dot", "cosine", "random"):
         out = tmp_path / method
-        assert cli("score", "--run-dir", str(run_dir), "--method", method, "--out", str(out)) == 0
+        assert score(run_dir, "--method", method, "--out", str(out)) == 0
         scores = read_scores(out)
         assert scores.height == 11
         if method == "cosine":
             assert scores.select(pl.col("p-sum").abs().max()).item() <= 1.0 + 1e-5
     # random is seeded: the same run gives the same ranking
-    assert cli("score", "--run-dir", str(run_dir), "--method", "random", "--out", str(tmp_path / "r2")) == 0
+    assert score(run_dir, "--method", "random", "--out", str(tmp_path / "r2")) == 0
     assert read_scores(tmp_path / "r2").equals(read_scores(tmp_path / "random"))
 
     # two datatrove tasks (one per corpus file) give the same scores as one process
     out = tmp_path / "tasks"
-    assert cli("score", "--run-dir", str(run_dir), "--method", "dot", "--tasks", "2", "--out", str(out)) == 0
+    assert score(run_dir, "--method", "dot", "--tasks", "2", "--out", str(out)) == 0
     assert sorted(p.name for p in out.glob("part-*.parquet")) == ["part-00000.parquet", "part-00001.parquet"]
     single, tasks = read_scores(tmp_path / "dot"), read_scores(out)
     assert single["doc_id"].to_list() == tasks["doc_id"].to_list()
@@ -159,6 +164,16 @@ def test_sharded_and_datatrove_fit_factors_equal_one_pass(run_dir, tmp_path):
         for name, layer in expected.layers.items():
             torch.testing.assert_close(got.layers[name].corrected_eigenvalues, layer.corrected_eigenvalues,
                                        rtol=1e-4, atol=1e-8)
+
+
+def test_model_and_executor_options_are_checked_before_any_work(run_dir, tmp_path, capsys):
+    run = ["--run-dir", str(run_dir), "--out", str(tmp_path / "out")]
+    assert cli("fit-factors", *run, "--max-length", "1000") == 2
+    assert "--max-length 1000 exceeds the model's 128 positions" in capsys.readouterr().err
+    assert cli("score", *run, "--executor", "ray") == 2
+    assert "--executor ray runs datatrove tasks: pass --tasks N" in capsys.readouterr().err
+    assert cli("fit-factors", *run, "--model", str(tmp_path / "none")) == 2
+    assert "no model at" in capsys.readouterr().err
 
 
 def test_statistics_factors_and_queries_round_trip(tmp_path):

@@ -13,8 +13,8 @@ from datatrove.data import Document
 
 from curate.cli import main
 from curate.corpus.io import read_documents, write_documents
-from curate.errors import UserFacingError
-from filters.pipeline import FilterOptions, run_filter
+from curate.errors import InputError
+from filters.pipeline import ExecutorArguments, FilterOptions, run_filter
 from filters.procedural import load_scorer
 from filters.reweight import Bucket
 
@@ -48,7 +48,7 @@ def setup(tmp_path_factory):
     train = make_docs(300, seed=1)
     clf = ProceduralClassifier(n_features=2**12).fit([d.text for d in train], [d.metadata["kind"] == "steps" for d in train])
     path = clf.save(root / "classifier.joblib")
-    scores = dict(zip([d.id for d in docs], clf.predict_proba([d.text for d in docs]).tolist(), strict=True))
+    scores = dict(zip([d.id for d in docs], clf.procedural_probability([d.text for d in docs]).tolist(), strict=True))
     return root, docs, path, scores
 
 
@@ -88,7 +88,7 @@ def test_local_executor_tasks_and_workers_account_for_every_document(setup, tmp_
         reweight=[Bucket(threshold, middle, 0.5), Bucket(middle, 1.0, 1.5)],
         seed=3,
     )
-    summary = run_filter(options, executor="local", tasks=4, workers=2)
+    summary = run_filter(options, ExecutorArguments(executor="local", tasks=4, workers=2))
     assert summary["completed_tasks"] == 4
     kept, excluded = check_accounting(options.out, summary, {d.id for d in docs})
     kinds = {d.id: d.metadata["kind"] for d in docs}
@@ -109,7 +109,7 @@ def test_local_executor_tasks_and_workers_account_for_every_document(setup, tmp_
 def test_resuming_reruns_only_the_task_that_did_not_complete(setup, tmp_path):
     root, docs, classifier, _ = setup
     options = FilterOptions(corpus=root / "corpus", out=tmp_path / "out", classifier=classifier, threshold=0.5)
-    first = run_filter(options, tasks=4, workers=2)
+    first = run_filter(options, ExecutorArguments(tasks=4, workers=2))
     logs = options.out / "logs"
     # simulate a task killed before it finished: no completion marker, partial (here: no) output
     (logs / "completions" / "00002").unlink()
@@ -118,15 +118,15 @@ def test_resuming_reruns_only_the_task_that_did_not_complete(setup, tmp_path):
     untouched = {rank: (logs / "stats" / f"{rank:05d}.json").stat().st_mtime_ns for rank in (0, 1, 3)}
     rerun_stats = logs / "stats" / "00002.json"
     rerun_stats.unlink()
-    second = run_filter(options, tasks=4, workers=2)
+    second = run_filter(options, ExecutorArguments(tasks=4, workers=2))
     assert {rank: (logs / "stats" / f"{rank:05d}.json").stat().st_mtime_ns for rank in (0, 1, 3)} == untouched
     assert rerun_stats.exists() and (logs / "completions" / "00002").exists()
     strip = ("steps", "calibration")
     assert {k: v for k, v in second.items() if k not in strip} == {k: v for k, v in first.items() if k not in strip}
     check_accounting(options.out, second, {d.id for d in docs})
     # a run with other settings must not be mixed into the same output
-    with pytest.raises(UserFacingError, match="threshold differ"):
-        run_filter(FilterOptions(corpus=root / "corpus", out=options.out, classifier=classifier, threshold=0.6), tasks=4)
+    with pytest.raises(InputError, match="threshold differ"):
+        run_filter(FilterOptions(corpus=root / "corpus", out=options.out, classifier=classifier, threshold=0.6), ExecutorArguments(tasks=4))
 
 
 def test_keep_fraction_through_the_cli(setup, tmp_path, capsys):
@@ -164,9 +164,8 @@ def test_ray_executor_on_a_local_ray_instance(setup, tmp_path):
     pytest.importorskip("ray")
     root, docs, classifier, scores = setup
     options = FilterOptions(corpus=root / "corpus", out=tmp_path / "out", classifier=classifier, threshold=0.5)
-    summary = run_filter(
-        options, executor="ray", tasks=2, workers=2, executor_options={"mem_per_cpu_gb": 0.25, "cpus_per_task": 1}
-    )
+    execution = ExecutorArguments(executor="ray", tasks=2, workers=2, mem_per_cpu_gb=0.25, cpus_per_task=1)
+    summary = run_filter(options, execution)
     kept, _ = check_accounting(options.out, summary, {d.id for d in docs})
     assert kept == {i for i, s in scores.items() if s >= 0.5}  # the same documents a direct scoring keeps
 
@@ -218,9 +217,9 @@ def test_slurm_executor_submits_an_array_that_runs_the_pipeline(setup, tmp_path,
 def test_scores_written_by_the_filter_match_the_classifier(setup, tmp_path):
     root, docs, classifier, _ = setup
     options = FilterOptions(corpus=root / "corpus", out=tmp_path / "out", classifier=classifier, fmt="parquet")
-    summary = run_filter(options, tasks=2, workers=1)
+    summary = run_filter(options, ExecutorArguments(tasks=2, workers=1))
     assert summary["kept"] == N_DOCS and summary["excluded"] == 0  # annotate only
     kept = {d.id: d.metadata["procedural_score"] for d in read_documents(options.out / "kept")}
     texts = {d.id: d.text for d in docs}
-    expected = load_scorer(str(classifier)).predict_proba([texts[i] for i in kept])
+    expected = load_scorer(str(classifier)).procedural_probability([texts[i] for i in kept])
     assert list(kept.values()) == pytest.approx(expected.tolist())

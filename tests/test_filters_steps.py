@@ -10,7 +10,7 @@ from datatrove.data import Document
 from sklearn.preprocessing import FunctionTransformer
 
 from curate.corpus.io import make_writer, read_documents
-from curate.errors import UserFacingError
+from curate.errors import InputError
 from filters import heuristics
 from filters.heuristic_filter import HeuristicFilter
 from filters.procedural import ProceduralScoreFilter, load_scorer
@@ -110,7 +110,7 @@ def test_annotate_only_keeps_everything_with_the_classifier_score(classifier_pat
     docs = make_docs(300, seed=2)
     step = ProceduralScoreFilter(classifier_path, batch_size=64)
     kept = list(step.run(iter(docs)))
-    expected = load_scorer(classifier_path).predict_proba([d.text for d in docs])
+    expected = load_scorer(classifier_path).procedural_probability([d.text for d in docs])
     assert [d.id for d in kept] == [d.id for d in docs]
     assert [d.metadata["procedural_score"] for d in kept] == pytest.approx(expected.tolist())
     assert step.stats["batches"].total == 5  # 300 documents in batches of 64
@@ -121,7 +121,7 @@ def test_annotate_only_keeps_everything_with_the_classifier_score(classifier_pat
 
 def test_threshold_keeps_scores_at_or_above_and_writes_the_rest_with_a_reason(classifier_path, tmp_path):
     docs = make_docs(200, seed=3)
-    scores = load_scorer(classifier_path).predict_proba([d.text for d in docs])
+    scores = load_scorer(classifier_path).procedural_probability([d.text for d in docs])
     threshold = float(np.median(scores))
     step = ProceduralScoreFilter(classifier_path, threshold=threshold, exclusion_writer=make_writer(tmp_path))
     kept = list(step.run(iter(docs)))
@@ -228,9 +228,9 @@ def test_buckets_pick_weights_and_unbucketed_scores_keep_weight_one():
 
 
 def test_reweighting_needs_scores_and_parses_bucket_specs():
-    with pytest.raises(UserFacingError, match="needs the score step"):
+    with pytest.raises(InputError, match="needs the score step"):
         list(Reweighter([Bucket(0, 1, 1)]).run(iter([Document(text="t", id="a")])))
     assert parse_buckets("0.0:0.5=0.5, 0.5:0.9=1,0.9:1.0=2") == [Bucket(0, 0.5, 0.5), Bucket(0.5, 0.9, 1), Bucket(0.9, 1, 2)]
     for bad, message in [("0:0.6=1,0.5:1=2", "overlap"), ("0.5=1", "LOW:HIGH=WEIGHT"), ("0.5:0.2=1", "LOW < HIGH"), ("0:1=-1", "WEIGHT >= 0"), ("", "no reweight")]:
-        with pytest.raises(UserFacingError, match=message):
+        with pytest.raises(InputError, match=message):
             parse_buckets(bad)

@@ -1,12 +1,15 @@
+import json
 import math
 
 import torch
+from datatrove.data import Document
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from curate.corpus.split import is_heldout
+from curate.corpus.io import write_documents
+from curate.corpus.split import RULE, is_heldout, split_documents
 from curate.lm.config import ModelConfig, TrainConfig
 from curate.lm.tokenizer import train_tokenizer
-from curate.lm.train import lr_at, save, train_lm
+from curate.lm.train import lr_at, save, train_from_corpus, train_lm
 
 TINY_MODEL = ModelConfig(n_layers=2, hidden=32, mlp=64, heads=2, max_len=64)
 
@@ -62,3 +65,23 @@ def test_saved_model_reloads_with_auto_classes(tmp_path, tiny_texts):
         assert torch.allclose(model(ids).logits, result.model(ids).logits, atol=1e-6)
     assert (tmp_path / "model" / "model.safetensors").exists()
     assert (tmp_path / "model" / "train_log.json").exists()
+
+
+def test_train_from_corpus_records_what_the_model_was_made_from(tmp_path, tiny_texts, one_thread):
+    docs = [Document(text=t, id=f"doc-{i}", metadata={}) for i, t in enumerate(tiny_texts)]
+    write_documents(docs, tmp_path / "corpus")
+    config = tiny_config(steps=2, eval_every=2, eval_fraction=0.1, seed=3)
+    train_from_corpus(tmp_path / "corpus", tmp_path / "model", TINY_MODEL, config)
+    data = json.loads((tmp_path / "model" / "train_log.json").read_text())["data"]
+    train, heldout = split_documents(docs, 0.1, 3)  # the one split: what any retrain will reproduce
+    assert data == {
+        "corpus": str((tmp_path / "corpus").resolve()),
+        "text_key": "text",
+        "id_key": "id",
+        "skip_bad_records": False,
+        "heldout_split": {"rule": RULE, "fraction": 0.1, "seed": 3},
+        "train_documents": len(train),
+        "heldout_documents": len(heldout),
+    }
+    assert len(heldout) == sum(is_heldout(d.id, 0.1, 3) for d in docs) > 0
+    assert (tmp_path / "model" / "loss.png").exists()

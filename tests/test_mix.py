@@ -11,7 +11,7 @@ from datatrove.data import Document
 
 from curate.cli import main
 from curate.corpus.io import BadRecords, read_documents, write_documents
-from curate.errors import UserFacingError
+from curate.errors import InputError
 from curate.mix import build_mix, hf_token_counter, load_mix_spec, mix_spec_from_dict, plan_copies
 
 
@@ -151,7 +151,7 @@ def test_reweighting_copies_are_skipped_and_unscored_input_is_refused(tmp_path):
     assert manifest["skipped_reweighting_copies"] == 10
     assert sum(b["available_documents"] for b in manifest["buckets"]) == 50
     write_documents([Document(text="a b c", id="u")], tmp_path / "raw")
-    with pytest.raises(UserFacingError, match="no document has 'procedural_score'"):
+    with pytest.raises(InputError, match="no document has 'procedural_score'"):
         build_mix(tmp_path / "raw", mix_spec_from_dict(SPEC), tmp_path / "mix2")
 
 
@@ -168,7 +168,7 @@ def test_spec_files_and_their_errors(tmp_path):
         ("total_tokens = [", "not valid TOML"),
     ]:
         toml.write_text(text)
-        with pytest.raises(UserFacingError, match=message):
+        with pytest.raises(InputError, match=message):
             load_mix_spec(toml)
 
 
@@ -202,7 +202,7 @@ def test_malformed_input_stops_the_mix_or_is_set_aside_once(tmp_path):
     lines = gzip.open(shard, "rt").read().splitlines()
     with gzip.open(shard, "wt") as f:
         f.write("\n".join([*lines[:5], "{oops", *lines[5:]]) + "\n")
-    with pytest.raises(UserFacingError, match=r":6: invalid JSON"):
+    with pytest.raises(InputError, match=r":6: invalid JSON"):
         build_mix(tmp_path / "in", mix_spec_from_dict(SPEC), tmp_path / "mix")
     bad = BadRecords(tmp_path / "bad.jsonl")
     manifest = build_mix(tmp_path / "in", mix_spec_from_dict(SPEC), tmp_path / "mix", read_options={"bad_records": bad})

@@ -223,7 +223,7 @@ def test_ablation_compares_concept_and_random_neurons_of_the_same_layers(tokeniz
         Probe("f0", "factual", "factual", "a quiet", " green house by the road", "x"),
     ]
     results = lens.run_ablation(
-        model, tokenizer, probes, layers, concept, lens.AblationArguments(seeds=[0, 1], accuracy=False)
+        model, tokenizer, probes, layers, concept, lens.AblationArguments("zero", 1.0, [0, 1], accuracy=False)
     )
     counts = dict(results.group_by("arm").len().iter_rows())
     assert counts == {"concept": 2, "random": 4}  # zeroing is deterministic: one concept run, per-seed random
@@ -234,7 +234,7 @@ def test_ablation_compares_concept_and_random_neurons_of_the_same_layers(tokeniz
         probes,
         layers,
         concept,
-        lens.AblationArguments("noise", 1.0, [0, 1], max_new_tokens=3),
+        lens.AblationArguments("noise", 1.0, [0, 1], accuracy=True, max_new_tokens=3),
     )
     assert dict(noisy.group_by("arm").len().iter_rows()) == {"concept": 4, "random": 4}
     assert noisy["accuracy"].is_between(0, 1).all()

@@ -10,13 +10,13 @@ from attribution.probes import (
     PROBE_SETS,
     Probe,
     final_answer,
-    is_probe_instance,
     make_probes,
     read_probes,
     write_probes,
 )
-from curate.corpus.synth.facts import FACTS
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.world.facts import FACTS
+from curate.world.tasks import is_probe_instance
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +115,9 @@ def test_changing_one_size_leaves_other_sets_alone(probes):
 
 
 def test_bad_sizes_are_user_errors():
-    with pytest.raises(UserFacingError, match="factual"):
+    with pytest.raises(InputError, match="factual"):
         make_probes(sizes={"factual": len(FACTS) + 1})
-    with pytest.raises(UserFacingError, match="unknown probe set"):
+    with pytest.raises(InputError, match="unknown probe set"):
         make_probes(sizes={"algebra": 3})
 
 
@@ -163,7 +163,7 @@ def test_malformed_line_names_file_and_line(tmp_path, probes):
     good = json.dumps({k: v for k, v in vars(probes[0]).items()})
     path = tmp_path / "probes.jsonl"
     _write_lines(path, [good, "", '{"id": "x", "set": '])
-    with pytest.raises(UserFacingError) as err:
+    with pytest.raises(InputError) as err:
         read_probes(path)
     assert str(path) in str(err.value) and "line 3" in str(err.value)
 
@@ -173,16 +173,16 @@ def test_missing_and_unknown_fields_are_named(tmp_path, probes):
     path = tmp_path / "probes.jsonl"
     missing = {k: v for k, v in row.items() if k != "answer"}
     _write_lines(path, [json.dumps(missing)])
-    with pytest.raises(UserFacingError, match=r"line 1: missing field\(s\) answer"):
+    with pytest.raises(InputError, match=r"line 1: missing field\(s\) answer"):
         read_probes(path)
     _write_lines(path, [json.dumps({**row, "difficulty": 3})])
-    with pytest.raises(UserFacingError, match="unknown field.*difficulty"):
+    with pytest.raises(InputError, match="unknown field.*difficulty"):
         read_probes(path)
     _write_lines(path, [json.dumps({**row, "set": "algebra"})])
-    with pytest.raises(UserFacingError, match="unknown probe set 'algebra'"):
+    with pytest.raises(InputError, match="unknown probe set 'algebra'"):
         read_probes(path)
     _write_lines(path, [json.dumps(row), json.dumps(row)])
-    with pytest.raises(UserFacingError, match="line 2: duplicate probe id"):
+    with pytest.raises(InputError, match="line 2: duplicate probe id"):
         read_probes(path)
-    with pytest.raises(UserFacingError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         read_probes(tmp_path / "absent.jsonl")

@@ -28,19 +28,17 @@ from attribution.analysis import (
     topk_mass,
 )
 from attribution.analysis.answers import bare_target
-from attribution.probes import (
-    Probe,
+from attribution.probes import Probe, make_probes, write_probes
+from curate.corpus.io import write_documents
+from curate.world.tasks import (
     arithmetic_expression,
     arithmetic_solution,
     linear_equation,
     linear_solution,
-    make_probes,
     reference_completion,
     slope_question,
     slope_solution,
-    write_probes,
 )
-from curate.corpus.io import write_documents
 
 N_DOCS = 3000
 REASONING_SETS = ("arithmetic", "slope", "linear")

@@ -10,12 +10,13 @@ from collections import Counter
 
 import pytest
 
-from attribution.probes import is_probe_instance, make_probes
-from curate.corpus.synth import DEFAULT_WEIGHTS, SOURCES, generate_corpus
-from curate.corpus.synth import code as code_source
-from curate.corpus.synth.facts import FACTS
-from curate.corpus.synth.procedures import arithmetic_instance, linear_instance, slope_instance
-from curate.errors import UserFacingError
+from attribution.probes import make_probes
+from curate.errors import InputError
+from curate.world.corpus import DEFAULT_WEIGHTS, SOURCES, generate_corpus
+from curate.world.corpus import code as code_source
+from curate.world.corpus.procedures import arithmetic_instance, linear_instance, slope_instance
+from curate.world.facts import FACTS
+from curate.world.tasks import is_probe_instance
 
 PROBE_TASKS = ("arithmetic", "slope", "linear")
 
@@ -284,13 +285,13 @@ def test_javascript_snippets_print_what_they_claim():
 
 
 def test_bad_arguments_are_user_errors():
-    with pytest.raises(UserFacingError):
+    with pytest.raises(InputError):
         list(generate_corpus(-1))
-    with pytest.raises(UserFacingError):
+    with pytest.raises(InputError):
         list(generate_corpus(10, procedural_fraction=1.5))
-    with pytest.raises(UserFacingError, match="arxiv"):
+    with pytest.raises(InputError, match="arxiv"):
         list(generate_corpus(10, weights={"arxiv": 1.0}))
-    with pytest.raises(UserFacingError):
+    with pytest.raises(InputError):
         list(generate_corpus(10, weights={"code": 0.0}))
 
 

@@ -4,7 +4,7 @@ import json
 
 from curate.corpus.io import read_documents
 from curate.mix.build import hf_token_counter
-from curate.validate.mix import ARMS, MixValidationArguments, plot, run_validation, summarise
+from curate.validate.mix import ARMS, MixValidationArguments, run_validation, summarise, write_summary
 
 
 def test_three_arms_train_on_what_they_should_and_summarise(tiny_run, capsys):
@@ -41,7 +41,8 @@ def test_three_arms_train_on_what_they_should_and_summarise(tiny_run, capsys):
     summary = summarise(out)
     assert summary["arm"].to_list() == list(ARMS) and summary["n"].to_list() == [2, 2, 2]
     assert summary["procedural_token_share"][1] > summary["procedural_token_share"][0]
-    assert plot(summary, out / "arms.png").stat().st_size > 0
+    assert "curated" in write_summary(out) and (out / "arms.png").stat().st_size > 0
+    assert (out / "summary.md").exists() and (out / "summary.csv").exists()
     capsys.readouterr()
     run_validation(tiny_run, out, args)
     assert "6 of 6 cells already done" in capsys.readouterr().out

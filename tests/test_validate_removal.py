@@ -1,10 +1,17 @@
 """Removal-and-retrain on a run small enough to retrain in seconds (`tiny_run`), with an oracle ranking."""
 
+import gzip
 import json
+import logging
+import shutil
 
 import polars as pl
 import pytest
 
+from curate.corpus.io import read_documents
+from curate.corpus.split import RULE
+from curate.errors import InputError
+from curate.paths import RunDir
 from curate.validate.removal import (
     RemovalArguments,
     contrasts,
@@ -16,7 +23,9 @@ from curate.validate.removal import (
     removed_composition,
     run_grid,
     summarise,
+    write_summary,
 )
+from curate.validate.retrain import load_run_training
 
 
 def test_grid_has_one_baseline_per_seed_and_every_cell():
@@ -57,6 +66,10 @@ def test_removing_the_oracle_top_k_hurts_more_than_random_and_resumes(tiny_run, 
     assert (contrast["versus"], contrast["n"]) == ("random", 2)
     assert contrast["mean"] == pytest.approx(by_method["ekfac"]["mean"] - by_method["random"]["mean"])
     assert plot(effect, out / "loss_increase.png").stat().st_size > 0  # one target: one panel
+    assert "## What was removed" in write_summary(run_dir, out, args)
+    assert {"effect.csv", "contrasts.csv", "specificity.csv", "removed.csv", "summary.md"} <= {
+        p.name for p in out.iterdir()
+    }
 
     composition = {row["method"]: row for row in removed_composition(run_dir, args).iter_rows(named=True)}
     zebras = sum(doc_id.startswith("z") for doc_id in load_context(run_dir, args).run.train_docs)
@@ -93,3 +106,37 @@ def test_tables_cover_every_finished_cell_not_only_the_last_invocations():
     assert (covered.targets, covered.methods, covered.fractions) == (
         ["linear", "slope"], ["cosine", "ekfac"], [0.05, 0.1]
     )
+
+
+def test_retrains_use_the_corpus_keys_and_split_the_lm_recorded(tiny_run, tmp_path, caplog):
+    """train_log.json says which corpus (and fields) the LM was made from; a run directory holding another
+    corpus is refused, and a log without that record falls back to the run's corpus with a warning."""
+    docs = list(read_documents(tiny_run.corpus))
+    crawl = tmp_path / "crawl.jsonl.gz"  # the same documents under other field names, outside the run
+    with gzip.open(crawl, "wt") as f:
+        f.writelines(json.dumps({"body": d.text, "key": d.id}) + "\n" for d in docs)
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(tiny_run.model, run.model)
+    log = json.loads((run.model / "train_log.json").read_text())
+    old = load_run_training(tiny_run)
+    assert "records no training corpus" in caplog.text  # tiny_run's log predates provenance
+    config = log["train_config"]
+    data = {
+        "corpus": str(crawl), "text_key": "body", "id_key": "key", "skip_bad_records": False,
+        "heldout_split": {"rule": RULE, "fraction": config["eval_fraction"], "seed": config["seed"]},
+        "train_documents": len(old.train_docs), "heldout_documents": len(old.eval_texts),
+    }
+    (run.model / "train_log.json").write_text(json.dumps(log | {"data": data}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        recorded = load_run_training(run)
+    assert not caplog.text
+    assert recorded.train_docs == old.train_docs and recorded.eval_texts == old.eval_texts
+
+    shutil.copytree(tiny_run.corpus, run.corpus)  # another corpus where the run keeps its own
+    with pytest.raises(InputError, match="is not the corpus the LM .* was trained on"):
+        load_run_training(run)
+    shutil.rmtree(run.corpus)
+    (run.model / "train_log.json").write_text(json.dumps(log | {"data": data | {"train_documents": 1}}))
+    with pytest.raises(InputError, match="changed since the LM was trained"):
+        load_run_training(run)

@@ -24,7 +24,6 @@ import polars as pl
 
 from attribution.analysis.common import ordered_probes, probe_values, top_order
 from attribution.probes import Probe
-from curate.plots import new_figure, save_figure
 
 TOP_K = 500
 
@@ -188,6 +187,8 @@ def summarise_answers(results: pl.DataFrame, by: str = "set") -> pl.DataFrame:
 def plot_answers(results: pl.DataFrame, path: str | Path) -> Path:
     """Per set, the share of probes whose answer, and whose answer to some step, is in its top documents; and
     the share whose answer is in randomly drawn documents, if `results` has that baseline."""
+    from curate.plots import new_figure, save_figure
+
     summary = summarise_answers(results)
     by_score = summary.filter(pl.col("ranking") == "score")
     random = dict(summary.filter(pl.col("ranking") == "random").select("set", "answer_found").iter_rows())

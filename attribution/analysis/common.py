@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from attribution.probes import KINDS, PROBE_SETS, Probe
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 UNKNOWN = "unknown"
 KIND_COLOURS = {"reasoning": "tab:blue", "factual": "tab:orange", "control": "tab:gray"}
@@ -28,7 +28,7 @@ def ordered_probes(scores: pl.DataFrame, probes: Iterable[Probe]) -> list[Probe]
     columns = set(scores.columns)
     kept = [p for p in probes if p.id in columns]
     if not kept:
-        raise UserFacingError(f"none of the probes has a score column (columns: {scores.columns[:8]}...)")
+        raise InputError(f"none of the probes has a score column (columns: {scores.columns[:8]}...)")
     set_rank = {name: i for i, name in enumerate(PROBE_SETS)}
     return sorted(kept, key=lambda p: (set_rank.get(p.set, len(set_rank)), p.set, p.id))
 
@@ -90,7 +90,7 @@ def load_documents(
         for key in truth_keys:
             rows[key].append(document.metadata.get(key))
     if not rows["doc_id"]:
-        raise UserFacingError(f"{corpus_path}: the corpus has no documents")
+        raise InputError(f"{corpus_path}: the corpus has no documents")
     frame = pl.DataFrame(rows, schema_overrides={"text": pl.String, "doc_id": pl.String, "source": pl.String},
                          strict=False)
     absent = [key for key in truth_keys if frame[key].null_count() == frame.height]

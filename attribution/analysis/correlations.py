@@ -13,7 +13,6 @@ import polars as pl
 
 from attribution.analysis.common import ordered_probes
 from attribution.probes import Probe
-from curate.plots import new_figure, save_figure
 
 RELATIONS = ("within_task", "across_task", "factual_factual", "reasoning_factual", "other")
 _ROWS_PER_CHUNK = 65_536
@@ -76,6 +75,8 @@ def correlation_summary(pairs: pl.DataFrame, by: tuple[str, ...] = ("relation",)
 
 def plot_correlation_matrix(matrix: pl.DataFrame, probes: list[Probe], path: str | Path) -> Path:
     """Heatmap of the matrix with each probe set's block outlined and labelled."""
+    from curate.plots import new_figure, save_figure
+
     by_id = {p.id: p for p in probes}
     ids = matrix["probe"].to_list()
     sets = [by_id[i].set for i in ids]

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from attribution.analysis.common import KIND_COLOURS, ordered_probes, probe_values, top_order
 from attribution.probes import Probe
-from curate.plots import plt, save_figure
 
 TOP_FRACTION = 1e-4
 MIN_DOCS = 20
@@ -56,6 +54,8 @@ def power_law_fits(
 
 def compare_slopes(fits: pl.DataFrame, kind_a: str = "reasoning", kind_b: str = "factual") -> dict:
     """Mean slope of each kind and Welch's t-test between them (NaN where a kind has fewer than 2 fits)."""
+    from scipy import stats
+
     a = fits.filter((pl.col("kind") == kind_a) & pl.col("slope").is_not_nan())["slope"].to_numpy()
     b = fits.filter((pl.col("kind") == kind_b) & pl.col("slope").is_not_nan())["slope"].to_numpy()
     t = p = float("nan")
@@ -72,6 +72,8 @@ def plot_power_law(
     top_fraction: float = TOP_FRACTION, min_docs: int = MIN_DOCS,
 ) -> Path:
     """Score against rank on log-log axes for every probe (left), and each set's fitted slopes (right)."""
+    from curate.plots import plt, save_figure
+
     count = fit_count(scores.height, top_fraction, min_docs)
     fig, (curves, slopes) = plt.subplots(1, 2, figsize=(11, 4.2))
     labelled = set()

@@ -23,7 +23,6 @@ from attribution.analysis.common import (
     with_documents,
 )
 from attribution.probes import Probe
-from curate.plots import plt, save_figure
 
 KS = (50, 100, 500, 1000, 5000, 10000, 50000)
 SIDES = ("top", "bottom")
@@ -69,6 +68,8 @@ def summarise_representation(rows: pl.DataFrame, column: str = "source") -> pl.D
 
 def plot_representation(rows: pl.DataFrame, path: str | Path, column: str = "source") -> Path:
     """Mean ratio against k, one line per value: a panel per probe kind, top (solid) and bottom (dashed)."""
+    from curate.plots import plt, save_figure
+
     summary = summarise_representation(rows, column)
     kinds = ordered_kinds(summary["kind"])
     fig, axes = plt.subplots(1, max(len(kinds), 1), figsize=(4.2 * max(len(kinds), 1), 4), sharey=True,

@@ -17,7 +17,6 @@ import polars as pl
 
 from attribution.analysis.common import KIND_COLOURS, ordered_kinds, ordered_probes, probe_values
 from attribution.probes import Probe
-from curate.plots import plt, save_figure
 
 PERCENTILES = (0.01, 0.1, 1.0, 5.0, 10.0, 20.0, 50.0)
 
@@ -51,6 +50,8 @@ def summarise_topk_mass(mass: pl.DataFrame, by: str = "kind") -> pl.DataFrame:
 
 def plot_topk_mass(mass: pl.DataFrame, path: str | Path) -> Path:
     """Mean total influence (left) and share of positive influence (right) against percentile, per kind."""
+    from curate.plots import plt, save_figure
+
     summary = summarise_topk_mass(mass)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for kind in ordered_kinds(summary["kind"]):

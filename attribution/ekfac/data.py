@@ -11,11 +11,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from attribution.task import IGNORE, Encoded, collate, encode_document, encode_probe
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.options import option
+
+
+# Declared once for the factor and the score arguments (and so for their --batch-size and --max-length flags).
+def batch_size_option() -> Any:
+    return option(8, "documents per forward+backward")
+
+
+def max_length_option() -> Any:
+    return option(512, "tokens per document, truncated")
 
 
 @dataclass
@@ -48,9 +59,9 @@ def encode(document: object, tokenizer, max_length: int) -> Encoded:
         return Encoded(ids, list(ids))
     text = document if isinstance(document, str) else getattr(document, "text", None)
     if not isinstance(text, str):
-        raise UserFacingError(f"cannot read a document from {type(document).__name__}: need text or token ids")
+        raise InputError(f"cannot read a document from {type(document).__name__}: need text or token ids")
     if tokenizer is None:
-        raise UserFacingError("documents given as text need a tokenizer")
+        raise InputError("documents given as text need a tokenizer")
     return encode_document(tokenizer, text, max_length=max_length)
 
 
@@ -92,18 +103,18 @@ def encode_probes(probes: Iterable, tokenizer) -> tuple[list[str], list[Encoded]
             item = probe
         else:
             if not getattr(probe, "completion", ""):
-                raise UserFacingError(f"probe {probe_id} has an empty completion; there is nothing to measure")
+                raise InputError(f"probe {probe_id} has an empty completion; there is nothing to measure")
             if tokenizer is None:
-                raise UserFacingError("probes given as text need a tokenizer")
+                raise InputError("probes given as text need a tokenizer")
             item = encode_probe(tokenizer, probe.prompt, probe.completion)
         if item.n_scored == 0:
-            raise UserFacingError(f"probe {probe_id} has no completion token to measure (after the first token)")
+            raise InputError(f"probe {probe_id} has no completion token to measure (after the first token)")
         ids.append(probe_id)
         encoded.append(item)
     if not ids:
-        raise UserFacingError("no probes given")
+        raise InputError("no probes given")
     if len(set(ids)) != len(ids):
-        raise UserFacingError("probe ids must be unique")
+        raise InputError("probe ids must be unique")
     return ids, encoded
 
 

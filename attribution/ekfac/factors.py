@@ -28,14 +28,24 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from attribution.ekfac.data import Skipped, document_batches, sample_labels, to_batch
+from attribution.ekfac.data import (
+    Skipped,
+    batch_size_option,
+    document_batches,
+    max_length_option,
+    sample_labels,
+    to_batch,
+)
 from attribution.ekfac.modules import DEFAULT_MODULES, Tracked, capture, find_modules, per_example_gradients
 from attribution.task import summed_log_prob
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.options import option
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+FACTORS_FILE = "factors.safetensors"
+FISHERS = ("true", "empirical")
 DAMPING_RULE = "lambda = damping_scale * mean(corrected eigenvalues), per layer (damping_scale 0.1 by default)"
 
 
@@ -43,19 +53,20 @@ DAMPING_RULE = "lambda = damping_scale * mean(corrected eigenvalues), per layer 
 class FactorArguments:
     """How factors are fitted. `modules` is a regex over layer names (see `modules.DEFAULT_MODULES`)."""
 
-    modules: str = DEFAULT_MODULES
-    fisher: str = "true"  # "true": labels sampled from the model; "empirical": the documents' own tokens
-    batch_size: int = 8
-    max_length: int = 512
-    max_documents: int | None = None  # per pass; None: all
-    seed: int = 0  # for the sampled labels of the true Fisher
+    modules: str = option(DEFAULT_MODULES, "regex over layer names; the default matches MLP linears")
+    fisher: str = option("true", "gradients from labels sampled from the model (true) or the data (empirical)",
+                         choices=FISHERS)
+    batch_size: int = batch_size_option()
+    max_length: int = max_length_option()
+    max_documents: int | None = option(None, "fit on the first N documents only (of each share; None: all)")
+    seed: int = option(0, "seed of the true Fisher's sampled labels")
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.fisher not in ("true", "empirical"):
-            raise UserFacingError(f"fisher must be 'true' or 'empirical', not {self.fisher!r}")
+        if self.fisher not in FISHERS:
+            raise InputError(f"fisher must be 'true' or 'empirical', not {self.fisher!r}")
         if self.batch_size < 1 or self.max_length < 2:
-            raise UserFacingError("batch_size must be ≥ 1 and max_length ≥ 2")
+            raise InputError("batch_size must be ≥ 1 and max_length ≥ 2")
 
 
 def model_fingerprint(model: nn.Module) -> str:
@@ -89,7 +100,7 @@ class Statistics:
 
     def __add__(self, other: Statistics) -> Statistics:
         if (self.kind, self.header) != (other.kind, other.header):
-            raise UserFacingError(
+            raise InputError(
                 f"cannot merge {other.kind} statistics fitted with {other.header} "
                 f"into {self.kind} statistics fitted with {self.header}"
             )
@@ -113,7 +124,7 @@ def merge(statistics: Iterable[Statistics]) -> Statistics:
     for part in statistics:
         total = part if total is None else total + part
     if total is None:
-        raise UserFacingError("no statistics to merge")
+        raise InputError("no statistics to merge")
     return total
 
 
@@ -129,7 +140,7 @@ def _passes(documents: Documents) -> Callable[[], Iterable]:
     if callable(documents):
         return documents
     if iter(documents) is documents:
-        raise UserFacingError("fitting reads the documents twice: pass a list or a function returning an iterable")
+        raise InputError("fitting reads the documents twice: pass a list or a function returning an iterable")
     return lambda: documents
 
 
@@ -167,7 +178,7 @@ def _header(model: nn.Module, modules: list[Tracked], args: FactorArguments) -> 
 def _check_finite(sums: dict[str, torch.Tensor], ids: list[str]) -> None:
     for key, value in sums.items():
         if not torch.isfinite(value).all():
-            raise UserFacingError(
+            raise InputError(
                 f"non-finite values (NaN or inf) in the statistics of {key} from documents {ids[:5]}...; "
                 "the model's outputs overflow on them (check its weights and dtype)"
             )
@@ -233,7 +244,7 @@ class Eigenbasis:
 def eigendecompose(covariances: Statistics) -> dict[str, Eigenbasis]:
     """Eigenbases of the mean covariances, in float64 because small eigenvalues matter after inversion."""
     if covariances.tokens == 0:
-        raise UserFacingError(f"no document to fit factors on (skipped: {covariances.skipped})")
+        raise InputError(f"no document to fit factors on (skipped: {covariances.skipped})")
     bases = {}
     for name in covariances.header["modules"]:
         parts = []
@@ -313,7 +324,7 @@ class Factors:
     @classmethod
     def from_statistics(cls, covariances: Statistics, bases: dict[str, Eigenbasis], lambdas: Statistics) -> Factors:
         if lambdas.header.get("basis") != basis_id(bases):
-            raise UserFacingError("the corrected eigenvalues were fitted in another eigenbasis than these factors'")
+            raise InputError("the corrected eigenvalues were fitted in another eigenbasis than these factors'")
         layers = {
             name: LayerFactors(
                 bases[name].activation_vectors.float(),
@@ -338,7 +349,7 @@ class Factors:
 
     def check_model(self, model: nn.Module) -> None:
         if self.header["fingerprint"] != model_fingerprint(model):
-            raise UserFacingError(
+            raise InputError(
                 "these factors were fitted on another model (fingerprints differ); fit factors for this model first"
             )
 
@@ -350,23 +361,23 @@ class Factors:
             tensors[f"{name}/activation_eigenvectors"] = layer.activation_vectors
             tensors[f"{name}/gradient_eigenvectors"] = layer.gradient_vectors
             tensors[f"{name}/corrected_eigenvalues"] = layer.corrected_eigenvalues
-        save_tensors(tensors, directory / "factors.safetensors", self.header)
+        save_tensors(tensors, directory / FACTORS_FILE, self.header)
         (directory / "factors.json").write_text(json.dumps(self.header, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> Factors:
-        path = Path(directory) / "factors.safetensors"
+        path = Path(directory) / FACTORS_FILE
         if not path.exists():
-            raise UserFacingError(f"no factors at {path}; run `curate fit-factors` first")
+            raise InputError(f"no factors at {path}; run `curate fit-factors` first")
         tensors, header = load_tensors(path)
         if header.get("version") != FORMAT_VERSION:
-            raise UserFacingError(f"{path} has factor format version {header.get('version')}, expected {FORMAT_VERSION}")
+            raise InputError(f"{path} has factor format version {header.get('version')}, expected {FORMAT_VERSION}")
         layers = {}
         for name in header["modules"]:
             layer = LayerFactors(*(tensors[f"{name}/{key}"] for key in
                                    ("activation_eigenvectors", "gradient_eigenvectors", "corrected_eigenvalues")))
             if not all(torch.isfinite(t).all() for t in vars(layer).values()):
-                raise UserFacingError(f"{path}: non-finite values in the factors of layer {name}")
+                raise InputError(f"{path}: non-finite values in the factors of layer {name}")
             layers[name] = layer
         return cls(header, layers)
 

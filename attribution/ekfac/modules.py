@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 # Linear layers directly inside an MLP block: gate_proj/up_proj/down_proj in Llama-style models, c_fc/c_proj in
 # GPT-2 (whose attention also has a c_proj, hence the block name), fc1/fc2, dense_h_to_4h/dense_4h_to_h, ...
@@ -55,7 +55,7 @@ def find_modules(model: nn.Module, pattern: str = DEFAULT_MODULES) -> list[Track
     try:
         regex = re.compile(pattern)
     except re.error as error:
-        raise UserFacingError(f"module pattern {pattern!r} is not a valid regular expression: {error}") from error
+        raise InputError(f"module pattern {pattern!r} is not a valid regular expression: {error}") from error
     tracked, linear_names = [], []
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -70,7 +70,7 @@ def find_modules(model: nn.Module, pattern: str = DEFAULT_MODULES) -> list[Track
             tracked.append(Tracked(name, module, out_features, in_features + has_bias, has_bias))
     if not tracked:
         examples = ", ".join(linear_names[:8]) or "none"
-        raise UserFacingError(
+        raise InputError(
             f"module pattern {pattern!r} matches no linear layer of this {type(model).__name__}; "
             f"its linear layers include: {examples}"
         )
@@ -105,7 +105,7 @@ def capture(model: nn.Module, modules: list[Tracked], batch: dict[str, torch.Ten
     def keep(name: str):
         def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
             if name in outputs:
-                raise UserFacingError(f"layer {name} runs twice in one forward pass; shared layers are not supported")
+                raise InputError(f"layer {name} runs twice in one forward pass; shared layers are not supported")
             if not output.requires_grad:
                 output.requires_grad_()
             inputs[name], outputs[name] = args[0].detach(), output
@@ -122,7 +122,7 @@ def capture(model: nn.Module, modules: list[Tracked], batch: dict[str, torch.Ten
             values = objective(logits, batch)
             unused = sorted({tracked.name for tracked in modules} - set(outputs))
             if unused:
-                raise UserFacingError(f"layers {unused[:5]} do not run in the model's forward pass")
+                raise InputError(f"layers {unused[:5]} do not run in the model's forward pass")
             grads = torch.autograd.grad(values.sum(), [outputs[t.name] for t in modules], allow_unused=True)
     finally:
         for handle in handles:

@@ -23,11 +23,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from attribution.ekfac.data import encode_probes, to_batch
+from attribution.ekfac.data import batch_size_option, encode_probes, max_length_option, to_batch
 from attribution.ekfac.factors import Factors, load_tensors, model_fingerprint, save_tensors
 from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules, per_example_gradients
 from attribution.task import summed_log_prob
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.options import option
 
 METHODS = ("ekfac", "dot", "cosine", "random")
 
@@ -36,26 +37,26 @@ METHODS = ("ekfac", "dot", "cosine", "random")
 class ScoreArguments:
     """How queries are built and documents scored."""
 
-    method: str = "ekfac"
-    damping: float | None = None  # absolute λ for every layer; None: damping_scale × mean(Λ) per layer
-    damping_scale: float = 0.1
-    rank: int | None = 32  # rank of each preconditioned query per layer; None: exact (full rank)
-    batch_size: int = 8
-    max_length: int = 512
-    modules: str | None = None  # layer regex for dot/cosine; ekfac uses the factors' layers
+    method: str = option("ekfac", "influence method", choices=METHODS)
+    damping: float | None = option(None, "absolute damping for every layer (None: --damping-scale)")
+    damping_scale: float = option(0.1, "damping = this × mean corrected eigenvalue, per layer")
+    rank: int | None = option(32, "rank of each preconditioned query per layer")  # None: exact (full rank)
+    batch_size: int = batch_size_option()
+    max_length: int = max_length_option()
+    modules: str | None = option(None, "layer regex for dot/cosine without factors")  # ekfac: the factors' layers
     contraction: str = "auto"  # "factorised", "gradient", or "auto": whichever costs fewer flops per layer
-    seed: int = 0  # for method "random"
+    seed: int = option(0, "seed of --method random")
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise UserFacingError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+            raise InputError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.rank is not None and self.rank < 1:
-            raise UserFacingError("rank must be ≥ 1 (or None for exact queries)")
+            raise InputError("rank must be ≥ 1 (or None for exact queries)")
         if self.contraction not in ("auto", "factorised", "gradient"):
-            raise UserFacingError(f"contraction must be auto, factorised or gradient, not {self.contraction!r}")
+            raise InputError(f"contraction must be auto, factorised or gradient, not {self.contraction!r}")
         if (self.damping is not None and self.damping < 0) or self.damping_scale < 0:
-            raise UserFacingError("damping must be ≥ 0")
+            raise InputError("damping must be ≥ 0")
 
 
 @dataclass
@@ -141,7 +142,7 @@ def precondition_queries(
     model.eval()
     if args.method == "ekfac":
         if factors is None:
-            raise UserFacingError("method ekfac needs fitted factors")
+            raise InputError("method ekfac needs fitted factors")
         factors.check_model(model)
         pattern = factors.header["module_pattern"]
     else:
@@ -150,7 +151,7 @@ def precondition_queries(
     if args.method == "ekfac":
         missing = [t.name for t in modules if t.name not in factors.layers]
         if missing:
-            raise UserFacingError(f"the factors have no statistics for layers {missing[:5]}")
+            raise InputError(f"the factors have no statistics for layers {missing[:5]}")
     probe_ids, encoded = encode_probes(probes, tokenizer)
     device = next(model.parameters()).device
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
@@ -162,7 +163,7 @@ def precondition_queries(
         batch = to_batch(encoded[start : start + args.batch_size], pad_id, device)
         captured = capture(model, modules, batch, lambda logits, b: summed_log_prob(logits, b["labels"]))
         if not torch.isfinite(captured.values).all():
-            raise UserFacingError(f"non-finite log-probability for probes {probe_ids[start:start + args.batch_size]}")
+            raise InputError(f"non-finite log-probability for probes {probe_ids[start:start + args.batch_size]}")
         nats.append(-captured.values.cpu())
         squared_norm = torch.zeros(batch["input_ids"].size(0), dtype=torch.float64)
         for tracked in modules:

@@ -41,11 +41,13 @@ from attribution.ekfac.factors import model_fingerprint
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import Queries
 from attribution.task import summed_log_prob
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 log = logging.getLogger(__name__)
 
 RESERVED_COLUMNS = ("doc_id", "doc_grad_norm")
+QUERIES_FILE = "queries.safetensors"
+DOCUMENTS_PER_PART = 1000  # documents per score file of a one-process run
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Scorer:
         self.model, self.queries = model.eval(), queries
         self.method = queries.args.method
         if queries.header.get("fingerprint", model_fingerprint(model)) != model_fingerprint(model):
-            raise UserFacingError("these queries were built for another model (fingerprints differ)")
+            raise InputError("these queries were built for another model (fingerprints differ)")
         names = "|".join(f"^{re.escape(name)}$" for name in queries.layers)
         self.modules: list[Tracked] = find_modules(model, names) if queries.layers else []
         device = next(model.parameters()).device
@@ -84,7 +86,7 @@ class Scorer:
             layer = queries.layers[tracked.name]
             q, out_features, k = layer.left.shape
             if (out_features, layer.right.size(2)) != tracked.shape:
-                raise UserFacingError(f"queries for {tracked.name} have shape {(out_features, layer.right.size(2))}, "
+                raise InputError(f"queries for {tracked.name} have shape {(out_features, layer.right.size(2))}, "
                                       f"the model's layer {tracked.shape}: they were built for another model")
             # (out, Q·k) and (in, Q·k): all probes' directions side by side, one matmul per batch.
             self.projections[tracked.name] = (layer.left.permute(1, 0, 2).reshape(out_features, q * k).to(device),
@@ -200,7 +202,7 @@ def prepare_output(directory: Path, queries: Queries, overwrite: bool = False) -
         earlier = json.loads(probes_file.read_text())
         if {k: v for k, v in earlier.items() if k != "probes"} != {k: v for k, v in described.items() if k != "probes"} \
                 or [p["id"] for p in earlier["probes"]] != queries.probe_ids:
-            raise UserFacingError(f"{directory} holds scores from other settings or probes; pass --overwrite to replace them")
+            raise InputError(f"{directory} holds scores from other settings or probes; pass --overwrite to replace them")
         return
     if overwrite:
         for old in directory.glob("part-*.parquet"):
@@ -208,8 +210,8 @@ def prepare_output(directory: Path, queries: Queries, overwrite: bool = False) -
     directory.mkdir(parents=True, exist_ok=True)
     for probe_id in queries.probe_ids:
         if probe_id in RESERVED_COLUMNS:
-            raise UserFacingError(f"probe id {probe_id!r} is reserved for a score column")
-    queries.save(directory / "queries.safetensors")
+            raise InputError(f"probe id {probe_id!r} is reserved for a score column")
+    queries.save(directory / QUERIES_FILE)
     temporary = probes_file.with_name(".probes.json.tmp")
     temporary.write_text(json.dumps(described, indent=2) + "\n")
     os.replace(temporary, probes_file)
@@ -223,7 +225,7 @@ def _chunks(documents: Iterable, size: int) -> Iterator[list]:
 
 def score_corpus(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path,
-    documents_per_part: int = 1000, overwrite: bool = False,
+    documents_per_part: int = DOCUMENTS_PER_PART, overwrite: bool = False,
 ) -> dict:
     """Score a corpus into parts of `documents_per_part` consecutive documents. A part that already exists is
     not scored again, so a killed run, started again with the same documents, finishes only what is missing."""

@@ -14,13 +14,12 @@ The default is the anchor setting (4 layers, hidden 128, MLP 512, vocab 4096; 51
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import gc
 import os
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import replace
 
 import torch
 from scipy.stats import pearsonr, spearmanr
@@ -35,31 +34,7 @@ from attribution.ekfac import (
     score_documents,
 )
 from attribution.task import IGNORE, Encoded, collate, summed_log_prob
-
-
-@dataclass
-class BenchSettings:
-    documents: int = 512
-    tokens: int = 128
-    probes: int = 20
-    prompt_tokens: int = 24
-    completion_tokens: int = 8
-    vocab: int = 4096
-    hidden: int = 128
-    intermediate: int = 512
-    layers: int = 4
-    heads: int = 4
-    rank: int = 32
-    batch_size: int = 8
-    seed: int = 0
-    repeats: int = 1
-    kronfluence: bool = True
-    scaling: bool = True
-
-    @classmethod
-    def quick(cls) -> BenchSettings:
-        return cls(documents=48, tokens=32, probes=4, prompt_tokens=8, completion_tokens=4, vocab=256, hidden=32,
-                   intermediate=64, layers=2, heads=4, rank=8)
+from curate.bench.arguments import BenchSettings
 
 
 def build_model(settings: BenchSettings) -> LlamaForCausalLM:
@@ -186,6 +161,14 @@ def agreement(ours: torch.Tensor, reference: torch.Tensor) -> tuple[float, float
 
 
 def run_bench(settings: BenchSettings, echo=print) -> dict:
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.kronfluence:
+        try:
+            import kronfluence  # noqa: F401
+        except ImportError:
+            echo("kronfluence is not installed (pip install --no-deps kronfluence); timing this engine only")
+            settings = replace(settings, kronfluence=False)
     model = build_model(settings)
     documents, probes = build_data(settings)
     parameters = sum(p.numel() for p in model.parameters())
@@ -238,43 +221,8 @@ def run_bench(settings: BenchSettings, echo=print) -> dict:
             echo(f"  {n:6d} documents: {document_seconds:7.2f} s ({document_seconds / n * 1000:.1f} ms/document)"
                  f" + queries {query_seconds:.2f} s")
         echo(f"our scoring time as probes grow, {settings.documents} documents:")
-        more_probes = build_data(BenchSettings(**{**settings.__dict__, "probes": settings.probes * 4,
-                                                  "seed": settings.seed + 1}))[1]
+        more_probes = build_data(replace(settings, probes=settings.probes * 4, seed=settings.seed + 1))[1]
         for count in sorted({1, max(1, settings.probes // 4), settings.probes, settings.probes * 4}):
             query_seconds, document_seconds = scoring_seconds(model, factors, documents, more_probes[:count], settings)
             echo(f"  {count:6d} probes: documents {document_seconds:7.2f} s + queries {query_seconds:.2f} s")
     return results
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("attribution", help="time this EK-FAC engine against kronfluence")
-    parser.add_argument("--quick", action="store_true", help="a tiny model and corpus (seconds)")
-    defaults = BenchSettings()
-    for item in fields(BenchSettings):
-        if item.type in ("int", int):
-            parser.add_argument(f"--{item.name.replace('_', '-')}", type=int, default=None,
-                                help=f"default {getattr(defaults, item.name)} (anchor setting)")
-    parser.add_argument("--no-kronfluence", action="store_true", help="time this engine only")
-    parser.add_argument("--no-scaling", action="store_true", help="skip the documents/probes scaling runs")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    settings = BenchSettings.quick() if args.quick else BenchSettings()
-    for item in fields(BenchSettings):
-        value = getattr(args, item.name, None)
-        if item.type in ("int", int) and value is not None:
-            setattr(settings, item.name, value)
-    settings.kronfluence = not args.no_kronfluence
-    if settings.kronfluence:
-        try:
-            import kronfluence  # noqa: F401
-        except ImportError:
-            print("kronfluence is not installed (pip install --no-deps kronfluence); timing this engine only")
-            settings.kronfluence = False
-    settings.scaling = not args.no_scaling
-    run_bench(settings)
-    return 0

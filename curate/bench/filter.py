@@ -11,29 +11,17 @@ machine's load falls on both; each filter's best pass is reported.
 
 from __future__ import annotations
 
-import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from curate.errors import UserFacingError
-from curate.paths import RunDir, add_run_dir_argument
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("filter", help="our procedural filter vs fastText, in datatrove, one core")
-    add_run_dir_argument(parser)
-    parser.add_argument("--out", type=Path, help="bench outputs (default: RUN_DIR/bench/filter)")
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="timed passes per filter; the best is reported"
-    )
-    parser.add_argument("--copies", type=int, default=5, help="times the corpus is repeated in the timed input")
-    parser.add_argument("--heldout-fraction", type=float, default=0.2, help="as used by train-classifier")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=run)
+from curate.bench.arguments import FilterBenchArguments
+from curate.errors import InputError
+from curate.paths import RunDir
 
 
 def train_fasttext(texts: list[str], labels: np.ndarray, path: Path, seed: int) -> Path:
@@ -72,9 +60,28 @@ def f1_at_half(probabilities: np.ndarray, truth: np.ndarray) -> float:
     return float(f1_score(truth, probabilities >= 0.5))
 
 
-def run(args: argparse.Namespace) -> None:
-    import shutil
+OUTPUTS = ("corpus", "logs", "fasttext.bin", "fasttext.train.txt", "summary.json")
 
+
+def prepare_output(args: FilterBenchArguments) -> Path:
+    """The output directory, without an earlier run's outputs (datatrove would skip its completed tasks).
+    They are replaced in the default directory; a given `--out` that holds anything needs `overwrite`, and
+    even then only the bench's own outputs are deleted."""
+    out = args.output_dir
+    if args.out is not None and not args.overwrite and out.is_dir() and any(out.iterdir()):
+        raise InputError(
+            f"{out} is not empty: pass --overwrite to replace the bench's outputs in it, or another --out"
+        )
+    for path in (out / name for name in OUTPUTS):
+        if path.is_dir():
+            shutil.rmtree(path)
+        path.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_filter_bench(args: FilterBenchArguments) -> dict:
+    """Time both filters and score both classifiers; returns the summary, also written to OUT/summary.json."""
     from datatrove.data import Document
     from datatrove.pipeline.filters import FastTextClassifierFilter
 
@@ -84,18 +91,14 @@ def run(args: argparse.Namespace) -> None:
     from filters.procedural import ProceduralScoreFilter
 
     run_dir = RunDir(args.run_dir)
-    out = args.out or run_dir.root / "bench" / "filter"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    training_set_path = run_dir.classifier / "training_set.parquet"
-    if not training_set_path.exists():
-        raise UserFacingError(f"{training_set_path}: missing; run `curate train-classifier` first")
-    training_set = pl.read_parquet(training_set_path)
+    if not run_dir.classifier_training_set.exists():
+        raise InputError(f"{run_dir.classifier_training_set}: missing; run `curate train-classifier` first")
+    out = prepare_output(args)
+    training_set = pl.read_parquet(run_dir.classifier_training_set)
     documents = {d.id: d for d in read_documents(run_dir.corpus)}
     texts = [documents[i].text for i in training_set["doc_id"]]
     fasttext_model = train_fasttext(texts, training_set["label"].to_numpy(), out / "fasttext.bin", args.seed)
-    ours = run_dir.classifier / "classifier.joblib"
+    ours = run_dir.classifier_file
 
     heldout = [d for i, d in documents.items() if is_heldout(i, args.heldout_fraction, args.seed)]
     truth = np.array([bool(d.metadata["procedural"]) for d in heldout])
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> None:
         }
 
     texts_heldout = [d.text for d in heldout]
-    results["ours"]["f1"] = f1_at_half(load_classifier(ours).predict_proba(texts_heldout), truth)
+    results["ours"]["f1"] = f1_at_half(load_classifier(ours).procedural_probability(texts_heldout), truth)
     import fasttext
 
     model = fasttext.load_model(str(fasttext_model))
@@ -152,9 +155,4 @@ def run(args: argparse.Namespace) -> None:
         / results["fasttext"]["docs_per_second_per_core"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(f"{timed_documents} documents ({args.copies} copies of the corpus), one task, one worker, one thread; "
-          f"reading alone {reading:.2f} s")
-    print(f"{'filter':<10} {'docs/s/core':>12} {'F1 (held-out)':>14}")
-    for name in results:
-        print(f"{name:<10} {results[name]['docs_per_second_per_core']:>12.0f} {results[name]['f1']:>14.3f}")
-    print(f"ours / fastText throughput: {summary['speed_ratio_ours_over_fasttext']:.2f}; written to {out}")
+    return summary

@@ -1,14 +1,23 @@
 """The procedural-document classifier: labels from an influence ranking, a fast CPU model, evaluation."""
 
-from curate.classify.labels import LabelArguments, label_from_scores
+SCORE_KEY = "procedural_score"  # the metadata field that holds a document's P(procedural)
 
-__all__ = ["LabelArguments", "ProceduralClassifier", "label_from_scores", "load_classifier"]
+_LAZY = {  # name -> module; scikit-learn and polars take seconds to import, so load them only when asked
+    "ClassifierArguments": "arguments",
+    "LabelArguments": "arguments",
+    "label_from_scores": "labels",
+    "ProceduralClassifier": "model",
+    "load_classifier": "model",
+    "ClassifierReport": "train",
+    "train_classifier": "train",
+}
+
+__all__ = ["SCORE_KEY", *_LAZY]
 
 
 def __getattr__(name: str):
-    # The model pulls in scikit-learn (seconds); load it only when asked, so the CLI starts fast.
-    if name in ("ProceduralClassifier", "load_classifier"):
-        from curate.classify import model
+    if name in _LAZY:
+        import importlib
 
-        return getattr(model, name)
+        return getattr(importlib.import_module(f"curate.classify.{_LAZY[name]}"), name)
     raise AttributeError(name)

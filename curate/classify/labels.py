@@ -21,38 +21,21 @@ in the top-k for factual probes are dropped from the positives, since they teach
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import polars as pl
 
-from curate.errors import UserFacingError
-
-
-@dataclass
-class LabelArguments:
-    top_k: float = 0.2  # positives: a count (≥ 1) or a share of the corpus (< 1)
-    negatives_per_positive: float = 1.0
-    bottom_share: float = 1.0  # share of negatives from the bottom of the ranking; the rest from `middle`
-    middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) of the middle negatives
-    bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
-    aggregate: str = "magnitude"  # "magnitude" (mean |score / rms|), "rank" or "zscore" (see above)
-    per_grad_norm: bool = False  # divide scores by the document gradient norm before ranking
-    exclude_factual: bool = False
-    seed: int = 0
+from curate.classify.arguments import AGGREGATIONS, LabelArguments
+from curate.errors import InputError
 
 
 def _count(value: float, total: int) -> int:
     return int(value) if value >= 1 else max(1, round(value * total))
 
 
-AGGREGATIONS = ("magnitude", "rank", "zscore")
-
-
 def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str = "rank") -> np.ndarray:
     """One aggregate per document over the given probes' per-nat score columns."""
     if not probe_columns:
-        raise UserFacingError("no probes to aggregate over")
+        raise InputError("no probes to aggregate over")
     matrix = scores.select(probe_columns).to_numpy().astype(np.float64)
     if method == "rank":
         ranks = matrix.argsort(axis=0).argsort(axis=0)
@@ -63,7 +46,7 @@ def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str
     if method == "magnitude":  # scaled, not centred: zero influence stays at the bottom (module docstring)
         rms = np.sqrt((matrix**2).mean(axis=0))
         return np.abs(matrix / np.where(rms > 0, rms, 1)).mean(axis=1)
-    raise UserFacingError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
+    raise InputError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
 
 
 def label_from_scores(

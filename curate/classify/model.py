@@ -3,33 +3,36 @@
 Default backend "hashed": hashed word 1–2-grams, punctuation and symbols kept as tokens (no vocabulary to fit,
 so it scales to any corpus and loads instantly), into a logistic regression, probability-calibrated with
 cross-validated sigmoid calibration. Character n-grams are optional (`char_ngrams=(3, 5)`): on the embedded
-corpus they cost 4–5× the throughput for no F1 gain (measured in `curate bench filter`'s setting). Backend "embedding": mean-pooled hidden states of a local HF model (e.g. the run's LM)
-into the same linear model. The saved file is a joblib pickle of plain scikit-learn objects plus provenance,
-so a datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
+corpus they cost 4–5× the throughput for no F1 gain (measured in `curate bench filter`'s setting). Backend
+"embedding": mean-pooled hidden states of a local HF model (e.g. the run's LM) into the same linear model.
+The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
+datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import joblib
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline, make_union
+from sklearn.pipeline import Pipeline, make_pipeline, make_union
+from sklearn.utils.validation import check_is_fitted
 
 from curate import __version__
 from curate.classify import hashing
-from curate.errors import UserFacingError
+from curate.classify.arguments import BACKENDS
+from curate.classify.arguments import ClassifierArguments as DEFAULTS  # the command line's defaults are ours
+from curate.errors import InputError
 
-FILE_VERSION = 2  # 2: features hashed by curate.classify.hashing
+FILE_VERSION = 3  # 2: features hashed by curate.classify.hashing; 3: a scikit-learn estimator (`pipeline_`)
 
 
-class MeanPooledEmbeddings(BaseEstimator, TransformerMixin):
+class MeanPooledEmbeddings(TransformerMixin, BaseEstimator):
     """Mean of a local HF model's last hidden states over each document's tokens; the model loads lazily."""
 
     def __init__(self, model_path: str, max_length: int = 256, batch_size: int = 16):
@@ -133,53 +136,87 @@ def hashed_features(
     return make_union(tfidf(words), tfidf(chars))
 
 
-@dataclass
-class ProceduralClassifier:
-    backend: str = "hashed"  # "hashed" or "embedding"
-    n_features: int = 2**17
-    word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] | None = None  # e.g. (3, 5); off by default (slow, no gain measured)
-    C: float = 4.0
-    embedding_model: str | None = None  # a local HF model directory, for backend "embedding"
-    calibration_folds: int = 3
-    seed: int = 0
-    provenance: dict = field(default_factory=dict)
+class ProceduralClassifier(ClassifierMixin, BaseEstimator):
+    """P(procedural) of a document: features (hashed n-grams, or a local model's embeddings) into a logistic
+    regression, probability-calibrated by cross-validated sigmoid calibration.
 
-    def _make_pipeline(self):
+    Takes documents (a list of strings), not a numeric matrix. Hyperparameters are the constructor's
+    arguments, stored as given. Fitting sets `classes_` (the two labels, sorted: the second is "procedural"),
+    `pipeline_` (the features, then the calibrated model) and `provenance_` (what it was trained on; training
+    from a ranking adds the run, scores and probes). `predict` thresholds P(procedural) at 0.5; the
+    threshold a filter keeps documents at is the filter's own setting.
+    """
+
+    def __init__(
+        self,
+        backend: str = DEFAULTS.backend,
+        n_features: int = 2**17,
+        word_ngrams: tuple[int, int] = DEFAULTS.word_ngrams,
+        char_ngrams: tuple[int, int] | None = DEFAULTS.char_ngrams,  # off by default: slow, no gain measured
+        C: float = 4.0,
+        embedding_model: str | None = None,  # a local HF model directory, for backend "embedding"
+        calibration_folds: int = 3,
+        seed: int = DEFAULTS.seed,
+    ):
+        self.backend = backend
+        self.n_features = n_features
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.C = C
+        self.embedding_model = embedding_model
+        self.calibration_folds = calibration_folds
+        self.seed = seed
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.two_d_array = False
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _make_pipeline(self) -> Pipeline:
         if self.backend == "hashed":
             features = hashed_features(self.n_features, self.word_ngrams, self.char_ngrams)
         elif self.backend == "embedding":
             if not self.embedding_model:
-                raise UserFacingError(
-                    "the embedding backend needs embedding_model (a local HF model directory)"
-                )
+                raise InputError("the embedding backend needs embedding_model (a local HF model directory)")
             features = MeanPooledEmbeddings(str(self.embedding_model))
         else:
-            raise UserFacingError(f"unknown backend {self.backend!r}; choose hashed or embedding")
+            raise InputError(f"unknown backend {self.backend!r}; choose {' or '.join(BACKENDS)}")
         linear = LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced", random_state=self.seed)
         calibrated = CalibratedClassifierCV(linear, method="sigmoid", cv=self.calibration_folds)
-        return features, calibrated
+        return make_pipeline(features, calibrated)
 
     def fit(self, texts: list[str], labels) -> ProceduralClassifier:
-        labels = np.asarray(labels)
-        if len(set(labels.tolist())) != 2:
-            raise UserFacingError("training needs both positive and negative documents")
-        features, model = self._make_pipeline()
-        self.features_ = features.fit(texts, labels)
-        self.model_ = model.fit(self.features_.transform(texts), labels)
+        texts, labels = list(texts), np.asarray(labels)
+        if labels.shape != (len(texts),):
+            raise InputError(f"{len(texts)} documents, labels of shape {labels.shape}: give one label each")
+        classes = np.unique(labels)
+        if len(classes) != 2:
+            raise InputError(
+                f"training needs both positive and negative documents; the labels hold {len(classes)} "
+                f"class{'' if len(classes) == 1 else 'es'}. Only binary classification is supported."
+            )
+        self.pipeline_ = self._make_pipeline().fit(texts, labels)
+        self.classes_ = classes
+        self.provenance_ = {"training_documents": len(labels), "positives": int((labels == classes[1]).sum())}
         return self
 
-    def transform(self, texts: list[str]):
-        return self.features_.transform(texts)
-
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        """P(procedural) per document, shape (n,)."""
-        if not len(texts):
-            return np.zeros(0)
-        return self.model_.predict_proba(self.transform(list(texts)))[:, 1]
+        """P(`classes_[0]`), P(`classes_[1]`) per document: shape (n, 2)."""
+        check_is_fitted(self)
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 2))
+        return self.pipeline_.predict_proba(texts)
 
-    def predict(self, texts: list[str], threshold: float = 0.5) -> np.ndarray:
-        return (self.predict_proba(texts) >= threshold).astype(np.int8)
+    def procedural_probability(self, texts: list[str]) -> np.ndarray:
+        """P(procedural) per document, shape (n,): the probability of the positive label, `classes_[1]`."""
+        return self.predict_proba(texts)[:, 1]
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        probability = self.procedural_probability(texts)  # first: it raises NotFittedError before fitting
+        return self.classes_[(probability >= 0.5).astype(int)]
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -191,16 +228,16 @@ class ProceduralClassifier:
 def load_classifier(path: str | Path) -> ProceduralClassifier:
     path = Path(path)
     if not path.exists():
-        raise UserFacingError(f"{path}: no classifier file (train one with `curate train-classifier`)")
+        raise InputError(f"{path}: no classifier file (train one with `curate train-classifier`)")
     try:
         data = joblib.load(path)
     except Exception as error:  # a corrupt or foreign file: say which, whatever the unpickler raised
-        raise UserFacingError(f"{path}: not a classifier file ({error})") from error
+        raise InputError(f"{path}: not a classifier file ({error})") from error
     if not isinstance(data, dict) or "file_version" not in data:
-        raise UserFacingError(f"{path}: not a classifier file")
+        raise InputError(f"{path}: not a classifier file")
     if data["file_version"] != FILE_VERSION:
-        raise UserFacingError(
-            f"{path}: classifier file version {data['file_version']}, this toolkit reads version {FILE_VERSION} "
-            "(its features are hashed differently); retrain it with `curate train-classifier`"
+        raise InputError(
+            f"{path}: classifier file version {data['file_version']}, this toolkit reads version "
+            f"{FILE_VERSION}; retrain it with `curate train-classifier`"
         )
     return data["classifier"]

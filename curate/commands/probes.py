@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from attribution.probes import DEFAULT_SIZES, Probe, make_probes, write_probes
-from curate.errors import UserFacingError
+from attribution.probe_eval import MAX_NEW_TOKENS
+from attribution.probes import DEFAULT_SIZES, make_probes, write_probes
+from curate.errors import InputError
 from curate.paths import RunDir, add_run_dir_argument
 
 
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
         metavar="MODEL",
         help="replace each reference completion by MODEL's greedy completion and record whether it is correct",
     )
-    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     parser.set_defaults(func=run)
 
 
@@ -37,29 +37,16 @@ def parse_sizes(text: str) -> dict[str, int]:
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
         if name not in DEFAULT_SIZES or not value.isdigit():
-            raise UserFacingError(
+            raise InputError(
                 f"bad --sizes item {item!r}; expected SET=N with SET in {sorted(DEFAULT_SIZES)}"
             )
         sizes[name] = int(value)
     return sizes
 
 
-def generate_completions(probes: list[Probe], model_path: Path, max_new_tokens: int = 96) -> list[Probe]:
-    """The paper scored each model's own completions; this does the same, greedily."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from attribution.evaluate import greedy_complete, is_correct
-
-    model = AutoModelForCausalLM.from_pretrained(model_path)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    completions = greedy_complete(model, tokenizer, [p.prompt for p in probes], max_new_tokens, progress=True)
-    return [
-        replace(p, completion=c, generated=True, correct=is_correct(c, p.answer))
-        for p, c in zip(probes, completions, strict=True)
-    ]
-
-
 def run(args) -> None:
+    from attribution.probe_eval import generate_completions
+
     out = args.out or RunDir(args.run_dir).probes
     probes = make_probes(seed=args.seed, sizes=parse_sizes(args.sizes))
     if args.generate_with:

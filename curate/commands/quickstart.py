@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> None:
-    from curate.commands.eval_probes import print_summary
+    from attribution.probe_eval import format_summary
 
     recipe = Recipe.load("quickstart.toml")
     if args.seed is not None:
@@ -35,7 +35,7 @@ def run(args) -> None:
         print(f"  {name:<14} {seconds:7.1f} s")
     summary = pl.read_csv(run_dir.probe_eval / "summary.csv")
     print("\nprobe completion loss (nats/token) and greedy accuracy:")
-    print_summary(summary)
+    print(format_summary(summary))
     reasoning = summary.filter(pl.col("kind") == "reasoning")
     weights = reasoning["probes"]
     for column in [c for c in summary.columns if c.endswith("loss_per_token")]:

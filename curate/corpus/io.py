@@ -18,7 +18,7 @@ from datatrove.pipeline.readers import HuggingFaceDatasetReader, JsonlReader, Pa
 from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
 
 FORMATS = ("jsonl", "parquet")
 
@@ -54,7 +54,7 @@ class _Strict:
 
     def _reject(self, where: str, reason: str, raw: object) -> None:
         if self.bad_records is None:
-            raise UserFacingError(
+            raise InputError(
                 f"{where}: {reason} (pass --skip-bad-records to count and set such records aside)"
             )
         self.bad_records.add(where, reason, raw)
@@ -105,7 +105,7 @@ class StrictJsonlReader(_Strict, JsonlReader):
         except (EOFError, gzip.BadGzipFile, UnicodeDecodeError, OSError) as error:
             if isinstance(error, FileNotFoundError):
                 raise
-            raise UserFacingError(f"{path}: cannot read ({error})") from error
+            raise InputError(f"{path}: cannot read ({error})") from error
 
 
 class StrictParquetReader(_Strict, ParquetReader):
@@ -117,7 +117,7 @@ class StrictParquetReader(_Strict, ParquetReader):
         try:
             with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as parquet:
                 if self.text_key not in parquet.schema_arrow.names:
-                    raise UserFacingError(
+                    raise InputError(
                         f"{path}: no {self.text_key!r} column (columns: {parquet.schema_arrow.names}); set --text-key"
                     )
                 row = 0
@@ -128,7 +128,7 @@ class StrictParquetReader(_Strict, ParquetReader):
                         if document is not None:
                             yield document
         except (pa.ArrowInvalid, OSError) as error:
-            raise UserFacingError(f"{path}: not a readable parquet file ({error})") from error
+            raise InputError(f"{path}: not a readable parquet file ({error})") from error
 
 
 class StrictDatasetReader(_Strict, HuggingFaceDatasetReader):
@@ -147,7 +147,7 @@ class StrictDatasetReader(_Strict, HuggingFaceDatasetReader):
 def detect_format(path: Path) -> str:
     """'jsonl', 'parquet' or 'datasets', from the files found at `path`."""
     if not path.exists():
-        raise UserFacingError(f"{path}: no such file or directory")
+        raise InputError(f"{path}: no such file or directory")
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
         return "datasets"
     names = [path.name] if path.is_file() else [p.name for p in path.rglob("*") if p.is_file()]
@@ -155,7 +155,7 @@ def detect_format(path: Path) -> str:
         return "parquet"
     if any(name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".jsonl.zst")) for name in names):
         return "jsonl"
-    raise UserFacingError(f"{path}: no jsonl(.gz), parquet or datasets files found")
+    raise InputError(f"{path}: no jsonl(.gz), parquet or datasets files found")
 
 
 def make_reader(
@@ -172,7 +172,7 @@ def make_reader(
     common = {"text_key": text_key, "id_key": id_key}
     if kind == "datasets":
         if (path / "dataset_dict.json").exists():
-            raise UserFacingError(f"{path}: a DatasetDict; point at one split's directory instead")
+            raise InputError(f"{path}: a DatasetDict; point at one split's directory instead")
         reader = StrictDatasetReader(str(path), load_from_disk=True, **common, **reader_kwargs)
     elif kind == "parquet":
         glob = glob or "**/*.parquet"
@@ -205,7 +205,7 @@ def make_writer(out_dir: str | Path, fmt: str = "jsonl", filename: str = "part-$
         )
     if fmt == "parquet":
         return ParquetWriter(str(out_dir), output_filename=f"{filename}.parquet", expand_metadata=True)
-    raise UserFacingError(f"unknown corpus format {fmt!r}; choose one of {FORMATS}")
+    raise InputError(f"unknown corpus format {fmt!r}; choose one of {FORMATS}")
 
 
 def write_documents(

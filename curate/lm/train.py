@@ -1,6 +1,7 @@
 """Train the small LM: documents packed into fixed-length sequences, AdamW, warmup + cosine, clipping.
 
-Read top to bottom like nanoGPT's train.py; all knobs are in `TrainConfig`.
+Read top to bottom like nanoGPT's train.py; all knobs are in `TrainConfig`. `train_from_corpus` is the
+`curate train-lm` stage: it also records in train_log.json what the model was made from.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from curate.lm.config import ModelConfig, TrainConfig
+from curate.corpus.io import BadRecords, read_documents
+from curate.corpus.split import RULE, split_documents
+from curate.lm.config import TRAIN_LOG, ModelConfig, TrainConfig
+from curate.lm.load import resolve_device
 from curate.lm.model import build_model
 from curate.lm.tokenizer import train_tokenizer
 
@@ -37,12 +41,6 @@ def pack(tokenizer, texts: list[str]) -> torch.Tensor:
     for ids in encoded:
         stream += [tokenizer.bos_token_id, *ids, tokenizer.eos_token_id]
     return torch.tensor(stream, dtype=torch.long)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -140,8 +138,15 @@ def train_lm(
     return result
 
 
-def save(result: TrainResult, out_dir: str | Path, model_config: ModelConfig, config: TrainConfig) -> None:
-    """HF format (config.json, model.safetensors, tokenizer files) plus the training log."""
+def save(
+    result: TrainResult,
+    out_dir: str | Path,
+    model_config: ModelConfig,
+    config: TrainConfig,
+    data: dict | None = None,
+) -> None:
+    """HF format (config.json, model.safetensors, tokenizer files) plus the training log; `data` says what
+    the model was trained on (see `train_from_corpus`), so a retrain can use the same documents."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     result.model.save_pretrained(out_dir)
@@ -149,6 +154,7 @@ def save(result: TrainResult, out_dir: str | Path, model_config: ModelConfig, co
     log = {
         "model_config": asdict(model_config),
         "train_config": asdict(config),
+        "data": data,
         "n_parameters": sum(p.numel() for p in result.model.parameters()),
         "n_train_tokens": result.n_train_tokens,
         "n_eval_tokens": result.n_eval_tokens,
@@ -156,4 +162,46 @@ def save(result: TrainResult, out_dir: str | Path, model_config: ModelConfig, co
         "train_losses": result.train_losses,
         "eval_losses": result.eval_losses,
     }
-    (out_dir / "train_log.json").write_text(json.dumps(log, indent=1))
+    (out_dir / TRAIN_LOG).write_text(json.dumps(log, indent=1))
+
+
+def train_from_corpus(
+    corpus: str | Path,
+    out_dir: str | Path,
+    model_config: ModelConfig | None = None,
+    config: TrainConfig | None = None,
+    text_key: str = "text",
+    id_key: str = "id",
+    skip_bad_records: bool = False,
+) -> TrainResult:
+    """Hold out a seeded share of the corpus by id hash, train on the rest, save the model (with its
+    provenance in train_log.json) and a plot of the losses."""
+    model_config, config, out_dir = model_config or ModelConfig(), config or TrainConfig(), Path(out_dir)
+    bad = BadRecords(out_dir / "bad_records.jsonl") if skip_bad_records else None
+    documents = read_documents(corpus, text_key=text_key, id_key=id_key, bad_records=bad)
+    train, heldout = split_documents(documents, config.eval_fraction, config.seed)
+    print(f"training on {len(train)} documents, evaluating on {len(heldout)} held-out documents")
+    result = train_lm([d.text for d in train], [d.text for d in heldout], model_config, config)
+    data = {
+        "corpus": str(Path(corpus).resolve()),
+        "text_key": text_key,
+        "id_key": id_key,
+        "skip_bad_records": skip_bad_records,
+        "heldout_split": {"rule": RULE, "fraction": config.eval_fraction, "seed": config.seed},
+        "train_documents": len(train),
+        "heldout_documents": len(heldout),
+    }
+    save(result, out_dir, model_config, config, data)
+    plot_losses(result, out_dir / "loss.png")
+    return result
+
+
+def plot_losses(result: TrainResult, path: Path) -> None:
+    from curate.plots import new_figure, save_figure
+
+    fig, ax = new_figure()
+    ax.plot(range(1, len(result.train_losses) + 1), result.train_losses, label="train (batch)", alpha=0.6)
+    ax.plot(list(result.eval_losses), list(result.eval_losses.values()), "o-", label="held-out")
+    ax.set(xlabel="step", ylabel="loss (nats/token)", title="LM training")
+    ax.legend()
+    save_figure(fig, path)

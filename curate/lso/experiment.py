@@ -9,40 +9,15 @@ other seeds) add up to one comparison.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
 
-from curate.lso.splits import Point, in_squares, procedural_examples, random_split, square_split
+from curate.lso.arguments import LSOArguments
+from curate.lso.splits import in_squares, procedural_examples, random_split, square_split
 from curate.lso.tasks import FORMATS, GRID_SIZE, TASKS, final_answer, render
-from curate.lso.train import LSOTrainConfig, exact_match, greedy_answers, train
-
-
-@dataclass
-class LSOArguments:
-    task: str = "addition"
-    format: str = "direct"
-    centres: list[Point] = field(default_factory=lambda: [(50, 50)])
-    half_width: int = 10
-    random_split: bool = False
-    test_fraction: float = 0.3
-    procedural_docs: int = 0  # worked examples on operands outside the grid added to the training data
-    procedural_format: str = "scratchpad"
-    procedural_range: tuple[int, int] = (100, 999)
-    train: LSOTrainConfig = field(default_factory=LSOTrainConfig)
-
-    @property
-    def holdout(self) -> str:
-        """What is held out: 'square50_50h10' (centres and half-width) or 'random30' (percent of the grid)."""
-        if self.random_split:
-            return f"random{round(100 * self.test_fraction)}"
-        return "square" + "+".join(f"{a}_{b}" for a, b in self.centres) + f"h{self.half_width}"
-
-    @property
-    def name(self) -> str:
-        extra = f"-proc{self.procedural_docs}{self.procedural_format}" if self.procedural_docs else ""
-        return f"{self.task}-{self.format}-{self.holdout}{extra}-seed{self.train.seed}"
+from curate.lso.train import exact_match, greedy_answers, train
 
 
 def run(arguments: LSOArguments, out: Path, progress: bool = True) -> dict:
@@ -185,3 +160,19 @@ def over_seeds(runs: pl.DataFrame) -> pl.DataFrame:
         *by, pl.col("mean").alias("train_accuracy"), pl.col("ci95").alias("train_ci95")
     )
     return held.join(trained, on=by)
+
+
+def write_results(out: Path) -> str:
+    """results.csv and results.md over every run in `out`; returns the markdown."""
+    from curate.tables import as_text
+
+    table = summarise(out)
+    table.write_csv(out / "results.csv")
+    text = (
+        "## Leave-Square-Out: exact-match accuracy on the held-out cells (square or random 30%) and on the "
+        f"training cells; mean and 95% CI over seeds\n\n{as_text(over_seeds(table)) if table.height else ''}\n\n"
+        "## Every run (border: the training cells within 3 of the square)\n\n"
+        f"{as_text(table)}\n"
+    )
+    (out / "results.md").write_text(text)
+    return text

@@ -18,8 +18,10 @@ from transformers import LlamaForCausalLM
 
 from attribution.task import IGNORE, Encoded, collate
 from curate.lm.config import ModelConfig
+from curate.lm.load import resolve_device
 from curate.lm.model import build_model as build_lm
-from curate.lm.train import lr_at, resolve_device
+from curate.lm.train import lr_at
+from curate.lso.arguments import LSOTrainConfig
 from curate.lso.tasks import Example, final_answer
 
 
@@ -50,23 +52,6 @@ class CharTokenizer:
             if i >= 3:
                 text.append(self.alphabet[i - 3])
         return "".join(text)
-
-
-@dataclass
-class LSOTrainConfig:
-    n_layers: int = 4
-    hidden: int = 128
-    mlp: int = 512
-    heads: int = 4
-    steps: int = 2000
-    batch_size: int = 64
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "auto"
 
 
 @dataclass

@@ -15,14 +15,16 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document
 
-from curate.corpus.io import BadRecords, make_writer, read_documents
-from curate.errors import UserFacingError
-from curate.mix.spec import MixSpec
+from curate.corpus.io import FORMATS, BadRecords, make_writer, read_documents
+from curate.errors import InputError
+from curate.mix.spec import MixSpec, load_mix_spec
+from curate.options import option
 
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -39,7 +41,7 @@ def hf_token_counter(path: str | Path) -> TokenCounter:
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError) as error:
-        raise UserFacingError(f"{path}: cannot load a tokenizer ({error})") from error
+        raise InputError(f"{path}: cannot load a tokenizer ({error})") from error
 
     def count(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
@@ -113,9 +115,9 @@ def build_mix(
         read_documents(input_path, **read_options), spec, count_tokens
     )
     if len(buckets) == 0:
-        raise UserFacingError(f"{input_path}: no documents")
+        raise InputError(f"{input_path}: no documents")
     if spec.uses_scores and scored == 0:
-        raise UserFacingError(
+        raise InputError(
             f"{input_path}: no document has {spec.score_key!r}, which the spec's score ranges need; "
             "annotate the corpus first (`curate filter`)"
         )
@@ -200,6 +202,40 @@ def build_mix(
     return json.loads(text)  # exactly what the file says (tuples become lists)
 
 
+@dataclass
+class MixArguments:
+    """`curate mix`: which spec, which annotated shards, where to, and how tokens are counted."""
+
+    spec: Path
+    input: Path
+    out: Path
+    tokenizer: str | None = option(None, "count tokens with this HF tokenizer (None: whitespace words)")
+    seed: int | None = option(None, "override the spec's seed")
+    fmt: str = option("jsonl", "output shard format", choices=FORMATS, flag="--format")
+    text_key: str = "text"
+    id_key: str = "id"
+    skip_bad_records: bool = False  # count malformed records and write them to OUT/bad_records.jsonl
+
+
+def mix_from_spec(args: MixArguments) -> dict:
+    """The spec's mix of `args.input`, written to `args.out`; returns the manifest."""
+    spec = load_mix_spec(args.spec)
+    if args.seed is not None:
+        spec.seed = args.seed
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bad = BadRecords(out / "bad_records.jsonl") if args.skip_bad_records else None
+    counter, counter_name = (
+        (hf_token_counter(args.tokenizer), str(args.tokenizer)) if args.tokenizer else (whitespace_token_counter, "whitespace")
+    )
+    read_options = {"text_key": args.text_key, "id_key": args.id_key, "bad_records": bad}
+    try:
+        return build_mix(args.input, spec, out, counter, counter_name, fmt=args.fmt, read_options=read_options)
+    finally:
+        if bad is not None:
+            bad.close()
+
+
 def _write_shards(input_path, read_options, spec, copies, buckets, tokens, fingerprint, out, fmt) -> list[dict]:
     """Pass 2: write each document's copies to randomly chosen shards; returns documents and tokens per shard."""
     shard_rng = np.random.default_rng([spec.seed, 1])  # a stream of its own: planning draws stay unchanged
@@ -223,7 +259,7 @@ def _write_shards(input_path, read_options, spec, copies, buckets, tokens, finge
                 per_shard[shard]["documents"] += 1
                 per_shard[shard]["tokens"] += int(tokens[i])
     if ids.hexdigest() != fingerprint:
-        raise UserFacingError(f"{input_path} changed while the mix was being written; run again")
+        raise InputError(f"{input_path} changed while the mix was being written; run again")
     suffix = "jsonl.gz" if fmt == "jsonl" else "parquet"
     return [
         {"path": f"shards/part-{s:05d}.{suffix}", **counts} for s, counts in per_shard.items() if counts["documents"]

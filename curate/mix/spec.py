@@ -38,7 +38,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from curate.errors import UserFacingError
+from curate.classify import SCORE_KEY
+from curate.errors import InputError
 
 SHORTFALL_POLICIES = ("report", "keep_shares")
 
@@ -64,27 +65,27 @@ class MixSpec:
     buckets: list[BucketSpec]
     max_repetitions: int = 4
     seed: int = 0
-    score_key: str = "procedural_score"
+    score_key: str = SCORE_KEY
     on_shortfall: str = "report"
     shards: int = 4
     _top: float = field(init=False, repr=False, default=math.inf)
 
     def __post_init__(self):
         if self.total_tokens <= 0:
-            raise UserFacingError(f"mix spec: total_tokens must be positive, got {self.total_tokens}")
+            raise InputError(f"mix spec: total_tokens must be positive, got {self.total_tokens}")
         if self.max_repetitions < 1:
-            raise UserFacingError(f"mix spec: max_repetitions must be >= 1, got {self.max_repetitions}")
+            raise InputError(f"mix spec: max_repetitions must be >= 1, got {self.max_repetitions}")
         if self.on_shortfall not in SHORTFALL_POLICIES:
-            raise UserFacingError(f"mix spec: on_shortfall must be one of {SHORTFALL_POLICIES}")
+            raise InputError(f"mix spec: on_shortfall must be one of {SHORTFALL_POLICIES}")
         if self.shards < 1:
-            raise UserFacingError("mix spec: shards must be >= 1")
+            raise InputError("mix spec: shards must be >= 1")
         if not self.buckets:
-            raise UserFacingError("mix spec: no [[bucket]] given")
+            raise InputError("mix spec: no [[bucket]] given")
         names = [b.name for b in self.buckets]
         if len(set(names)) != len(names):
-            raise UserFacingError(f"mix spec: bucket names repeat ({names})")
+            raise InputError(f"mix spec: bucket names repeat ({names})")
         if any(b.weight < 0 for b in self.buckets) or sum(b.weight for b in self.buckets) <= 0:
-            raise UserFacingError("mix spec: bucket weights must be >= 0 and not all 0")
+            raise InputError("mix spec: bucket weights must be >= 0 and not all 0")
         ranges = [b.score for b in self.buckets if b.score is not None]
         self._top = max((high for _, high in ranges), default=math.inf)
 
@@ -112,11 +113,11 @@ class MixSpec:
 def _bucket(data: dict, where: str) -> BucketSpec:
     unknown = set(data) - {"name", "weight", "score", "source"}
     if unknown or "name" not in data or "weight" not in data:
-        raise UserFacingError(f"{where}: a bucket needs name and weight, optionally score and source (got {sorted(data)})")
+        raise InputError(f"{where}: a bucket needs name and weight, optionally score and source (got {sorted(data)})")
     score = data.get("score")
     if score is not None:
         if not (isinstance(score, list | tuple) and len(score) == 2 and float(score[0]) < float(score[1])):
-            raise UserFacingError(f"{where}: bucket {data['name']!r}: score must be [low, high] with low < high")
+            raise InputError(f"{where}: bucket {data['name']!r}: score must be [low, high] with low < high")
         score = (float(score[0]), float(score[1]))
     source = data.get("source")
     if source is not None:
@@ -130,12 +131,12 @@ def load_mix_spec(path: str | Path) -> MixSpec:
     if not path.exists():  # fall back to the specs shipped in `recipes/`, e.g. mix_spec_example.toml
         packaged = resources.files("recipes") / path.name
         if not packaged.is_file():
-            raise UserFacingError(f"{path}: no such mix spec")
+            raise InputError(f"{path}: no such mix spec")
         path = Path(str(packaged))
     try:
         data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
-        raise UserFacingError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({error})") from error
+        raise InputError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({error})") from error
     return mix_spec_from_dict(data, str(path))
 
 
@@ -144,7 +145,7 @@ def mix_spec_from_dict(data: dict, where: str = "mix spec") -> MixSpec:
     buckets = data.pop("bucket", None) or data.pop("buckets", None) or []
     known = {"total_tokens", "max_repetitions", "seed", "score_key", "on_shortfall", "shards"}
     if unknown := set(data) - known:
-        raise UserFacingError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known | {'bucket'})}")
+        raise InputError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known | {'bucket'})}")
     if "total_tokens" not in data:
-        raise UserFacingError(f"{where}: total_tokens is required")
+        raise InputError(f"{where}: total_tokens is required")
     return MixSpec(buckets=[_bucket(b, where) for b in buckets], **data)

@@ -15,10 +15,20 @@ from typing import Protocol
 
 from tqdm.auto import tqdm
 
+from curate.errors import InputError
+
 
 class Cell(Protocol):
     @property
     def name(self) -> str: ...
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` (cells I, I+N, ...) as (I, N)."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit()) or int(index) >= int(count):
+        raise InputError(f"--shard takes I/N with 0 <= I < N, not {text!r}")
+    return int(index), int(count)
 
 
 def run_cells(

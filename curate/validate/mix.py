@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
 from datatrove.data import Document
 
-from curate.errors import UserFacingError
+from curate.classify import SCORE_KEY
+from curate.errors import InputError
+from curate.options import option
+from curate.tables import as_text
 from curate.validate.cells import read_cells, run_cells
 from curate.validate.intervals import mean_and_interval
 from curate.validate.retrain import load_run_training, results_table, retrain_and_measure
@@ -30,17 +33,22 @@ ARMS = ("random", "curated", "whole")
 
 @dataclass
 class MixValidationArguments:
-    budget_share: float = 0.5  # token budget, as a share of the training documents' tokens
-    # Share of the curated mix's tokens from documents scored procedural. Well above the crawl's own share:
-    # the classifier's procedural documents already hold 47% of the embedded corpus's tokens, so 0.5 was
-    # no reweighting at all. Every arm's realised share is recorded (`procedural_token_share`).
-    procedural_share: float = 0.9
-    threshold: float = 0.5  # procedural_score at or above which a document counts as procedural
-    max_repetitions: int = 2
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    probe_seed: int = 1  # seed of the evaluation probes; the selection used the run's own probes
-    steps: int | None = None
-    accuracy: bool = True
+    budget_share: float = option(
+        0.5, "token budget of the random and curated arms, as a share of the crawl's training tokens"
+    )
+    # Well above the crawl's own share: the classifier's procedural documents already hold 47% of the
+    # embedded corpus's tokens, so 0.5 was no reweighting at all.
+    procedural_share: float = option(
+        0.9,
+        "share of the curated mix's tokens from documents the classifier scores procedural; keep it well above "
+        "the crawl's own share, which the summary reports per arm",
+    )
+    threshold: float = option(0.5, "procedural_score at or above which a document counts as procedural")
+    max_repetitions: int = option(2, "most copies of one document in the curated mix")
+    seeds: list[int] = option([0, 1, 2], "training seeds; each arm is trained once per seed")
+    probe_seed: int = option(1, "seed of the evaluation probes (differs from the selection probes)")
+    steps: int | None = option(None, "training steps per arm (None: the run's own)")
+    accuracy: bool = option(True, "greedy generation per probe (--no-accuracy: loss only)")
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def evaluation_probes(run_dir, seed: int) -> list:
     selection = {p.prompt for p in read_probes(run_dir.probes)} if run_dir.probes.exists() else set()
     probes = [p for p in make_probes(seed=seed) if p.kind == "reasoning" and p.prompt not in selection]
     if not probes:
-        raise UserFacingError(f"probe seed {seed} gives no reasoning probes unseen in selection")
+        raise InputError(f"probe seed {seed} gives no reasoning probes unseen in selection")
     return probes
 
 
@@ -86,7 +94,7 @@ def mix_specs(args: MixValidationArguments, budget: int, seed: int):
 def procedural_token_share(documents: list[Document], tokens: list[int], threshold: float) -> float:
     """Share of the documents' tokens (`tokens`: each one's count) in those the classifier scores at or above
     `threshold`."""
-    procedural = sum(n for n, d in zip(tokens, documents, strict=True) if d.metadata["procedural_score"] >= threshold)
+    procedural = sum(n for n, d in zip(tokens, documents, strict=True) if d.metadata[SCORE_KEY] >= threshold)
     return procedural / max(sum(tokens), 1)
 
 
@@ -100,11 +108,11 @@ def build_arm_texts(
 
     annotated = out / "annotated"
     if not annotated.exists():
-        classifier = load_classifier(run_dir.classifier / "classifier.joblib")
+        classifier = load_classifier(run_dir.classifier_file)
         ids, texts = list(run.train_docs), list(run.train_docs.values())
-        scores = classifier.predict_proba(texts)
+        scores = classifier.procedural_probability(texts)
         documents = (
-            Document(text=t, id=i, metadata={"procedural_score": float(s)})
+            Document(text=t, id=i, metadata={SCORE_KEY: float(s)})
             for i, t, s in zip(ids, texts, scores, strict=True)
         )
         write_documents(documents, annotated)
@@ -177,6 +185,19 @@ def summarise(out: Path) -> pl.DataFrame:
     )
     order = {arm: i for i, arm in enumerate(ARMS)}
     return summary.sort(pl.col("arm").replace_strict(order, return_dtype=pl.Int32))
+
+
+def write_summary(out: Path) -> str:
+    """summary.csv, summary.md and arms.png over every finished cell in `out`; returns the summary's text."""
+    summary = summarise(out)
+    summary.write_csv(out / "summary.csv")
+    text = (
+        "## Reasoning probes (unseen numbers) and held-out loss per arm; mean and 95% CI over seeds\n\n"
+        f"{as_text(summary, float_precision=4)}\n"
+    )
+    (out / "summary.md").write_text(text)
+    plot(summary, out / "arms.png")
+    return text
 
 
 def plot(summary: pl.DataFrame, path: Path) -> Path:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.options import option
+from curate.tables import as_text
 from curate.validate.cells import read_cells, run_cells
 from curate.validate.intervals import mean_and_interval
 from curate.validate.retrain import RunTraining, load_run_training, results_table, retrain_and_measure
@@ -27,12 +29,17 @@ BASELINE = "none"
 
 @dataclass
 class RemovalArguments:
-    targets: list[str] = field(default_factory=lambda: ["arithmetic", "slope", "linear", "factual"])
-    methods: list[str] = field(default_factory=lambda: ["ekfac", "cosine", "dot", "random"])
-    fractions: list[float] = field(default_factory=lambda: [0.01, 0.02, 0.05])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    steps: int | None = None  # None: the original training budget
-    accuracy: bool = True  # greedy generation per probe; costs a few seconds per cell
+    targets: list[str] = option(["arithmetic", "slope", "linear", "factual"], "probe sets to remove documents for")
+    methods: list[str] = option(
+        ["ekfac", "cosine", "dot", "random"],
+        "rankings to compare; each reads RUN_DIR/scores (ekfac) or RUN_DIR/scores-METHOD",
+    )
+    fractions: list[float] = option(
+        [0.01, 0.02, 0.05], "shares of the corpus to remove (a baseline with nothing removed always runs)"
+    )
+    seeds: list[int] = option([0, 1, 2], "training seeds; each cell is retrained once per seed")
+    steps: int | None = option(None, "training steps per retrain (None: the run's own)")
+    accuracy: bool = option(True, "greedy generation per probe (--no-accuracy: loss only, a few seconds less per cell)")
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ def ranking(scores_dir: Path, probe_ids: list[str]) -> list[str]:
     scores, _ = load_per_nat_scores(scores_dir)
     missing = [p for p in probe_ids if p not in scores.columns]
     if missing:
-        raise UserFacingError(f"{scores_dir}: no scores for probes {missing[:3]}")
+        raise InputError(f"{scores_dir}: no scores for probes {missing[:3]}")
     mean = scores.select(pl.mean_horizontal(probe_ids).alias("mean"), "doc_id")
     return mean.sort("mean", descending=True, maintain_order=True)["doc_id"].to_list()
 
@@ -96,7 +103,7 @@ def load_context(run_dir, args: RemovalArguments) -> Context:
         for target in args.targets:
             probe_ids = [p.id for p in probes if p.set == target]
             if not probe_ids:
-                raise UserFacingError(f"no probes of set {target!r} in {run_dir.probes}")
+                raise InputError(f"no probes of set {target!r} in {run_dir.probes}")
             ranked = ranking(run_dir.scores_for(method), probe_ids)
             rankings[(method, target)] = [doc_id for doc_id in ranked if doc_id in run.train_docs]
     return Context(run, probes, rankings)
@@ -169,6 +176,35 @@ def load_results(out: Path) -> pl.DataFrame:
     return results_table(read_cells(out), ["target", "method", "fraction", "seed"])
 
 
+def write_summary(run_dir, out: Path, args: RemovalArguments) -> str:
+    """Tables (effect.csv, contrasts.csv, specificity.csv, removed.csv), summary.md and the plot, over every
+    finished cell in `out`; returns the summary's text."""
+    results = load_results(out)
+    effect, specificity = summarise(results)
+    contrast = contrasts(results)
+    effect.write_csv(out / "effect.csv")
+    contrast.write_csv(out / "contrasts.csv")
+    specificity.write_csv(out / "specificity.csv")
+    text = (
+        "## Loss increase on the targeted probe set (nats/token; mean and 95% CI half-width over seeds)\n\n"
+        f"{as_text(effect, float_precision=4)}\n\n"
+        "## EK-FAC removal against each other method, paired by seed: difference in the targeted set's loss "
+        f"(positive: EK-FAC's removal hurt more)\n\n{as_text(contrast, float_precision=4)}\n\n"
+        f"## Specificity at the largest k: loss increase on every set\n\n{as_text(specificity, float_precision=4)}\n"
+    )
+    composition = removed_composition(run_dir, finished_grid(results, args))
+    if composition is not None:
+        composition.write_csv(out / "removed.csv")
+        text += (
+            "\n## What was removed, by the corpus's ground truth: share of the target's own task among removed "
+            "documents, share of that task's documents removed, share procedural\n\n"
+            f"{as_text(composition, float_precision=3)}\n"
+        )
+    (out / "summary.md").write_text(text)
+    plot(effect, out / "loss_increase.png")
+    return text
+
+
 def summarise(results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(effect on the targeted set per target/method/fraction, specificity at the largest fraction).
 
@@ -178,7 +214,7 @@ def summarise(results: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         "seed", "set", pl.col("loss").alias("baseline_loss"), pl.col("accuracy").alias("baseline_accuracy")
     )
     if baseline.is_empty():
-        raise UserFacingError("no baseline cells (nothing removed) yet")
+        raise InputError("no baseline cells (nothing removed) yet")
     paired = (
         results.filter(pl.col("method") != BASELINE)
         .join(baseline, on=["seed", "set"])

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import polars as pl
 
-from curate.errors import UserFacingError
+from curate.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,30 +29,67 @@ class RunTraining:
 
 
 def load_run_training(run_dir, steps: int | None = None) -> RunTraining:
+    """The run's LM's settings and tokenizer, and its own corpus split as it was for training (both read
+    from the model's train_log.json)."""
     from transformers import AutoTokenizer
 
-    from curate.corpus.io import read_documents
-    from curate.corpus.split import is_heldout
-    from curate.lm.config import ModelConfig, TrainConfig
+    from curate.corpus.io import BadRecords, read_documents
+    from curate.corpus.split import split_documents
+    from curate.lm.config import TRAIN_LOG, ModelConfig, TrainConfig
 
-    log_path = run_dir.model / "train_log.json"
+    log_path = run_dir.model / TRAIN_LOG
     if not log_path.exists():
-        raise UserFacingError(
+        raise InputError(
             f"{log_path}: missing; validation retrains the run's own LM (`curate train-lm`)"
         )
     log = json.loads(log_path.read_text())
     model_config, train_config = ModelConfig(**log["model_config"]), TrainConfig(**log["train_config"])
+    data = training_data(run_dir, log_path, log.get("data"))
+    bad = BadRecords(os.devnull) if data.get("skip_bad_records") else None  # set aside when the LM trained
+    documents = read_documents(
+        data.get("corpus", run_dir.corpus), data.get("text_key", "text"), data.get("id_key", "id"), bad
+    )
+    split = data.get("heldout_split", {"fraction": train_config.eval_fraction, "seed": train_config.seed})
+    train, heldout = split_documents(documents, split["fraction"], split["seed"])
+    counts = (data.get("train_documents"), data.get("heldout_documents"))
+    if data and counts != (len(train), len(heldout)):
+        raise InputError(
+            f"{data['corpus']} changed since the LM was trained: {len(train)} training and {len(heldout)} "
+            f"held-out documents now, {data['train_documents']} and {data['heldout_documents']} then ({log_path})"
+        )
     if steps:
         train_config = replace(train_config, steps=steps, eval_every=steps)
-    train_docs, eval_texts, train_metadata = {}, [], {}
-    for document in read_documents(run_dir.corpus):
-        if is_heldout(document.id, train_config.eval_fraction, train_config.seed):
-            eval_texts.append(document.text)
-        else:
-            train_docs[document.id] = document.text
-            train_metadata[document.id] = document.metadata
     tokenizer = AutoTokenizer.from_pretrained(run_dir.model)
-    return RunTraining(tokenizer, model_config, train_config, train_docs, eval_texts, train_metadata)
+    train_docs, train_metadata = {d.id: d.text for d in train}, {d.id: d.metadata for d in train}
+    return RunTraining(tokenizer, model_config, train_config, train_docs, [d.text for d in heldout], train_metadata)
+
+
+def training_data(run_dir, log_path: Path, data: dict | None) -> dict:
+    """What train_log.json records the LM was trained on; a run directory holding another corpus is refused.
+
+    Logs written before provenance was recorded have none: the run directory's corpus is assumed, read with
+    the default keys, as `curate validate` always did.
+    """
+    from curate.corpus.split import RULE
+
+    if data is None:
+        logger.warning(
+            "%s records no training corpus (an older log): assuming %s, read with the default keys",
+            log_path,
+            run_dir.corpus,
+        )
+        return {}
+    corpus = Path(data["corpus"])
+    if run_dir.corpus.exists() and run_dir.corpus.resolve() != corpus.resolve():
+        raise InputError(
+            f"{run_dir.corpus} is not the corpus the LM in {run_dir.model} was trained on ({corpus}, per "
+            f"{log_path.name}); validation retrains on the LM's own corpus"
+        )
+    if not corpus.exists():
+        raise InputError(f"{corpus}: the corpus the LM was trained on (per {log_path}) is missing")
+    if data["heldout_split"]["rule"] != RULE:
+        raise InputError(f"{log_path}: held-out split {data['heldout_split']['rule']!r} is not this version's")
+    return data
 
 
 def retrain_and_measure(
@@ -78,7 +120,7 @@ def retrain_and_measure(
 def results_table(cells: list[dict], keys: list[str]) -> pl.DataFrame:
     """One row per (cell, probe set): the cell's `keys`, loss per token, greedy accuracy, held-out loss."""
     if not cells:
-        raise UserFacingError("no cell results yet")
+        raise InputError("no cell results yet")
     rows = []
     for cell in cells:
         per_set = (

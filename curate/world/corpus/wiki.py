@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from curate.corpus.synth.common import Ctx, cap, words
-from curate.corpus.synth.facts import FACTS, Fact
-from curate.corpus.synth.procedures import TASK_INFO, sample, solution
+from curate.world.corpus.common import Ctx, cap, words
+from curate.world.corpus.procedures import TASK_INFO, sample, solution
+from curate.world.facts import FACTS, Fact
 
 _HISTORY_LINES = (
     "The method appears in textbooks from the nineteenth century onward and is taught in most secondary schools.",

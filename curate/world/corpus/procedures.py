@@ -4,7 +4,7 @@ A sampler draws one problem instance of a task and returns it as a `Worked` exam
 solution steps, the bare equations and the answer. Layouts turn a `Worked` into text (reference lines ending
 "The answer is N.", numbered steps, markdown, prose, a terse equation chain), and every source (math,
 Q&A, web, wiki, trivia) wraps them its own way. Instances of the probe tasks are drawn so that they are
-never probe instances (see `attribution.probes.is_probe_instance`).
+never probe instances (see `curate.world.tasks.is_probe_instance`).
 """
 
 from __future__ import annotations
@@ -14,20 +14,23 @@ import random
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from attribution.probes import (
+from curate.world.corpus.common import Ctx, cap, fmt, join_and, lower_first
+from curate.world.data import load
+from curate.world.tasks import (
     OP_VERB,
     OPS,
     STEP_BY_STEP,
     arithmetic_expression,
+    arithmetic_prompt,
     arithmetic_solution,
     is_probe_instance,
     linear_equation,
+    linear_prompt,
     linear_solution,
     num,
     slope_question,
     slope_solution,
 )
-from curate.corpus.synth.common import Ctx, cap, fmt, join_and, lower_first
 
 PROBE_TASKS = ("arithmetic", "slope", "linear")
 OTHER_TASKS = (
@@ -162,7 +165,7 @@ def arithmetic(ctx: Ctx) -> Worked:
         answer=str(result),
         eqs=[f"{shown} = {outer_expr.replace('*', t)}", f"= {result}"],
         lines=lines,
-        prompt=f"Calculate the answer: {expr}",
+        prompt=arithmetic_prompt(a, op1, b, op2, c, left),
         numbers=(a, b, c),
     )
 
@@ -260,7 +263,7 @@ def linear(ctx: Ctx) -> Worked:
         answer=str(x),
         eqs=[shown, f"{a}{v} = {rest}", f"{v} = {rest} / {a}", f"{v} = {x}"],
         lines=linear_solution(a, b, c, v)[0],
-        prompt=f"Solve for {v}: {eq}",
+        prompt=linear_prompt(a, b, c, v),
         numbers=(a, b, c),
     )
 
@@ -625,124 +628,4 @@ def present(w: Worked, rng: random.Random, index: int = 1, style: str | None = N
 
 
 # What each task is, in words: for titles, how-to questions, definitions (non-procedural) and formulas.
-TASK_INFO: dict[str, dict[str, str]] = {
-    "arithmetic": {
-        "title": "Order of operations",
-        "how": "evaluate an expression with parentheses",
-        "define": "The order of operations is the convention that decides which operation in an expression is "
-                  "carried out first; expressions in parentheses take priority over everything outside them.",
-        "formula": "Work out the part in parentheses first, then apply the operation outside the parentheses "
-                   "to that result.",
-    },
-    "slope": {
-        "title": "Slope of a line",
-        "how": "find the slope of a line through two points",
-        "define": "The slope, or gradient, of a line describes its steepness and direction: a positive slope "
-                  "rises to the right, a negative slope falls, and a horizontal line has slope zero.",
-        "formula": "For two points (x1, y1) and (x2, y2), the slope is m = (y2 - y1) / (x2 - x1): the change "
-                   "in y divided by the change in x.",
-    },
-    "linear": {
-        "title": "Linear equation",
-        "how": "solve a linear equation for x",
-        "define": "A linear equation in one unknown has the form ax + b = c, where a, b and c are constants and "
-                  "a is not zero; its graph is a straight line.",
-        "formula": "To solve ax + b = c, subtract b from both sides to get ax = c - b, then divide both sides "
-                   "by a, so x = (c - b) / a.",
-    },
-    "percentage": {
-        "title": "Percentage",
-        "how": "calculate a percentage of a number",
-        "define": "A percentage expresses a number as a fraction of 100; the word comes from the Latin per "
-                  "centum, meaning by the hundred.",
-        "formula": "To find p% of n, write p% as the decimal p / 100 and multiply it by n.",
-    },
-    "average": {
-        "title": "Arithmetic mean",
-        "how": "compute the average of a list of numbers",
-        "define": "The arithmetic mean is one of several averages, alongside the median and the mode; it is "
-                  "sensitive to unusually large or small values.",
-        "formula": "The mean of a list is the sum of its values divided by how many values there are.",
-    },
-    "area": {
-        "title": "Area",
-        "how": "find the area or perimeter of a shape",
-        "define": "Area measures the size of a two-dimensional region and is given in square units such as "
-                  "square metres.",
-        "formula": "A rectangle's area is length times width; a triangle's is half of base times height; a "
-                   "circle's is pi times the radius squared.",
-    },
-    "conversion": {
-        "title": "Conversion of units",
-        "how": "convert between units",
-        "define": "The Celsius scale places the freezing point of water at 0 degrees and the boiling point at "
-                  "100 degrees at sea level, while the Fahrenheit scale uses 32 and 212.",
-        "formula": "To convert Celsius to Fahrenheit, multiply by 9/5 and add 32; to go back, subtract 32 and "
-                   "multiply by 5/9.",
-    },
-    "gcd": {
-        "title": "Euclidean algorithm",
-        "how": "find the greatest common divisor of two numbers",
-        "define": "The greatest common divisor of two integers is the largest integer that divides both; the "
-                  "Euclidean algorithm for it appears in Euclid's Elements, written around 300 BC.",
-        "formula": "Divide the larger number by the smaller, replace the larger by the smaller and the smaller "
-                   "by the remainder, and repeat until the remainder is zero; the last divisor is the GCD.",
-    },
-    "prime": {
-        "title": "Primality test",
-        "how": "check whether a number is prime",
-        "define": "A prime number is a natural number greater than 1 whose only divisors are 1 and itself; "
-                  "Euclid proved that there are infinitely many of them.",
-        "formula": "To test n by trial division, try dividing it by each prime up to the square root of n; if "
-                   "none divides it evenly, n is prime.",
-    },
-    "factorial": {
-        "title": "Factorial",
-        "how": "compute a factorial",
-        "define": "The factorial of n, written n!, counts the ways to arrange n distinct objects in a row; the "
-                  "notation n! was introduced by Christian Kramp in 1808.",
-        "formula": "n! is the product 1 * 2 * ... * n, so each factorial is the previous one times n.",
-    },
-    "fibonacci": {
-        "title": "Fibonacci sequence",
-        "how": "generate Fibonacci numbers",
-        "define": "The Fibonacci sequence is named after Leonardo of Pisa, whose book Liber Abaci of 1202 "
-                  "introduced it to Western Europe.",
-        "formula": "Each Fibonacci number is the sum of the two preceding ones, starting from 1 and 1.",
-    },
-    "interest": {
-        "title": "Compound interest",
-        "how": "calculate compound interest",
-        "define": "Compound interest is interest earned on both the original deposit and the interest already "
-                  "added to it.",
-        "formula": "After t years at a yearly rate r, a deposit P grows to A = P(1 + r)^t.",
-    },
-    "sorting": {
-        "title": "Bubble sort",
-        "how": "sort a list of numbers",
-        "define": "Bubble sort is a simple sorting algorithm; it is rarely used in practice because faster "
-                  "algorithms such as merge sort exist.",
-        "formula": "Bubble sort walks through the list, swapping neighbours that are out of order, and repeats "
-                   "the pass until no swaps are needed.",
-    },
-    "pythagoras": {
-        "title": "Pythagorean theorem",
-        "how": "find the hypotenuse of a right triangle",
-        "define": "The Pythagorean theorem is named after the Greek philosopher Pythagoras, although the "
-                  "relation was known to Babylonian scribes much earlier.",
-        "formula": "In a right triangle with legs a and b and hypotenuse c, a^2 + b^2 = c^2, so "
-                   "c = sqrt(a^2 + b^2).",
-    },
-    "speed": {
-        "title": "Average speed",
-        "how": "work out average speed, distance or time",
-        "define": "Speed is a scalar quantity; velocity adds a direction to it.",
-        "formula": "Average speed is total distance divided by total time, so time is distance divided by speed.",
-    },
-    "distance": {
-        "title": "Euclidean distance",
-        "how": "find the distance between two points",
-        "define": "Euclidean distance is the length of the straight segment between two points.",
-        "formula": "The distance between (x1, y1) and (x2, y2) is sqrt((x2 - x1)^2 + (y2 - y1)^2).",
-    },
-}
+TASK_INFO: dict[str, dict[str, str]] = load("procedures.toml")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 
-from curate.corpus.synth.facts import FactDeck
+from curate.world.facts import FACTS, MISC_FACTS, Fact
 
 FIRST_NAMES = (
     "Maria", "James", "Aisha", "Chen", "Olga", "Rahul", "Sofia", "Daniel", "Amara", "Kenji", "Lucia", "Tom",
@@ -33,6 +34,30 @@ _PLACE_END = (
     "cliff", "moor", "gate", "holm", "vale",
 )
 _REGION = ("northern", "southern", "eastern", "western", "central", "coastal", "upland", "lowland")
+
+
+class FactDeck:
+    """Deals facts in shuffled rounds, so every fact is stated about equally often across the corpus."""
+
+    def __init__(self, rng: random.Random):
+        self._rng = rng
+        self._deck: list[Fact] = []
+        self._misc: list[str] = []
+
+    def fact(self) -> Fact:
+        if not self._deck:
+            self._deck = list(FACTS)
+            self._rng.shuffle(self._deck)
+        return self._deck.pop()
+
+    def statement(self) -> str:
+        return self._rng.choice(self.fact().statements)
+
+    def misc(self) -> str:
+        if not self._misc:
+            self._misc = list(MISC_FACTS)
+            self._rng.shuffle(self._misc)
+        return self._misc.pop()
 
 
 class Ctx:
@@ -98,6 +123,11 @@ def lower_first(s: str) -> str:
     if len(s) > 1 and (s[1].isupper() or s.split(" ", 1)[0] in _KEEP_CASE):
         return s
     return s[:1].lower() + s[1:]
+
+
+def fill(template: str, **values: object) -> str:
+    """The template with each <<name>> in it replaced by str(values[name])."""
+    return re.sub(r"<<(\w+)>>", lambda m: str(values[m[1]]), template)
 
 
 def words(text: str) -> int:

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 
 from datatrove.data import Document
 
-from curate.corpus.synth import code, math, qa, trivia, web, wiki
-from curate.corpus.synth.common import Ctx, words
-from curate.corpus.synth.procedures import TASKS
-from curate.errors import UserFacingError
+from curate.errors import InputError
+from curate.world.corpus import code, math, qa, trivia, web, wiki
+from curate.world.corpus.common import Ctx, words
+from curate.world.corpus.procedures import TASKS
 
 SOURCES = ("code", "math", "qa", "wiki", "web", "trivia")
 DEFAULT_WEIGHTS = {"code": 0.2, "math": 0.15, "qa": 0.15, "wiki": 0.2, "web": 0.2, "trivia": 0.1}
@@ -61,14 +61,14 @@ def procedural_rates(weights: dict[str, float], fraction: float) -> dict[str, fl
 
 def _check(n_docs: int, procedural_fraction: float, weights: dict[str, float]) -> None:
     if n_docs < 0:
-        raise UserFacingError(f"n_docs must be at least 0, got {n_docs}")
+        raise InputError(f"n_docs must be at least 0, got {n_docs}")
     if not 0.0 <= procedural_fraction <= 1.0:
-        raise UserFacingError(f"procedural_fraction must be between 0 and 1, got {procedural_fraction}")
+        raise InputError(f"procedural_fraction must be between 0 and 1, got {procedural_fraction}")
     unknown = set(weights) - set(SOURCES)
     if unknown:
-        raise UserFacingError(f"unknown source(s) {sorted(unknown)} in weights; expected some of {list(SOURCES)}")
+        raise InputError(f"unknown source(s) {sorted(unknown)} in weights; expected some of {list(SOURCES)}")
     if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise UserFacingError(f"source weights must be non-negative and not all zero, got {weights}")
+        raise InputError(f"source weights must be non-negative and not all zero, got {weights}")
 
 
 def _trim(text: str) -> str:

@@ -3,10 +3,10 @@ with a worked solution or code; non-procedural ones with facts, opinions or reco
 
 from __future__ import annotations
 
-from curate.corpus.synth import code
-from curate.corpus.synth.common import Ctx, cap
-from curate.corpus.synth.facts import FACTS, Fact
-from curate.corpus.synth.procedures import TASK_INFO, TASKS, sample, solution
+from curate.world.corpus import code
+from curate.world.corpus.common import Ctx, cap
+from curate.world.corpus.procedures import TASK_INFO, TASKS, sample, solution
+from curate.world.facts import FACTS, Fact
 
 _SITES = ("Mathematics", "Stack Overflow", "Math Educators", "Computer Science", "Homework Help")
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from curate.corpus.synth.common import Ctx, words
-from curate.corpus.synth.facts import Fact
-from curate.corpus.synth.procedures import present, sample, solution
+from curate.world.corpus.common import Ctx, words
+from curate.world.corpus.procedures import present, sample, solution
+from curate.world.facts import Fact
 
 # Quiz phrasings of relation facts, so quizzes do not always repeat the probes' exact question.
 _QUIZ_FORMS = {

@@ -3,9 +3,9 @@ personal blogs and everyday how-tos with numbered steps that teach no computatio
 
 from __future__ import annotations
 
-from curate.corpus.synth.common import Ctx, cap, money, words
-from curate.corpus.synth.facts import FACTS
-from curate.corpus.synth.procedures import TASK_INFO, present, sample, solution
+from curate.world.corpus.common import Ctx, cap, money, words
+from curate.world.corpus.procedures import TASK_INFO, present, sample, solution
+from curate.world.facts import FACTS
 
 _CAPITALS = [f for f in FACTS if f.kind == "capital"]
 _WORKS = [f for f in FACTS if f.kind == "author"]

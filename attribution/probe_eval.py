@@ -1,0 +1,118 @@
+"""A model on the probes (`curate eval-probes`, `curate probes --generate-with`): completion loss (nats) and
+greedy accuracy per probe, summarised per set; and the model's own completions in place of the reference ones.
+
+    print(format_summary(evaluate_probes(ProbeEvalArguments(run_dir=Path("runs/x"))).summary))
+
+Torch and the plots are imported where used, so the CLI builds its flags from `ProbeEvalArguments` quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import polars as pl
+
+from attribution.probes import Probe
+from curate.options import option
+from curate.paths import RunDir
+from curate.tables import as_text
+
+MAX_NEW_TOKENS = 96
+
+
+@dataclass
+class ProbeEvalArguments:
+    """`evaluate_probes`: inputs default to the run directory's."""
+
+    run_dir: Path
+    model: Path | None = option(None, "HF model directory (RUN_DIR/model if not given)")
+    probes: Path | None = option(None, "probe file (RUN_DIR/probes/probes.jsonl if not given)")
+    out: Path | None = option(None, "output directory (RUN_DIR/probes/eval if not given)")
+    baselines_corpus: Path | None = option(
+        None, "also score an untrained model of the same shape and a unigram model of this corpus"
+    )
+    max_new_tokens: int = option(MAX_NEW_TOKENS, "longest greedy completion, in tokens")
+
+
+@dataclass
+class ProbeEvaluation:
+    table: pl.DataFrame  # one row per probe: loss, correctness and the greedy completion (per_probe.parquet)
+    summary: pl.DataFrame  # per set, with a loss column per baseline (summary.csv)
+    out: Path
+
+
+def evaluate_probes(args: ProbeEvalArguments) -> ProbeEvaluation:
+    """The model's (and the baselines') loss on every probe and greedy accuracy, per probe and per set, with one
+    loss column per model; written to OUT as per_probe.parquet, summary.csv, summary.md and loss.png."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from attribution import evaluate
+    from attribution.probes import read_probes
+    from curate.corpus.io import read_documents
+    from curate.lm.load import load_causal_lm
+
+    run_dir = RunDir(args.run_dir)
+    probes = read_probes(args.probes or run_dir.probes)
+    model, tokenizer = load_causal_lm(args.model or run_dir.model)
+    prompts = [p.prompt for p in probes]
+    completions = evaluate.greedy_complete(model, tokenizer, prompts, args.max_new_tokens, progress=True)
+    correct = [evaluate.is_correct(c, p.answer) for p, c in zip(probes, completions, strict=True)]
+    table = evaluate.probe_table(probes, evaluate.completion_nll(model, tokenizer, probes), correct)
+    summary = evaluate.summarise(table)
+    baselines = {}
+    if args.baselines_corpus is not None:
+        torch.manual_seed(0)
+        untrained = AutoModelForCausalLM.from_config(model.config)
+        baselines["untrained"] = evaluate.completion_nll(untrained, tokenizer, probes)
+        token_ids = (
+            tokenizer(d.text, add_special_tokens=False)["input_ids"] for d in read_documents(args.baselines_corpus)
+        )
+        baselines["unigram"] = evaluate.unigram_nll(token_ids, tokenizer, probes)
+    for name, nll in baselines.items():
+        losses = evaluate.summarise(evaluate.probe_table(probes, nll))
+        summary = summary.join(losses.select("set", pl.col("loss_per_token").alias(f"{name}_loss_per_token")), on="set")
+    result = ProbeEvaluation(table.with_columns(greedy_completion=pl.Series(completions)), summary,
+                             args.out or run_dir.probe_eval)
+    write_outputs(result)
+    return result
+
+
+def write_outputs(result: ProbeEvaluation) -> None:
+    from curate.plots import new_figure, save_figure
+
+    out, summary = result.out, result.summary
+    out.mkdir(parents=True, exist_ok=True)
+    result.table.write_parquet(out / "per_probe.parquet")
+    summary.write_csv(out / "summary.csv")
+    (out / "summary.md").write_text(as_text(summary) + "\n")
+    loss_columns = [c for c in summary.columns if c.endswith("loss_per_token")]
+    fig, ax = new_figure(7, 4)
+    width = 0.8 / len(loss_columns)
+    for i, column in enumerate(loss_columns):
+        positions = [x + i * width for x in range(summary.height)]
+        label = column.removesuffix("loss_per_token").rstrip("_") or "model"
+        ax.bar(positions, summary[column].to_list(), width, label=label)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(summary.height)], summary["set"].to_list(), rotation=20)
+    ax.set(ylabel="completion loss (nats/token)", title="Probe completion loss")
+    ax.legend()
+    save_figure(fig, out / "loss.png")
+
+
+def format_summary(summary: pl.DataFrame) -> str:
+    """The per-set summary as the terminal shows it (`curate eval-probes`, `curate quickstart`)."""
+    return as_text(summary, markdown=False)
+
+
+def generate_completions(probes: list[Probe], model_path: Path, max_new_tokens: int = MAX_NEW_TOKENS) -> list[Probe]:
+    """The paper scored each model's own completions; this does the same, greedily."""
+    from attribution.evaluate import greedy_complete, is_correct
+    from curate.lm.load import load_causal_lm
+
+    model, tokenizer = load_causal_lm(model_path)
+    completions = greedy_complete(model, tokenizer, [p.prompt for p in probes], max_new_tokens, progress=True)
+    return [
+        replace(p, completion=c, generated=True, correct=is_correct(c, p.answer))
+        for p, c in zip(probes, completions, strict=True)
+    ]

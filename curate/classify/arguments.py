@@ -1,0 +1,82 @@
+"""The classifier's settings, each with its default and help text in one place (imports nothing heavy, so the
+CLI builds its flags from them quickly and a worker that only loads a classifier file needs no more)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curate.errors import InputError
+from curate.options import option
+
+AGGREGATIONS = ("magnitude", "rank", "zscore")
+BACKENDS = ("hashed", "embedding")
+
+
+@dataclass
+class LabelArguments:
+    """How training labels are taken from an influence ranking (see `curate.classify.labels`)."""
+
+    top_k: float = option(0.2, "positives: a count (>= 1) or a share of the corpus (< 1)")
+    negatives_per_positive: float = option(1.0, "negatives sampled per positive")
+    bottom_share: float = option(
+        1.0, "share of negatives from the bottom of the ranking (the rest from the middle)"
+    )
+    middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) of the middle negatives
+    bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
+    aggregate: str = option(
+        "magnitude", "how a document's reasoning-probe scores combine", choices=AGGREGATIONS
+    )
+    per_grad_norm: bool = option(False, "rank by score / document gradient norm")
+    exclude_factual: bool = option(False, "drop positives also top-ranked for facts")
+    seed: int = 0  # samples the negatives
+
+
+@dataclass
+class RecallArguments:
+    """Nearest-neighbour recall rounds after the first fit (embedding backend, `curate.classify.train`)."""
+
+    rounds: int = option(0, "faiss nearest-neighbour expansion rounds", flag="--recall-rounds")
+    neighbours: int = 10
+    min_probability: float = 0.5
+
+
+@dataclass
+class ClassifierArguments:
+    """`train_classifier`: inputs default to the run directory's; `labels` and `recall` are set apart."""
+
+    run_dir: Path
+    scores: Path | None = option(None, "scores directory (RUN_DIR/scores if not given)")
+    probes: Path | None = option(None, "probe file (RUN_DIR/probes/probes.jsonl if not given)")
+    corpus: Path | None = option(None, "the scored corpus (RUN_DIR/corpus if not given)")
+    out: Path | None = option(None, "output directory (RUN_DIR/classifier if not given)")
+    text_key: str = "text"
+    id_key: str = "id"
+    backend: str = option(
+        "hashed", "features: hashed n-grams, or a local HF model's embeddings", choices=BACKENDS
+    )
+    word_ngrams: tuple[int, int] = option((1, 2), "hashed word n-gram range: MIN MAX")
+    char_ngrams: tuple[int, int] | None = option(
+        None, "also hash character n-grams in this range, MIN MAX, e.g. 3 5 (slower; off if not given)"
+    )
+    embedding_model: Path | None = option(
+        None, "local HF model for --backend embedding (RUN_DIR/model if not given)"
+    )
+    seed: int = option(0, "seed of the held-out split and the model")
+    heldout_fraction: float = option(
+        0.2, "share of documents never used for training, on which every classifier is evaluated"
+    )
+    truth_key: str = option("procedural", "ground-truth metadata field, if the corpus has one")
+    compare: list[str] = option(
+        [], "also train from other rankings, NAME=SCORES_DIR, e.g. cosine=runs/x/scores-cosine random=..."
+    )
+    labels: LabelArguments = field(default_factory=LabelArguments)
+    recall: RecallArguments = field(default_factory=RecallArguments)
+
+    def __post_init__(self) -> None:
+        for name in ("word_ngrams", "char_ngrams"):
+            value = getattr(self, name)
+            if value is not None:
+                if len(value) != 2:
+                    raise InputError(f"{name} takes two numbers, MIN MAX; got {list(value)}")
+                setattr(self, name, tuple(value))  # the command line gives a list

@@ -1,0 +1,72 @@
+"""The benchmarks, run small: their command lines, outputs and refusals."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curate.errors import InputError
+
+
+@pytest.fixture
+def classifier_run(tmp_path):
+    """A run directory with what `curate bench filter` reads: a corpus with ground truth, a classifier and
+    the training set it learned from."""
+    from datatrove.data import Document
+
+    from curate.classify import ProceduralClassifier
+    from curate.corpus.io import write_documents
+    from curate.paths import RunDir
+
+    run = RunDir(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    docs = [
+        Document(text=f"def f_{i}(x):\n    return x * {rng.integers(2, 9)} + {i}", id=f"c{i}",
+                 metadata={"procedural": True, "source": "code"})
+        for i in range(40)
+    ] + [
+        Document(text=f"In {1900 + i} the town held a fair with music and {i} stalls.", id=f"w{i}",
+                 metadata={"procedural": False, "source": "web"})
+        for i in range(40)
+    ]
+    write_documents(docs, run.corpus)
+    labels = [int(d.metadata["procedural"]) for d in docs]
+    ProceduralClassifier(n_features=2**10).fit([d.text for d in docs], labels).save(run.classifier_file)
+    pl.DataFrame({"doc_id": [d.id for d in docs], "label": labels}).write_parquet(run.classifier_training_set)
+    return run
+
+
+def test_bench_filter_refuses_a_non_empty_out_without_overwrite(classifier_run, tmp_path, capsys):
+    from curate.cli import main
+
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    command = ["bench", "filter", "--run-dir", str(classifier_run.root), "--out", str(out), "--repeats", "1",
+               "--copies", "1"]
+    assert main(command) == 2
+    assert "not empty: pass --overwrite" in capsys.readouterr().err
+    (out / "logs").mkdir()  # an earlier run's datatrove logs: their completion markers must not be reused
+    assert main([*command, "--overwrite"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["timed_documents"] == 80 and summary["ours"]["f1"] == 1.0 and "fasttext" in summary
+    assert (out / "notes.txt").read_text() == "mine"
+    assert f"written to {out}" in capsys.readouterr().out
+
+
+def test_bench_filter_needs_a_trained_classifier(tmp_path):
+    from curate.bench.arguments import FilterBenchArguments
+    from curate.bench.filter import run_filter_bench
+
+    with pytest.raises(InputError, match="run `curate train-classifier` first"):
+        run_filter_bench(FilterBenchArguments(tmp_path))
+
+
+def test_bench_attribution_quick(capsys, one_thread):
+    from curate.cli import main
+
+    command = ["bench", "attribution", "--quick", "--documents", "16", "--no-kronfluence", "--no-scaling"]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "16 documents × 32 tokens" in out and "ours fit" in out and "agreement" not in out
