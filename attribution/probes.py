@@ -2,7 +2,10 @@
 
 After Ruis et al. 2024: two-step arithmetic (operands 0-20), slopes (coordinates 0-100) and linear equations
 (coefficients 0-100) as reasoning probes, real-world questions as factual probes, and two control sets that
-look like their counterparts but need no knowledge or reasoning. A probe's prompt and completion are
+look like their counterparts but need no knowledge or reasoning. `make_probes` writes these for the synthetic
+world; the real track (`attribution.real_probes`) adds two reasoning sets, code tracing and how-to, and asks
+facts the real corpus states. Every known set is in PROBE_SETS, so files of either track (or a user's own,
+with the same sets) read alike. A probe's prompt and completion are
 concatenated verbatim to form the text the LM reads, so every completion starts with a newline, and every
 reference completion ends with the line "The answer is X." so `final_answer` works uniformly.
 
@@ -35,17 +38,20 @@ from curate.world.tasks import (
     slope_solution,
 )
 
-PROBE_SETS = ("arithmetic", "slope", "linear", "factual", "factual_control", "reasoning_control")
+# Every known set, in the order analyses show them; code_trace and howto come from the real track only.
+PROBE_SETS = ("arithmetic", "slope", "linear", "code_trace", "howto", "factual", "factual_control", "reasoning_control")
 KINDS = ("reasoning", "factual", "control")
 KIND_OF_SET = {
     "arithmetic": "reasoning",
     "slope": "reasoning",
     "linear": "reasoning",
+    "code_trace": "reasoning",
+    "howto": "reasoning",
     "factual": "factual",
     "factual_control": "control",
     "reasoning_control": "control",
 }
-DEFAULT_SIZES = {
+DEFAULT_SIZES = {  # the synthetic track's sets and sizes (`make_probes`)
     "factual": 40,
     "arithmetic": 20,
     "slope": 20,
@@ -70,6 +76,11 @@ class Probe:
     @property
     def text(self) -> str:
         return self.prompt + self.completion
+
+
+def set_rank(name: str) -> int:
+    """Where a set comes in PROBE_SETS order (an unknown set after every known one): to sort tables by set."""
+    return PROBE_SETS.index(name) if name in PROBE_SETS else len(PROBE_SETS)
 
 
 # --- probe generation ------------------------------------------------------------------------------------
@@ -205,17 +216,18 @@ def _reasoning_control(rng: random.Random, i: int) -> tuple[str, str, str]:
 
 
 def make_probes(seed: int = 0, sizes: dict[str, int] | None = None) -> list[Probe]:
-    """The probe sets, deterministic under `seed`; `sizes` overrides DEFAULT_SIZES per set."""
-    unknown = set(sizes or {}) - set(PROBE_SETS)
+    """The synthetic track's probe sets, deterministic under `seed`; `sizes` overrides DEFAULT_SIZES per set."""
+    unknown = set(sizes or {}) - set(DEFAULT_SIZES)
     if unknown:
-        raise InputError(f"unknown probe set(s) {sorted(unknown)}; expected some of {list(PROBE_SETS)}")
+        raise InputError(f"unknown probe set(s) {sorted(unknown)} for the synthetic track; expected some of "
+                         f"{list(DEFAULT_SIZES)} (code_trace and howto are the real track's)")
     sizes = {**DEFAULT_SIZES, **(sizes or {})}
     if sizes["factual"] > len(FACTS):
         raise InputError(f"at most {len(FACTS)} factual probes are available, {sizes['factual']} requested")
 
     probes: list[Probe] = []
     seen: set[str] = set()
-    for name in PROBE_SETS:
+    for name in sorted(DEFAULT_SIZES, key=set_rank):
         # One generator per set, seeded by set name, so changing one set's size leaves the others unchanged.
         rng = random.Random(f"{seed}-{name}")
         if name == "arithmetic":
@@ -286,7 +298,8 @@ def write_probes(probes: list[Probe], path: str | Path) -> None:
 
 
 def read_probes(path: str | Path) -> list[Probe]:
-    """Reads probes written by `write_probes` (or by hand); any problem names the file and line."""
+    """Reads probes written by `write_probes` (or by hand): the fields of `Probe`, a known set and its kind, unique
+    ids, a completion and an answer; any problem names the file and line."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -315,8 +328,11 @@ def read_probes(path: str | Path) -> list[Probe]:
             raise InputError(f"{where}: field(s) {', '.join(bad)} must be strings")
         if row["set"] not in PROBE_SETS:
             raise InputError(f"{where}: unknown probe set {row['set']!r}; expected one of {list(PROBE_SETS)}")
-        if row["kind"] not in KINDS:
-            raise InputError(f"{where}: unknown kind {row['kind']!r}; expected one of {list(KINDS)}")
+        if row["kind"] != KIND_OF_SET[row["set"]]:
+            raise InputError(f"{where}: set {row['set']} is of kind {KIND_OF_SET[row['set']]!r}, not {row['kind']!r}")
+        blank = [k for k in ("completion", "answer") if not row[k].strip()]
+        if blank:  # nothing to attribute, or nothing to search for
+            raise InputError(f"{where}: empty {' and '.join(blank)}")
         if not isinstance(row.get("generated", False), bool):
             raise InputError(f"{where}: field generated must be true or false")
         if row.get("correct") is not None and not isinstance(row["correct"], bool):

@@ -32,12 +32,14 @@ from attribution.analysis import (
     plot_topk_mass,
     power_law_fits,
     searched_documents,
+    set_order,
     summarise_answers,
     summarise_representation,
     summarise_topk_mass,
     top_document_ids,
     top_documents,
     topk_mass,
+    within_task_by_set,
 )
 from attribution.analysis.answers import TOP_K
 from attribution.analysis.power_law import MIN_DOCS, TOP_FRACTION, fit_count
@@ -97,7 +99,8 @@ def build_report(
     pairs = correlation_pairs(matrix, probes)
     tables |= {"correlation_matrix": matrix, "correlation_pairs": pairs,
                "correlation_summary": correlation_summary(pairs),
-               "correlation_by_set": correlation_summary(pairs, by=("set_a", "set_b"))}
+               "correlation_by_set": correlation_summary(pairs, by=("set_a", "set_b")),
+               "correlation_within_task_by_set": within_task_by_set(pairs)}
     plots["correlations"] = plot_correlation_matrix(matrix, probes, out / "correlations.png")
 
     mass = topk_mass(scores, probes, args.percentiles)
@@ -119,7 +122,8 @@ def build_report(
     for column in columns:
         rows = over_representation(scores, probes, documents, column, ks)
         tables |= {f"{column}_representation": rows,
-                   f"{column}_representation_by_kind": summarise_representation(rows, column)}
+                   f"{column}_representation_by_kind": summarise_representation(rows, column),
+                   f"{column}_representation_by_set": summarise_representation(rows, column, by="set")}
         plots[f"{column}_representation"] = plot_representation(rows, out / f"{column}_representation.png", column)
 
     tables["top_documents"] = top_documents(scores, probes, documents, args.top_documents, args.snippet_chars)
@@ -155,11 +159,14 @@ def _headline(scores: pl.DataFrame, probes, tables: dict[str, pl.DataFrame], slo
     correlation = {relation: _mean_where(summary, "mean_r", relation=relation)
                    for relation in ("within_task", "across_task", "factual_factual")}
     k = min(args.headline_k, scores.height)
-    sources = tables["source_representation_by_kind"].filter((pl.col("side") == "top") & (pl.col("k") == k))
+    top_k = (pl.col("side") == "top") & (pl.col("k") == k)
+    sources = tables["source_representation_by_kind"].filter(top_k)
+    set_sources = tables["source_representation_by_set"].filter(top_k & (pl.col("kind") == "reasoning"))
     headline = {
         "documents": scores.height,
         "probes": {name: sum(p.set == name for p in probes) for name in dict.fromkeys(p.set for p in probes)},
         "correlation": correlation,
+        "within_task_by_set": dict(tables["correlation_within_task_by_set"].select("set", "mean_r").iter_rows()),
         "answer_found": {kind: _mean_where(tables["answers"], "answer_found", kind=kind, ranking="score")
                          for kind in ("factual", "reasoning")},
         "answer_found_random": {kind: _mean_where(tables["answers"], "answer_found", kind=kind, ranking="random")
@@ -168,15 +175,20 @@ def _headline(scores: pl.DataFrame, probes, tables: dict[str, pl.DataFrame], slo
         "source_ratio_top_k": {"k": k, **{kind: dict(sources.filter(pl.col("kind") == kind)
                                                      .select("source", "mean_ratio").iter_rows())
                                           for kind in ("reasoning", "factual")}},
+        "source_ratio_top_k_by_set": {name: dict(set_sources.filter(pl.col("set") == name)
+                                                 .select("source", "mean_ratio").iter_rows())
+                                      for name in dict.fromkeys(set_sources["set"])},
     }
-    truth = f"{args.truth_key}_representation_by_kind"
-    if truth in tables:
-        rows = tables[truth].filter((pl.col("side") == "top") & (pl.col("k") == k)
-                                    & pl.col(args.truth_key).is_in(["true", "1"]))
+    truth = f"{args.truth_key}_representation"
+    if f"{truth}_by_kind" in tables:
+        is_true = top_k & pl.col(args.truth_key).is_in(["true", "1"])
+        rows = tables[f"{truth}_by_kind"].filter(is_true)
+        by_set = tables[f"{truth}_by_set"].filter(is_true & (pl.col("kind") == "reasoning"))
         headline["truth_share_top_k"] = {
             "key": args.truth_key, "k": k,
             "corpus": _mean_where(rows, "corpus_share"),
             **{kind: _mean_where(rows, "mean_share", kind=kind) for kind in ("reasoning", "factual")},
+            "by_set": dict(by_set.select("set", "mean_share").iter_rows()),
         }
     return headline
 
@@ -206,16 +218,25 @@ def format_headline(headline: dict) -> list[str]:
         f"mean correlation of document scores: within-task {_number(c['within_task'])}, "
         f"across-task {_number(c['across_task'])}, factual-factual {_number(c['factual_factual'])}",
     ]
+    # .get: a headline.json written before the per-set numbers existed (quickstart prints an old run's).
+    if headline.get("within_task_by_set"):
+        lines.append("within-task correlation per reasoning set: "
+                     + ", ".join(f"{name} {_number(r)}" for name, r in headline["within_task_by_set"].items()))
     truth = headline.get("truth_share_top_k")
     if truth:
         lines.append(f"share of top-{truth['k']} documents that are {truth['key']}: reasoning "
                      f"{_number(truth['reasoning'])}, factual {_number(truth['factual'])} "
                      f"(corpus {_number(truth['corpus'])})")
+        if truth.get("by_set"):
+            lines.append(f"share of top-{truth['k']} documents that are {truth['key']}, per reasoning set: "
+                         + ", ".join(f"{name} {_number(share)}" for name, share in truth["by_set"].items()))
     ratios = headline["source_ratio_top_k"]
-    for kind in ("reasoning", "factual"):
-        if ratios.get(kind):
-            ordered = sorted(ratios[kind].items(), key=lambda item: -item[1])
-            lines.append(f"top-{ratios['k']} over-representation, {kind} probes: "
+    labelled = {f"{kind} probes": ratios.get(kind) for kind in ("reasoning", "factual")}
+    labelled |= {f"{name} probes": values for name, values in headline.get("source_ratio_top_k_by_set", {}).items()}
+    for label, values in labelled.items():
+        if values:
+            ordered = sorted(values.items(), key=lambda item: -item[1])
+            lines.append(f"top-{ratios['k']} over-representation, {label}: "
                          + ", ".join(f"{source} {ratio:.2f}x" for source, ratio in ordered))
     lines += [
         f"answer found in top documents: factual {_number(a['factual'])}, reasoning {_number(a['reasoning'])} "
@@ -262,10 +283,11 @@ def _image(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _pivot(summary: pl.DataFrame, column: str, side: str) -> pl.DataFrame:
-    """Mean ratio per (kind, value) with one column per k, for one side of the ranking."""
+def _pivot(summary: pl.DataFrame, column: str, side: str, by: str = "kind") -> pl.DataFrame:
+    """Mean ratio per (kind or set, value) with one column per k, for one side of the ranking."""
     rows = summary.filter(pl.col("side") == side)
-    return rows.pivot(on="k", index=["kind", column], values="mean_ratio", sort_columns=False).sort("kind", column)
+    pivot = rows.pivot(on="k", index=[by, column], values="mean_ratio", sort_columns=False)
+    return pivot.sort(set_order() if by == "set" else by, column)
 
 
 def render_html(headline: dict, tables: dict[str, pl.DataFrame], plots: dict[str, Path], probes, context: dict) -> str:
@@ -285,7 +307,9 @@ def render_html(headline: dict, tables: dict[str, pl.DataFrame], plots: dict[str
             note("Pearson r between two probes' per-nat scores over all documents. Probes of one reasoning task "
                  "drawing on the same procedures correlate (within-task); factual probes should not."),
             _image(plots["correlations"], "correlation heatmap"),
-            _table(tables["correlation_summary"]), "<h3>By pair of sets</h3>", _table(tables["correlation_by_set"]),
+            _table(tables["correlation_summary"]),
+            "<h3>Within each reasoning set</h3>", _table(tables["correlation_within_task_by_set"]),
+            "<h3>By pair of sets</h3>", _table(tables["correlation_by_set"]),
         ),
         section(
             "topk-mass", "Influence carried by the top of each ranking",
@@ -307,9 +331,10 @@ def render_html(headline: dict, tables: dict[str, pl.DataFrame], plots: dict[str
             "answers", "Answers in the top documents",
             note(f"Whether each probe's answer appears in its top {context['answer_top_k']} documents. Reasoning "
                  "answers and steps are searched as the step's equation with its operands (e.g. '5 - 3 = 2'), "
-                 "factual answers as whole words; bare_answer_docs counts documents with the bare number or "
-                 "word. Ranking 'random' searches the same number of randomly drawn documents instead: the "
-                 "rate expected by chance, which is high where the corpus is small or repeats a fact often."),
+                 "a command (how-to) as written, factual answers as whole words; bare_answer_docs counts "
+                 "documents with the bare number or word (a command's program). Ranking 'random' searches the "
+                 "same number of randomly drawn documents instead: the rate expected by chance, which is high "
+                 "where the corpus is small or repeats a fact often."),
             _image(plots["answers"], "answers found"), _table(tables["answers_by_set"]),
             "<details><summary>Every probe</summary>", _table(tables["answers"]), "</details>",
         ),
@@ -319,10 +344,11 @@ def render_html(headline: dict, tables: dict[str, pl.DataFrame], plots: dict[str
         sections.append(section(
             f"{column}-representation", f"Over-representation by {column}",
             note(f"Share of each {column} among a probe's top-k (bottom-k) documents divided by its share of the "
-                 "corpus, averaged over the probes of each kind; above 1 means over-represented."),
+                 "corpus, averaged over the probes of each kind (and of each set); above 1 means over-represented."),
             _image(plots[f"{column}_representation"], f"{column} over-representation"),
             "<h3>Top k</h3>", _table(_pivot(summary, column, "top")),
             "<h3>Bottom k</h3>", _table(_pivot(summary, column, "bottom")),
+            "<h3>Top k, per set</h3>", _table(_pivot(tables[f"{column}_representation_by_set"], column, "top", "set")),
         ))
     documents = tables["top_documents"]
     shown = [c for c in documents.columns if c not in ("probe", "set", "kind")]

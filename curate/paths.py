@@ -7,6 +7,7 @@ from pathlib import Path
 
 CLASSIFIER_FILE = "classifier.joblib"
 TRAINING_SET_FILE = "training_set.parquet"  # the documents and labels a classifier was trained on
+MANIFEST_FILE = "manifest.json"  # what made a resumable output (factors, scores): inputs, settings, partitioning
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,11 @@ class RunDir:
     @property
     def probes(self) -> Path:
         return self.root / "probes" / "probes.jsonl"
+
+    @property
+    def generated_probes(self) -> Path:
+        """The probes with a model's own greedy completions (`curate probes --generate-with`)."""
+        return self.root / "probes" / "probes-generated.jsonl"
 
     @property
     def probe_eval(self) -> Path:

@@ -27,6 +27,29 @@ def planted_scores(n: int = 400, seed: int = 0) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
+def test_labels_use_every_reasoning_set_or_the_ones_named(tmp_path):
+    from attribution.probes import Probe, write_probes
+    from curate.classify.labels import label_probe_ids
+    from curate.cli import build_parser
+    from curate.options import options_from
+
+    sets = {"arithmetic": "reasoning", "code_trace": "reasoning", "howto": "reasoning", "factual": "factual",
+            "reasoning_control": "control"}
+    write_probes([Probe(f"{name}-{i}", name, kind, "q", " a", "a") for name, kind in sets.items() for i in range(2)],
+                 tmp_path / "probes.jsonl")
+    scored = [f"{name}-{i}" for name in sets for i in range(2) if f"{name}-{i}" != "howto-1"]
+    reasoning, factual = label_probe_ids(tmp_path / "probes.jsonl", scored)
+    assert reasoning == ["arithmetic-0", "arithmetic-1", "code_trace-0", "code_trace-1", "howto-0"]
+    assert factual == ["factual-0", "factual-1"]
+    args = build_parser("train-classifier").parse_args(["train-classifier", "--label-sets", "code_trace", "howto"])
+    chosen = options_from(LabelArguments, args).sets
+    assert label_probe_ids(tmp_path / "probes.jsonl", scored, chosen)[0] == ["code_trace-0", "code_trace-1", "howto-0"]
+    with pytest.raises(InputError, match="must be reasoning sets.*not factual, algebra"):
+        label_probe_ids(tmp_path / "probes.jsonl", scored, ["howto", "factual", "algebra"])
+    with pytest.raises(InputError, match="no.* reasoning probe of slope"):
+        label_probe_ids(tmp_path / "probes.jsonl", scored, ["slope"])
+
+
 def test_top_k_positives_and_disjoint_negatives():
     args = LabelArguments(top_k=40, negatives_per_positive=2, bottom_share=0.5)
     labelled = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=args)

@@ -29,8 +29,8 @@ def by_set(probes: list[Probe], name: str) -> list[Probe]:
 
 
 def test_sizes_kinds_and_ids(probes):
-    assert {p.set for p in probes} == set(PROBE_SETS)
-    for name in PROBE_SETS:
+    assert {p.set for p in probes} == set(DEFAULT_SIZES) < set(PROBE_SETS) == set(KIND_OF_SET)
+    for name in DEFAULT_SIZES:
         members = by_set(probes, name)
         assert len(members) == DEFAULT_SIZES[name]
         assert all(p.kind == KIND_OF_SET[name] for p in members)
@@ -186,3 +186,40 @@ def test_missing_and_unknown_fields_are_named(tmp_path, probes):
         read_probes(path)
     with pytest.raises(InputError, match="cannot read"):
         read_probes(tmp_path / "absent.jsonl")
+
+
+def test_kind_must_match_the_set_and_completion_and_answer_must_not_be_empty(tmp_path, probes):
+    row = dict(vars(probes[0]))  # an arithmetic probe
+    path = tmp_path / "probes.jsonl"
+    for change, message in (({"kind": "factual"}, "line 2: set arithmetic is of kind 'reasoning', not 'factual'"),
+                            ({"completion": " \n"}, "line 2: empty completion"),
+                            ({"completion": "", "answer": ""}, "line 2: empty completion and answer")):
+        _write_lines(path, [json.dumps({**row, "id": "ok"}), json.dumps({**row, **change})])
+        with pytest.raises(InputError, match=re.escape(message)):
+            read_probes(path)
+
+
+def test_curate_probes_copies_a_validated_user_file_or_writes_a_track(tmp_path, capsys):
+    from curate.cli import main
+
+    mine = [Probe("trace-1", "code_trace", "reasoning", "What does `print(2 + 3)` print?", "\n2 + 3 = 5.", "5"),
+            Probe("how-1", "howto", "reasoning", "How do I list files?", "\nUse ls.", "ls"),
+            Probe("fact-1", "factual", "factual", "The capital of Peru is", " Lima.", "Lima")]
+    write_probes(mine, tmp_path / "mine.jsonl")
+    run = tmp_path / "run"
+    assert main(["probes", "--run-dir", str(run), "--from", str(tmp_path / "mine.jsonl")]) == 0
+    assert read_probes(run / "probes" / "probes.jsonl") == mine
+    assert "wrote 3 probes (1 code_trace, 1 howto, 1 factual)" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.jsonl"
+    _write_lines(bad, [json.dumps(vars(mine[0])), json.dumps({**vars(mine[1]), "kind": "control"})])
+    assert main(["probes", "--run-dir", str(run), "--from", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{bad}, line 2: set howto is of kind 'reasoning', not 'control'" in error
+    assert main(["probes", "--run-dir", str(run), "--from", str(bad), "--sizes", "howto=2"]) == 2
+    assert "copied as it is" in capsys.readouterr().err
+
+    assert main(["probes", "--run-dir", str(run), "--sizes", "arithmetic=3,factual=2", "--seed", "1"]) == 0
+    assert read_probes(run / "probes" / "probes.jsonl") == make_probes(1, {"arithmetic": 3, "factual": 2})
+    assert main(["probes", "--run-dir", str(run), "--sizes", "howto=2"]) == 2
+    assert "the real track's" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from attribution.probes import final_answer
+from attribution.probes import final_answer, read_probes, set_rank, write_probes
 from attribution.real_probes import REAL_SIZES, code_trace_probes, howto_probes, make_real_probes
 
 CODE = re.compile(r"```(python|sh)\n(.*?)\n```", re.DOTALL)
@@ -36,12 +36,14 @@ def test_code_trace_answers_are_what_the_code_prints():
     assert checked >= 25
 
 
-def test_real_probes_are_seeded_and_sized():
+def test_real_probes_are_seeded_sized_and_known_sets(tmp_path):
     first, again, other = make_real_probes(0), make_real_probes(0), make_real_probes(1)
     assert [p.prompt for p in first] == [p.prompt for p in again]
     assert [p.prompt for p in first] != [p.prompt for p in other]
     assert {s: sum(p.set == s for p in first) for s in REAL_SIZES} == REAL_SIZES
-    assert len({p.id for p in first}) == len(first)
+    assert [p.set for p in first] == sorted((p.set for p in first), key=set_rank)  # in PROBE_SETS order
+    write_probes(first, tmp_path / "probes.jsonl")
+    assert read_probes(tmp_path / "probes.jsonl") == first  # known sets, their kinds, unique ids
 
 
 def test_howto_probes_have_steps_and_a_command():

@@ -359,3 +359,77 @@ def test_report_without_ground_truth_or_reasoning_probes(tmp_path):
     assert any("within-task n/a" in line for line in lines) and not any("procedural" in line for line in lines)
     page = (tmp_path / "report" / "report.html").read_text()
     assert '<section id="source-representation">' in page and "procedural-representation" not in page
+
+
+CAPITALS = (("France", "Paris"), ("Peru", "Lima"), ("Kenya", "Nairobi"), ("Norway", "Oslo"))
+
+
+def write_factbook(folder) -> None:
+    """Country files laid out as the CIA World Factbook's, for the real track's factual probes."""
+    folder.mkdir()
+    for country, capital in CAPITALS:
+        government = {"Country name": {"conventional short form": {"text": country}},
+                      "Capital": {"name": {"text": capital}}}
+        (folder / f"{country.lower()}.json").write_text(json.dumps({"Government": government}))
+
+
+def test_every_probe_set_through_a_tiny_run(tmp_path, one_thread, capsys):
+    """The real track's probes (every known set) through `curate probes --generate-with`, eval-probes,
+    fit-factors, score and report, with a toy LM and a corpus where one document works out each probe."""
+    from attribution.probes import KIND_OF_SET, PROBE_SETS, read_probes
+    from attribution.real_probes import REAL_SIZES, make_real_probes
+    from curate.cli import main
+    from curate.lm.config import ModelConfig, TrainConfig
+    from curate.lm.train import save, train_lm
+    from curate.paths import RunDir
+
+    run = RunDir(tmp_path / "run")
+    write_factbook(tmp_path / "factbook")
+    sizes = {name: 2 for name in REAL_SIZES}
+    probes = make_real_probes(0, sizes, tmp_path / "factbook")
+    source = {"code_trace": "code", "howto": "manual", "factual": "factbook"}
+    documents = [Document(text=f"Worked example {i}.{p.completion}", id=f"w{i}",
+                          metadata={"source": source.get(p.set, "math"), "procedural": p.kind == "reasoning"})
+                 for i, p in enumerate(probes) if p.kind != "control"]
+    documents += [Document(text=f"News of day {i}: the market was quiet and it rained.", id=f"n{i}",
+                           metadata={"source": "news", "procedural": False}) for i in range(20)]
+    write_documents(documents, run.corpus)
+    texts = [d.text for d in documents] + [p.text for p in probes]
+    model_config = ModelConfig(n_layers=1, hidden=32, mlp=64, heads=2, max_len=1024)
+    config = TrainConfig(seq_len=32, batch_size=4, steps=2, warmup_steps=1, eval_every=2, vocab_size=400)
+    save(train_lm(texts, texts[:4], model_config, config, progress=False), run.model, model_config, config)
+
+    where = ["--run-dir", str(run.root)]
+    assert main(["probes", *where, "--track", "real", "--sizes", ",".join(f"{n}={k}" for n, k in sizes.items()),
+                 "--factbook", str(tmp_path / "factbook"), "--generate-with", str(run.model),
+                 "--max-new-tokens", "4"]) == 0
+    assert read_probes(run.probes) == probes
+    generated = read_probes(run.generated_probes)
+    assert all(p.generated for p in generated) and {p.id for p in generated} <= {p.id for p in probes}
+    assert main(["eval-probes", *where, "--max-new-tokens", "4"]) == 0
+    assert pl.read_csv(run.probe_eval / "summary.csv")["set"].to_list() == list(PROBE_SETS)
+    assert main(["fit-factors", *where, "--max-length", "64"]) == 0
+    assert main(["score", *where, "--max-length", "64"]) == 0
+    capsys.readouterr()
+    assert main(["report", *where, "--answer-top-k", "100", "--source-ks", "5,10", "--headline-k", "5"]) == 0
+
+    printed = capsys.readouterr().out
+    reasoning_sets = [name for name in PROBE_SETS if KIND_OF_SET[name] == "reasoning"]
+    headline = json.loads((run.report / "headline.json").read_text())
+    assert list(headline["probes"]) == list(PROBE_SETS)
+    assert list(headline["within_task_by_set"]) == reasoning_sets
+    assert list(headline["source_ratio_top_k_by_set"]) == reasoning_sets
+    assert list(headline["truth_share_top_k"]["by_set"]) == reasoning_sets
+    assert "within-task correlation per reasoning set: arithmetic" in printed and "howto probes: " in printed
+    # Every document is searched (the top 100 are all of them), and each reasoning or factual probe's answer is in the one
+    # document that works it out: a how-to's command as written, a code trace's final step or number.
+    answers = pl.read_csv(run.report / "answers.csv").filter(pl.col("ranking") == "score")
+    assert answers.filter(pl.col("kind") != "control")["answer_found"].all()
+    howto = answers.filter(pl.col("set") == "howto")
+    assert howto["answer_target"].to_list() == [p.answer for p in probes if p.set == "howto"]
+    within = pl.read_csv(run.report / "correlation_within_task_by_set.csv")
+    assert within["set"].to_list() == reasoning_sets and (within["pairs"] == 1).all()
+    by_set = pl.read_csv(run.report / "source_representation_by_set.csv")
+    assert by_set["set"].unique(maintain_order=True).to_list() == list(PROBE_SETS)
+    page = (run.report / "report.html").read_text()
+    assert all(f"<details><summary>{name}-000 ({name})" in page for name in PROBE_SETS)

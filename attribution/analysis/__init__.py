@@ -21,12 +21,13 @@ from attribution.analysis.answers import (
     step_equations,
     summarise_answers,
 )
-from attribution.analysis.common import load_documents, ordered_probes
+from attribution.analysis.common import load_documents, ordered_probes, set_order
 from attribution.analysis.correlations import (
     correlation_matrix,
     correlation_pairs,
     correlation_summary,
     plot_correlation_matrix,
+    within_task_by_set,
 )
 from attribution.analysis.power_law import compare_slopes, plot_power_law, power_law_fits
 from attribution.analysis.sources import over_representation, plot_representation, summarise_representation
@@ -37,6 +38,6 @@ __all__ = [
     "answer_search", "answer_targets", "compare_slopes", "correlation_matrix", "correlation_pairs",
     "correlation_summary", "load_documents", "ordered_probes", "over_representation", "plot_answers",
     "plot_correlation_matrix", "plot_power_law", "plot_representation", "plot_topk_mass", "power_law_fits",
-    "searched_documents", "step_equations", "summarise_answers", "summarise_representation", "summarise_topk_mass",
-    "top_document_ids", "top_documents", "topk_mass",
+    "searched_documents", "set_order", "step_equations", "summarise_answers", "summarise_representation",
+    "summarise_topk_mass", "top_document_ids", "top_documents", "topk_mass", "within_task_by_set",
 ]

@@ -8,9 +8,11 @@ each probe's targets are keyword patterns:
           "12 - 2 = 10"), matched with its operands, so "5 - 3 = 2" is found and "5 + 3 = 2" or a lone "2"
           is not;
   answer  the step that produces the final answer when there is one, else the answer itself as a whole
-          number or whole words ("Ankara", "Miguel de Cervantes"), never part of a longer number or word.
-`bare_answer_docs` also counts documents with the answer as a bare number or word, to show how little a
-lone number means.
+          number or whole words ("Ankara", "Miguel de Cervantes"), never part of a longer number or word;
+          a reasoning answer that is no number is a command (the how-to probes: "tar -czf photos.tar.gz
+          photos"), searched as written, case and all, with any whitespace between its words.
+`bare_answer_docs` also counts documents with the answer as a bare number or word (for a command, its first
+word: the program), to show how little a lone number, or a mention of the tool, means.
 """
 
 from __future__ import annotations
@@ -81,6 +83,16 @@ def words_pattern(answer: str) -> str:
     return r"(?<!\w)" + head + body + r"(?!\w)"
 
 
+def command_pattern(command: str) -> str:
+    """A command as written, its words apart by any whitespace, not inside a longer word or option."""
+    return r"(?<![\w-])" + r"\s+".join(map(re.escape, command.split())) + r"(?![\w-])"
+
+
+def is_command(probe: Probe) -> bool:
+    """A reasoning probe whose answer is no number answers with a command (the how-to probes)."""
+    return probe.kind == "reasoning" and not _NUMBER.fullmatch(probe.answer.strip())
+
+
 def bare_target(answer: str) -> Target:
     """The answer as a whole number or whole words."""
     answer = answer.strip()
@@ -110,6 +122,9 @@ def step_equations(completion: str) -> list[tuple[str, str]]:
 
 def answer_targets(probe: Probe) -> tuple[Target, list[Target]]:
     """The probe's answer target and its step targets (see the module docstring)."""
+    if is_command(probe):
+        command = probe.answer.strip()
+        return _target("answer", command, command_pattern(command)), []
     steps = [
         _target(f"step {i}", f"{expression} = {result}",
                 _expression_pattern(expression) + r"\s*=\s*" + number_pattern(result))
@@ -151,7 +166,7 @@ def answer_search(
         answer, steps = answer_targets(probe)
         answer_docs = sum(answer.found(text) for text in top_texts)
         found_steps = [step for step in steps if any(step.found(text) for text in top_texts)]
-        bare = bare_target(probe.answer)
+        bare = bare_target(probe.answer.split()[0] if is_command(probe) else probe.answer)
         rows.append({
             "ranking": "score" if seed is None else "random", "probe": probe.id, "set": probe.set,
             "kind": probe.kind, "top_k": len(top), "searched": len(top_texts),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.probes import KINDS, PROBE_SETS, Probe
+from attribution.probes import KINDS, Probe, set_rank
 from curate.errors import InputError
 
 UNKNOWN = "unknown"
@@ -29,8 +29,12 @@ def ordered_probes(scores: pl.DataFrame, probes: Iterable[Probe]) -> list[Probe]
     kept = [p for p in probes if p.id in columns]
     if not kept:
         raise InputError(f"none of the probes has a score column (columns: {scores.columns[:8]}...)")
-    set_rank = {name: i for i, name in enumerate(PROBE_SETS)}
-    return sorted(kept, key=lambda p: (set_rank.get(p.set, len(set_rank)), p.set, p.id))
+    return sorted(kept, key=lambda p: (set_rank(p.set), p.set, p.id))
+
+
+def set_order(column: str = "set") -> pl.Expr:
+    """A sort key that puts a table's rows in PROBE_SETS order of `column`."""
+    return pl.col(column).map_elements(set_rank, return_dtype=pl.Int64)
 
 
 def ordered_kinds(kinds: Iterable[str]) -> list[str]:

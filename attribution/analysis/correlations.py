@@ -1,7 +1,8 @@
 """Pearson correlation of document scores between every pair of probes (Ruis et al. 2024, Finding 1).
 
 If probes of one reasoning task draw on the same procedural documents, their score vectors over the corpus
-correlate; factual probes, each drawing on the few documents that state its fact, should not.
+correlate; factual probes, each drawing on the few documents that state its fact, should not. Per set, the
+within-task correlation says which reasoning sets (maths, code tracing, how-to...) share their documents.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import ordered_probes
+from attribution.analysis.common import ordered_probes, set_order
 from attribution.probes import Probe
 
 RELATIONS = ("within_task", "across_task", "factual_factual", "reasoning_factual", "other")
@@ -70,7 +71,20 @@ def correlation_summary(pairs: pl.DataFrame, by: tuple[str, ...] = ("relation",)
     if by == ("relation",):
         order = {name: i for i, name in enumerate(RELATIONS)}
         return summary.sort(pl.col("relation").replace_strict(order, default=len(order)))
-    return summary.sort(list(by))
+    return summary.sort([set_order(c) if c.startswith("set") else pl.col(c) for c in by])
+
+
+def within_task_by_set(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Per reasoning set: mean and median r between two of its probes (its within-task correlation), their
+    count, and the mean r between one of its probes and one of another reasoning set (`across_mean_r`)."""
+    within = pairs.filter(pl.col("relation") == "within_task").group_by(set="set_a").agg(
+        mean_r=pl.col("r").mean(), median_r=pl.col("r").median(), pairs=pl.len()
+    )
+    across = pairs.filter(pl.col("relation") == "across_task")
+    across = pl.concat([across.select(set="set_a", r="r"), across.select(set="set_b", r="r")]).group_by("set").agg(
+        across_mean_r=pl.col("r").mean()
+    )
+    return within.join(across, on="set", how="left").sort(set_order())
 
 
 def plot_correlation_matrix(matrix: pl.DataFrame, probes: list[Probe], path: str | Path) -> Path:

@@ -3,7 +3,8 @@
 For each probe and k, the share of each value of a document column (`source`, or ground truth such as
 `procedural`) among its top-k and bottom-k documents, against that value's share of the whole corpus. A
 ratio above 1 means over-represented: the paper finds code, StackExchange and arXiv over-represented in the
-top of reasoning rankings, Wikipedia and trivia in the top of factual ones.
+top of reasoning rankings, Wikipedia and trivia in the top of factual ones. Averaged per kind, and per set to
+see which reasoning sets (maths, code tracing, how-to...) draw on which sources.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from attribution.analysis.common import (
     ordered_kinds,
     ordered_probes,
     probe_values,
+    set_order,
     top_order,
     with_documents,
 )
@@ -58,12 +60,13 @@ def over_representation(
                                       "corpus_share": pl.Float64, "ratio": pl.Float64})
 
 
-def summarise_representation(rows: pl.DataFrame, column: str = "source") -> pl.DataFrame:
-    """Mean share and mean ratio over the probes of each kind, per side, k and value."""
-    return rows.group_by("kind", "side", "k", column).agg(
-        mean_share=pl.col("share").mean(), corpus_share=pl.col("corpus_share").first(),
+def summarise_representation(rows: pl.DataFrame, column: str = "source", by: str = "kind") -> pl.DataFrame:
+    """Mean share and mean ratio over the probes of each kind (or set, with its kind), per side, k and value."""
+    kind = [pl.col("kind").first()] if by != "kind" else []
+    return rows.group_by(by, "side", "k", column).agg(
+        *kind, mean_share=pl.col("share").mean(), corpus_share=pl.col("corpus_share").first(),
         mean_ratio=pl.col("ratio").mean(), probes=pl.len(),
-    ).sort("kind", "side", "k", column)
+    ).sort(set_order() if by == "set" else by, "side", "k", column)
 
 
 def plot_representation(rows: pl.DataFrame, path: str | Path, column: str = "source") -> Path:

@@ -1,5 +1,8 @@
 """Training labels from an influence ranking, with no hand labels.
 
+The probes: every reasoning probe scored (maths, code tracing, how-to...), or those of the sets named
+(`LabelArguments.sets`), to learn one kind of procedure.
+
 Aggregation (default "magnitude"): each reasoning probe's per-nat scores are divided by their root mean
 square, and a document's aggregate is the mean |score / rms| over those probes: how far it moves many
 reasoning probes from zero, in either direction. Ruis et al. found the most negatively influential documents
@@ -21,6 +24,8 @@ in the top-k for factual probes are dropped from the positives, since they teach
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
@@ -30,6 +35,22 @@ from curate.errors import InputError
 
 def _count(value: float, total: int) -> int:
     return int(value) if value >= 1 else max(1, round(value * total))
+
+
+def label_probe_ids(probes_path: Path, scored: list[str], sets: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(reasoning, factual) ids of the scored probes; the reasoning ones only of `sets` if any are named."""
+    from attribution.probes import KIND_OF_SET, read_probes
+
+    reasoning_sets = [name for name, kind in KIND_OF_SET.items() if kind == "reasoning"]
+    wrong = [name for name in sets or [] if name not in reasoning_sets]
+    if wrong:
+        raise InputError(f"label sets must be reasoning sets ({', '.join(reasoning_sets)}), not {', '.join(wrong)}")
+    probes = [p for p in read_probes(probes_path) if p.id in set(scored)]
+    reasoning = [p.id for p in probes if p.kind == "reasoning" and (not sets or p.set in sets)]
+    if not reasoning:
+        among = f" of {', '.join(sets)}" if sets else ""
+        raise InputError(f"none of the scored probes is a reasoning probe{among} ({probes_path})")
+    return reasoning, [p.id for p in probes if p.kind == "factual"]
 
 
 def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str = "rank") -> np.ndarray:

@@ -7,6 +7,9 @@ corpus they cost 4–5× the throughput for no F1 gain (measured in `curate benc
 "embedding": mean-pooled hidden states of a local HF model (e.g. the run's LM) into the same linear model.
 The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
 datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
+It is zlib-compressed (lossless): with the default 2**17 hashed features the three calibration folds'
+coefficients and the idf weights are dense float64 arrays, 4.2 MB raw, 2.8 to 3.3 MB compressed (trained on
+3,000 to 20,000 real documents).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from sklearn.pipeline import Pipeline, make_pipeline, make_union
 from sklearn.utils.validation import check_is_fitted
 
 from curate import __version__
-from curate.classify import hashing
+from curate.classify import builtin, hashing
 from curate.classify.arguments import BACKENDS
 from curate.classify.arguments import ClassifierArguments as DEFAULTS  # the command line's defaults are ours
 from curate.errors import InputError
@@ -221,12 +224,37 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"file_version": FILE_VERSION, "toolkit_version": __version__, "classifier": self}, path)
+        data = {"file_version": FILE_VERSION, "toolkit_version": __version__, "classifier": self}
+        joblib.dump(data, path, compress=3)
         return path
 
 
+def save_builtin(classifier: ProceduralClassifier, provenance: dict, name: str = builtin.DEFAULT) -> Path:
+    """Ship `classifier` as package data (`builtin:NAME`), `provenance` (model, sources, probes, sizes, the
+    command that rebuilds it) added to its own; refuses a file over `builtin.MAX_BYTES`."""
+    if missing := [key for key in builtin.REQUIRED_PROVENANCE if key not in provenance]:
+        raise InputError(f"the provenance lacks {', '.join(missing)}: a shipped classifier states all of "
+                         f"{', '.join(builtin.REQUIRED_PROVENANCE)}")
+    classifier.provenance_.update(provenance)
+    path = classifier.save(builtin.FOLDER / f"{name}.joblib")
+    if (size := path.stat().st_size) > builtin.MAX_BYTES:
+        path.unlink()
+        raise InputError(f"{path}: {size / 1e6:.1f} MB, over the {builtin.MAX_BYTES / 1e6:.0f} MB of package "
+                         "data; train it with fewer features (n_features, no character n-grams)")
+    return path
+
+
+def describe_classifier(spec: str | Path) -> dict:
+    """A classifier file's size, settings and provenance (`curate evaluate-classifier --info`)."""
+    path = builtin.classifier_path(spec)
+    classifier = load_classifier(path)
+    return {"file": str(path), "megabytes": round(path.stat().st_size / 1e6, 3),
+            "settings": classifier.get_params(), "provenance": classifier.provenance_}
+
+
 def load_classifier(path: str | Path) -> ProceduralClassifier:
-    path = Path(path)
+    """The classifier in a file saved by `ProceduralClassifier.save`, or a shipped one (`builtin[:NAME]`)."""
+    path = builtin.classifier_path(path)
     if not path.exists():
         raise InputError(f"{path}: no classifier file (train one with `curate train-classifier`)")
     try:

@@ -16,7 +16,7 @@ import polars as pl
 
 from attribution.scores import load_per_nat_scores
 from curate.classify.arguments import ClassifierArguments, LabelArguments, RecallArguments
-from curate.classify.labels import label_from_scores
+from curate.classify.labels import label_from_scores, label_probe_ids
 from curate.classify.model import ProceduralClassifier
 from curate.classify.report import evaluate, plot_pr_curves
 from curate.corpus.io import read_documents
@@ -89,17 +89,6 @@ def train_from_scores(
     return classifier, labelled.drop("index")
 
 
-def probe_ids_by_kind(probes_path: Path, scored: list[str]) -> tuple[list[str], list[str]]:
-    """(reasoning, factual) ids of the scored probes."""
-    from attribution.probes import read_probes
-
-    probes = [p for p in read_probes(probes_path) if p.id in set(scored)]
-    reasoning = [p.id for p in probes if p.kind == "reasoning"]
-    if not reasoning:
-        raise InputError(f"none of the scored probes is a reasoning probe ({probes_path})")
-    return reasoning, [p.id for p in probes if p.kind == "factual"]
-
-
 @dataclass
 class ClassifierReport:
     out: Path
@@ -133,7 +122,7 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
         scores, meta = load_per_nat_scores(scores_dir)
         scores = scores.filter(~pl.col("doc_id").is_in(heldout))
         scored = [p["id"] for p in meta["probes"]]
-        reasoning, factual = probe_ids_by_kind(args.probes or run_dir.probes, scored)
+        reasoning, factual = label_probe_ids(args.probes or run_dir.probes, scored, args.labels.sets)
         classifier = ProceduralClassifier(
             backend=args.backend,
             embedding_model=str(args.embedding_model or run_dir.model)
