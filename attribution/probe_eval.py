@@ -48,6 +48,9 @@ class ProbeFileArguments:
     generated_out: Path | None = option(None, "file for the generated completions (RUN_DIR/probes/"
                                         "probes-generated.jsonl if not given)")
     max_new_tokens: int = option(MAX_NEW_TOKENS, "longest greedy completion, in tokens")
+    combined: bool = option(False, "with --generate-with, write one file holding both the reference and the "
+                            "generated completions (generated ids end in -gen), so one scoring pass ranks "
+                            "documents for both")
 
 
 @dataclass
@@ -81,6 +84,8 @@ def make_probe_file(args: ProbeFileArguments) -> ProbeFiles:
         generated = [p for p in generated if p.completion.strip()]  # nothing to attribute: `read_probes` refuses it
         result.generated = args.generated_out or run_dir.generated_probes
         result.correct = sum(bool(p.correct) for p in generated)
+        if args.combined:  # the reference file comes first: its ids keep their meaning, the generated are extra
+            generated = [*probes, *(replace(p, id=f"{p.id}-gen") for p in generated)]
         write_probes(generated, result.generated)
     return result
 
@@ -174,8 +179,18 @@ def generate_completions(probes: list[Probe], model_path: Path, max_new_tokens: 
     from curate.lm.load import load_causal_lm
 
     model, tokenizer = load_causal_lm(model_path)
-    completions = greedy_complete(model, tokenizer, [p.prompt for p in probes], max_new_tokens, progress=True)
+    prompts = [chat_prompt(tokenizer, p.prompt) for p in probes]
+    completions = greedy_complete(model, tokenizer, prompts, max_new_tokens, progress=True)
     return [
-        replace(p, completion=c, generated=True, correct=is_correct(c, p.answer))
-        for p, c in zip(probes, completions, strict=True)
+        replace(p, prompt=prompt, completion=c, generated=True, correct=is_correct(c, p.answer))
+        for p, prompt, c in zip(probes, prompts, completions, strict=True)
     ]
+
+
+def chat_prompt(tokenizer, prompt: str) -> str:
+    """An instruct model answers a question only inside its chat template (bare, SmolLM2-Instruct ends most
+    questions at once); the generated probe keeps the templated prompt, so its completion is scored as it was
+    produced. Base models, with no template, get the prompt as it is."""
+    if not getattr(tokenizer, "chat_template", None):
+        return prompt
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)

@@ -8,6 +8,7 @@ so one forward pass and one `summed_log_prob` serve both.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -37,10 +38,33 @@ def encode_probe(tokenizer, prompt: str, completion: str) -> Encoded:
     return Encoded(prompt_ids + completion_ids, [IGNORE] * len(prompt_ids) + completion_ids)
 
 
+CHARACTERS_PER_TOKEN = 32  # a first bound on the text `max_length` tokens can span; it doubles where too short
+
+
 def encode_document(tokenizer, text: str, max_length: int = 512) -> Encoded:
-    """Every token of a document counts in its training loss; documents are truncated to `max_length`."""
-    ids = (_bos(tokenizer) + tokenizer(text, add_special_tokens=False)["input_ids"])[:max_length]
+    """Every token of a document counts in its training loss; documents are truncated to `max_length`.
+
+    Only a prefix of the text is tokenised, so a document of many megabytes costs what a long one does: the
+    prefix ends before its last, possibly cut, word, and grows until it gives more tokens than are kept."""
+    limit = max_length * CHARACTERS_PER_TOKEN
+    while True:
+        prefix = _prefix(text, limit)
+        ids = _bos(tokenizer) + tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        if prefix is text or len(ids) > max_length:
+            break
+        limit *= 2
+    ids = ids[:max_length]
     return Encoded(ids, list(ids))
+
+
+def _prefix(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its first `limit` characters up to the end of their last
+    whole word (found as the first whitespace-then-word in the reversed text: linear, whatever the text)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    match = re.search(r"\s\S", head[::-1])
+    return head[: limit - 1 - match.start()] if match else head
 
 
 def collate(batch: list[Encoded], pad_id: int = 0) -> dict[str, torch.Tensor]:

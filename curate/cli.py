@@ -25,6 +25,7 @@ COMMANDS = {
     "score": "curate.commands.score",
     "report": "curate.commands.report",
     "train-classifier": "curate.commands.train_classifier",
+    "evaluate-classifier": "curate.commands.evaluate_classifier",
     "filter": "curate.commands.filter",
     "mix": "curate.commands.mix",
     "validate": "curate.commands.validate",
@@ -33,6 +34,10 @@ COMMANDS = {
     "run": "curate.commands.run",
     "quickstart": "curate.commands.quickstart",
 }
+
+# commands that a rerun resumes where an interrupted run stopped (completed tasks, parts, cells or stages)
+RESUMABLE = {"fit-factors", "score", "filter", "validate", "run", "quickstart"}
+_running: list[str | None] = []  # the commands main() is running, outermost first
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -52,16 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
-    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
-    )
+    outermost = not _running  # a recipe runs each stage through main(): the outermost call reports Ctrl-C
+    _running.append(command)
     try:
-        result = args.func(args)
+        args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
+        )
+        return int(args.func(args) or 0)
     except CurateError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return int(result or 0)
+    except KeyboardInterrupt:
+        if not outermost:
+            raise
+        resume = "; rerun the same command to resume" if command in RESUMABLE else ""
+        print(f"interrupted{resume}", file=sys.stderr)
+        return 130  # what a shell reports for a process ended by Ctrl-C
+    finally:
+        _running.pop()
 
 
 if __name__ == "__main__":

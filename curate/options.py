@@ -36,13 +36,19 @@ def _field_type(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+def default_of(cls: type, name: str) -> Any:
+    """The default of the field `name` of the dataclass `cls`."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
+
+
 def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     """One flag per field of `cls` that has help text, default and help taken from the field."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         if field.name in skip or "help" not in field.metadata:
             continue
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        default = default_of(cls, field.name)
         kind, several = _field_type(hints[field.name])
         flag = field.metadata.get("flag") or "--" + field.name.replace("_", "-")
         kwargs: dict[str, Any] = {"dest": field.name, "default": default}

@@ -1,9 +1,10 @@
 """Run a recipe: its stages in order, each a `curate` command, skipping stages already completed.
 
 A stage counts as complete when its marker `RUN_DIR/.stages/NAME.done` exists and records the same command
-line; the marker is written only after the stage's command returned successfully, so an interrupted stage is
-run again from its start. A stage whose arguments changed (another seed, another size) runs again, and so does
-every stage after it, since each reads what the earlier ones wrote.
+line and the same content of the files (and corpus) it names; the marker is written only after the stage's
+command returned successfully, so an interrupted stage is run again from its start. A stage whose arguments
+or inputs changed (another seed, another size, a new corpus) runs again, and so does every stage after it,
+since each reads what the earlier ones wrote.
 
 Argument values may name "{run_dir}" and the recipe's `[variables]` (e.g. "{seed}"); `curate run --set
 seed=1` overrides a variable, so one recipe runs the whole pipeline again under another seed.
@@ -40,7 +41,8 @@ class Stage:
                 text = text.replace(f"{{{name}}}", str(replacement))
             return text
 
-        argv = [*self.command, "--run-dir", str(run_dir)]
+        # Commands without a run directory (e.g. `corpus real`, `model import`) name their outputs in `args`.
+        argv = [*self.command, *(["--run-dir", str(run_dir)] if takes_run_dir(self.command) else [])]
         for key, value in self.args.items():
             if isinstance(value, bool):
                 argv += [f"--{key}"] if value else []
@@ -89,6 +91,21 @@ class Recipe:
         return cls(Path(data.get("run_dir", f"runs/{path.stem}")), stages, dict(data.get("variables", {})))
 
 
+def takes_run_dir(command: list[str]) -> bool:
+    """Whether the (sub-)command `command` has a --run-dir option, asked of the CLI's own parser."""
+    import argparse
+
+    from curate.cli import build_parser
+
+    parser = build_parser(command[0])
+    for word in command:
+        subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subcommands or word not in subcommands[0].choices:
+            break
+        parser = subcommands[0].choices[word]
+    return "--run-dir" in parser._option_string_actions
+
+
 def check_arguments(recipe: Recipe, run_dir: Path) -> list[list[str]]:
     """Every stage's command line, parsed before any stage runs, so a typo in a late stage costs nothing."""
     from curate.cli import build_parser
@@ -117,13 +134,15 @@ def run_recipe(recipe: Recipe, run_dir: Path | None = None, force: bool = False)
     timings, rerun = {}, force
     for stage, argv in zip(recipe.stages, argvs, strict=True):
         marker = markers / f"{stage.name}.done"
-        done = json.loads(marker.read_text()).get("argv") if marker.exists() else None
-        if done == argv and not rerun:
+        done = json.loads(marker.read_text()) if marker.exists() else None
+        changed = done and ("arguments" if done["argv"] != argv else
+                            "inputs" if done.get("inputs", {}) != stage_inputs(argv) else "")
+        if done and not changed and not rerun:
             print(f"== {stage.name}: already complete, skipped")
             timings[stage.name] = 0.0
             continue
-        if done is not None and done != argv:
-            print(f"== {stage.name}: arguments changed since it completed; it and every later stage run again")
+        if changed:
+            print(f"== {stage.name}: {changed} changed since it completed; it and every later stage run again")
             rerun = True
         print(f"== {stage.name}: curate {' '.join(argv)}", flush=True)
         started = time.perf_counter()
@@ -131,8 +150,23 @@ def run_recipe(recipe: Recipe, run_dir: Path | None = None, force: bool = False)
         if status:
             raise InputError(f"stage {stage.name!r} failed with status {status}")
         timings[stage.name] = time.perf_counter() - started
-        marker.write_text(json.dumps({"argv": argv, "seconds": timings[stage.name]}))
+        marker.write_text(json.dumps({"argv": argv, "inputs": stage_inputs(argv), "seconds": timings[stage.name]}))
     return timings
+
+
+def stage_inputs(argv: list[str]) -> dict[str, str]:
+    """Content fingerprints of the files a stage's command line names, and of the folder after --corpus or --input
+    (a stage reading a changed file or corpus is not complete)."""
+    from curate.corpus.io import corpus_fingerprint, file_fingerprint
+
+    found = {}
+    for flag, value in zip(argv, argv[1:], strict=False):
+        if Path(value).is_file():
+            found[value] = file_fingerprint(Path(value))
+        elif flag in ("--corpus", "--input") and Path(value).is_dir():
+            with contextlib.suppress(InputError):  # no corpus there: the stage itself says so
+                found[value] = corpus_fingerprint(value)
+    return found
 
 
 def _parses(argv: list[str]) -> bool:

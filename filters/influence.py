@@ -1,114 +1,101 @@
 """Attribution as datatrove steps, so it shards like any other pipeline, on any executor (local, Slurm, Ray).
 
-Scoring: each task scores the documents of its rank against queries prepared once, and writes
-`part-{rank:05d}.parquet` whole; documents pass through unchanged, so the step can sit before others.
+Scoring: each task scores the documents of its rank against queries prepared once, and writes them in parts
+`part-{rank:05d}-{index:05d}.parquet` of `documents_per_part` documents, each whole; a killed task resumes
+after its last part. Documents pass through unchanged, so the step can sit before others.
 
-    prepare_queries("model/", "probes.jsonl", "factors/", "scores/", ScoreArguments())
+    start_scores(model, tokenizer, Corpus("corpus/"), "probes.jsonl", "factors/", "scores/", ScoreArguments(),
+                 ScoreRunArguments(), tasks=8)
     pipeline = [JsonlReader("corpus/"), InfluenceScorer("model/", "scores/")]
     LocalPipelineExecutor(pipeline, tasks=8, workers=2, logging_dir="scores/logs").run()
 
-Fitting: each task sums the statistics of its rank's documents (`FactorStatistics`, a terminal step); the
-sums are merged between the covariance stage and the corrected-eigenvalue stage (`fit_factors_on_tasks`).
+Fitting: each task sums the statistics of its share of the corpus (`FactorStatistics`, a terminal step that
+reads its share itself, so that `--max-documents` means the first N documents of the corpus on any number of
+tasks); the sums are merged between the covariance stage and the corrected-eigenvalue stage.
 `curate fit-factors --tasks N` and `curate score --tasks N` run these through `fit_factors_on_tasks` and
-`score_on_tasks`, on the executor that `ExecutorArguments` names.
+`score_on_tasks`, on the executor that `ExecutorArguments` names, with the same manifests as one process.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from attribution.ekfac.data import Skipped
 from attribution.ekfac.factors import FactorArguments, Factors
 from attribution.ekfac.precondition import Queries, ScoreArguments
 from attribution.ekfac.scoring import (
+    DOCUMENTS_PER_PART,
     QUERIES_FILE,
-    DocumentScores,
-    Scorer,
-    part_path,
-    score_documents,
-    write_part,
+    finish_scores,
+    new_summary,
+    score_parts,
 )
 from attribution.ekfac.stages import (
     COVARIANCE_FILE,
     Corpus,
     DeviceArguments,
+    ScoreRunArguments,
     bad_records_file,
+    factors_fitted,
     fit_share,
     merge_shares,
-    prepare_queries,
+    start_factors,
+    start_scores,
 )
 from curate.errors import InputError
 from filters.pipeline import ExecutorArguments, run_tasks
 
 
 class InfluenceScorer(PipelineStep):
-    """Scores the documents of this rank against the queries in `output_folder`; one part file per rank."""
+    """Scores the documents of this rank against the queries in `output_folder`, in parts of `documents_per_part`
+    documents; full queries take at most `materialise_limit` bytes (see `scoring.materialised_layers`)."""
 
     name = "🎯 influence scores"
     type = "📊 - STATS"
 
-    def __init__(self, model_path: str | Path, output_folder: str | Path, chunk_size: int = 256,
-                 device: DeviceArguments | None = None):
+    def __init__(self, model_path: str | Path, output_folder: str | Path, documents_per_part: int = DOCUMENTS_PER_PART,
+                 device: DeviceArguments | None = None, materialise_limit: int | None = None):
         super().__init__()
         # absolute, so that workers started elsewhere (Ray, Slurm) find the files
         self.model_path, self.output_folder = Path(model_path).absolute(), Path(output_folder).absolute()
-        self.chunk_size, self.device = chunk_size, device or DeviceArguments()
+        self.documents_per_part, self.device = documents_per_part, device or DeviceArguments()
+        self.materialise_limit = materialise_limit
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        path = part_path(self.output_folder, rank)
-        if path.exists():  # scored by an earlier run: pass the documents through untouched
-            yield from data
-            return
         queries_file = self.output_folder / QUERIES_FILE
         if not queries_file.exists():
-            raise InputError(f"no queries at {queries_file}; prepare them first (prepare_queries or curate score)")
+            raise InputError(f"no queries at {queries_file}; prepare them first (start_scores or curate score)")
         queries = Queries.load(queries_file)
-        model, tokenizer = self.device.load(self.model_path, queries.args.max_length)
         queries.args.progress = False
-        scorer = Scorer(model, queries) if queries.args.method != "random" else None
-        parts, chunk, seen = [], [], 0
-
-        def flush():
-            with self.track_time(unit="batch"):
-                result = score_documents(model, tokenizer, chunk, queries, start=seen, scorer=scorer)
-            self.stat_update("scored", value=len(result.doc_ids))
-            self.stat_update("skipped", value=result.skipped.total)
-            parts.append(result)
-
-        for document in data:
-            chunk.append(document)
-            if len(chunk) == self.chunk_size:
-                flush()
-                yield from chunk
-                seen, chunk = seen + len(chunk), []
-        if chunk:
-            flush()
+        model, tokenizer = self.device.load(self.model_path, queries.args.max_length)
+        summary = new_summary()
+        for chunk in score_parts(model, tokenizer, data, queries, self.output_folder, self.documents_per_part,
+                                 summary, rank, self.materialise_limit):
             yield from chunk
-        write_part(_concatenate(parts, queries.probe_ids), path)
+        self.stat_update("scored", value=summary["documents_scored"])
+        self.stat_update("skipped", value=summary["skipped"].total)
 
 
 class FactorStatistics(PipelineStep):
-    """Sums EK-FAC statistics over the documents of this rank into `factors/partial/`: covariances while the
+    """Sums EK-FAC statistics over this rank's share of `corpus` into `factors/partial/`: covariances while the
     merged `covariance.safetensors` does not exist yet, corrected eigenvalues in its eigenbasis once it does."""
 
     name = "📐 EK-FAC statistics"
     type = "📊 - STATS"
 
-    def __init__(self, model_path: str | Path, factors_folder: str | Path, args: FactorArguments,
+    def __init__(self, corpus: Corpus, model_path: str | Path, factors_folder: str | Path, args: FactorArguments,
                  device: DeviceArguments | None = None):
         super().__init__()
-        self.model_path, self.factors_folder = Path(model_path).absolute(), Path(factors_folder).absolute()
+        self.corpus, self.model_path = corpus, Path(model_path).absolute()
+        self.factors_folder = Path(factors_folder).absolute()
         self.args, self.device = replace(args, progress=False), device or DeviceArguments()
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         model, tokenizer = self.device.load(self.model_path, self.args.max_length)
-        statistics = fit_share(model, tokenizer, data, self.factors_folder, self.args, rank, world_size)
+        statistics = fit_share(model, tokenizer, self.corpus, self.factors_folder, self.args, rank, world_size)
         self.stat_update("documents", value=statistics.documents)
         self.stat_update("skipped", value=statistics.skipped.total)
         return
@@ -118,36 +105,35 @@ class FactorStatistics(PipelineStep):
 def fit_factors_on_tasks(corpus: Corpus, model_path: Path, out: Path, args: FactorArguments,
                          execution: ExecutorArguments, device: DeviceArguments | None = None) -> Factors | None:
     """`curate fit-factors --tasks N`: covariances on N tasks, merge, corrected eigenvalues on N tasks, merge.
-    Returns the factors, or None when Slurm jobs were submitted without waiting (rerun to go on)."""
+    Returns the factors (as they are if already fitted from the same inputs), or None when Slurm jobs were
+    submitted without waiting (rerun to go on)."""
     out = Path(out)
-    if execution.overwrite:
-        shutil.rmtree(out, ignore_errors=True)
+    model, _ = (device or DeviceArguments()).load(model_path, args.max_length)
+    start_factors(corpus, model, out, args, execution.tasks, execution.overwrite)
+    del model  # each task loads its own
+    if factors_fitted(out):
+        return Factors.load(out)
     for stage in ("covariance", "lambda"):
         if stage == "covariance" and (out / COVARIANCE_FILE).exists():
             continue  # kept from an interrupted run
-        reader = corpus.reader(bad_records_file(out, first_pass=stage == "covariance"))
-        pipeline = [reader, FactorStatistics(model_path, out, args, device)]
-        if not run_tasks(pipeline, out / "logs" / stage, execution):
+        if not run_tasks([FactorStatistics(corpus, model_path, out, args, device)], out / "logs" / stage, execution):
             return None
         merged = merge_shares(out, shares=execution.tasks)
     return merged
 
 
 def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
-                   args: ScoreArguments, execution: ExecutorArguments, device: DeviceArguments | None = None) -> bool:
-    """`curate score --tasks N`: prepare the queries, then score the corpus with N datatrove tasks, one part each.
-    False when Slurm jobs were submitted without waiting."""
-    out = Path(out)
-    if execution.overwrite and (out / "logs").exists():
-        shutil.rmtree(out / "logs")  # datatrove would otherwise skip the tasks it saw complete
-    prepare_queries(model_path, probes_path, factors_path, out, args, device, execution.overwrite)
-    pipeline = [corpus.reader(bad_records_file(out)), InfluenceScorer(model_path, out, device=device)]
-    return run_tasks(pipeline, out / "logs", execution)
-
-
-def _concatenate(parts: list[DocumentScores], probe_ids: list[str]) -> DocumentScores:
-    skipped = sum((p.skipped for p in parts), Skipped())
-    if not parts:
-        return DocumentScores([], torch.zeros(0), torch.zeros(0, len(probe_ids)), probe_ids, skipped)
-    return DocumentScores([i for p in parts for i in p.doc_ids], torch.cat([p.grad_norms for p in parts]),
-                          torch.cat([p.scores for p in parts]), probe_ids, skipped)
+                   args: ScoreArguments, execution: ExecutorArguments, device: DeviceArguments | None = None,
+                   run: ScoreRunArguments | None = None) -> dict | None:
+    """`curate score --tasks N`: prepare the queries, then score the corpus with N datatrove tasks. Returns the
+    `documents` and `parts` the whole scores hold, or None when Slurm jobs were submitted without waiting."""
+    out, run, device = Path(out), run or ScoreRunArguments(), device or DeviceArguments()
+    model, tokenizer = device.load(model_path, args.max_length)
+    workers = execution.tasks if execution.workers == -1 else execution.workers
+    room = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, execution.tasks,
+                        workers if execution.executor == "local" else 1, execution.overwrite)[1]
+    del model  # each task loads its own
+    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, room)
+    if not run_tasks([corpus.reader(bad_records_file(out)), scorer], out / "logs", execution):
+        return None
+    return finish_scores(out)

@@ -5,8 +5,12 @@
                    └──────── excluded/<reason>/part-<rank> (each drop with metadata filter_reason) ──┘
 
 Layout of `out`: `kept/` (the documents that passed, with their annotations), `excluded/<reason>/`,
-`logs/` (datatrove's logging dir: per-task stats and completion markers, so a rerun skips finished tasks),
-`filter_config.json` (the settings, checked on resume) and `summary.json`.
+`logs/` (datatrove's logging dir: per-task stats, logs and completion markers, so a rerun skips finished tasks),
+`filter_config.json` (what made the run: the settings, the tasks and the fingerprints of the corpus shards and
+the classifier file; a resume must match it) and `summary.json`.
+
+A failed task's traceback goes to its log (`logs/logs/task_NNNNN.log`), and the terminal gets one line naming
+it. Local workers ignore Ctrl-C (the main process stops them) and die with the main process, even on `kill -9`.
 
 Use it from Python without the CLI:
 
@@ -17,28 +21,47 @@ Use it from Python without the CLI:
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
+import functools
+import hashlib
 import importlib.util
 import json
 import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import multiprocess
 import numpy as np
+from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor, SlurmPipelineExecutor
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
+from datatrove.utils.logging import logger
 from datatrove.utils.stats import PipelineStats
 
 from curate.classify import SCORE_KEY
-from curate.corpus.io import FORMATS, BadRecords, make_reader, make_writer
-from curate.errors import InputError
-from curate.options import option
+from curate.corpus.io import (
+    BAD_RECORDS_FILE,
+    FORMATS,
+    BadRecords,
+    corpus_fingerprint,
+    make_reader,
+    make_writer,
+    recorded,
+    refuse_other_run,
+    write_atomic,
+)
+from curate.errors import CurateError, InputError
+from curate.options import default_of, option
 from filters import heuristic_filter, procedural, reweight
 from filters.heuristic_filter import HeuristicFilter
 from filters.heuristics import FEATURE_NAMES
@@ -46,6 +69,11 @@ from filters.procedural import ProceduralScoreFilter
 from filters.reweight import Bucket, Reweighter
 
 EXECUTORS = ("local", "slurm", "ray")
+EXECUTOR_ONLY = {  # ExecutorArguments fields read by some executors only
+    **dict.fromkeys(("partition", "time", "job_name", "venv_path", "sbatch_args", "wait", "poll_seconds"), ("slurm",)),
+    **dict.fromkeys(("cpus_per_task", "mem_per_cpu_gb"), ("slurm", "ray")),
+    "ray_address": ("ray",),
+}
 
 
 @dataclass
@@ -83,6 +111,12 @@ class FilterOptions:
             raise InputError(f"unknown heuristic {sorted(unknown)}; choose from {list(FEATURE_NAMES)}")
         if self.classifier is not None and not self.classifier.exists():
             raise InputError(f"{self.classifier}: no classifier file (train one with `curate train-classifier`)")
+        for name, needs, given in (("calibration_size", "--keep-fraction", self.keep_fraction),
+                                   ("batch_size", "a classifier", self.classifier)):
+            if given is None and getattr(self, name) != default_of(FilterOptions, name):
+                raise InputError(f"--{name.replace('_', '-')} does nothing without {needs}")
+        if self.out.resolve().is_relative_to(self.corpus.resolve()):
+            raise InputError(f"--out {self.out} is inside the corpus {self.corpus}: a rerun would read its output as input")
 
     @property
     def kept_dir(self) -> Path:
@@ -97,11 +131,17 @@ class FilterOptions:
         return self.out / "logs"
 
     def settings(self, tasks: int) -> dict:
-        """Everything that changes which documents land where; a resumed run must match it."""
-        settings = {key: value for key, value in asdict(self).items() if key not in ("batch_size", "out")}
+        """Everything that changes which documents land where: the settings, the partitioning into tasks, and the
+        inputs by content (corpus shards, classifier file); a resumed run must match it."""
+        # skipping bad records changes no completed task's output (such a task met none), so it may change on resume
+        ignored = ("batch_size", "out", "skip_bad_records")
+        settings = {key: value for key, value in asdict(self).items() if key not in ignored}
         settings["corpus"] = str(self.corpus.resolve())
         settings["classifier"] = str(self.classifier.resolve()) if self.classifier else None
         settings["reweight"] = [asdict(b) for b in self.reweight] if self.reweight else None
+        settings["corpus_content"] = corpus_fingerprint(self.corpus)
+        if self.classifier:
+            settings["classifier_content"] = hashlib.sha256(self.classifier.read_bytes()).hexdigest()
         return json.loads(json.dumps(settings | {"tasks": tasks}, default=str))
 
 
@@ -123,6 +163,13 @@ class ExecutorArguments:
     wait: bool = option(True, "slurm: wait for the jobs and write the summary (--no-wait: return after submitting)")
     poll_seconds: float = option(60, "slurm: how often to check for completion")
     ray_address: str | None = option(None, "ray: cluster address (None: start a local Ray instance)")
+
+    def __post_init__(self) -> None:
+        # another executor's option would be silently ignored: refuse it
+        for name, executors in EXECUTOR_ONLY.items():
+            if self.executor not in executors and getattr(self, name) != default_of(ExecutorArguments, name):
+                flag = {"sbatch_args": "--sbatch-arg", "wait": "--no-wait"}.get(name, "--" + name.replace("_", "-"))
+                raise InputError(f"{flag} applies to --executor {' or '.join(executors)}, not {self.executor}")
 
     def executor_options(self) -> dict:
         """The executor's own constructor arguments (beyond pipeline, tasks, workers and logging dir)."""
@@ -174,7 +221,7 @@ def sample_texts(reader: BaseReader, size: int, seed: int) -> list[str]:
 
 def build_pipeline(options: FilterOptions) -> list[PipelineStep]:
     """The datatrove steps for `options`; calibrates the keep-fraction threshold here, once for all tasks."""
-    bad = BadRecords(options.out / "bad_records.jsonl") if options.skip_bad_records else None
+    bad = BadRecords(options.out / BAD_RECORDS_FILE) if options.skip_bad_records else None
     reader = make_reader(options.corpus, options.text_key, options.id_key, bad)
 
     def excluded(reason: str):
@@ -203,18 +250,88 @@ def build_pipeline(options: FilterOptions) -> list[PipelineStep]:
     return steps
 
 
+def _task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -1):
+    """datatrove's `add_task_logger`, but a task's traceback goes to its log file only: the main process then
+    reports the failure in one line that names the file."""
+    logger.remove()
+    logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
+    line = ("{time:YYYY-MM-DD HH:mm:ss.SSS} | <level>{level: <8}</level> | {name}:{function}:{line} - "
+            "<level>{message}</level>")
+    logger.add(sys.stderr, level="INFO" if local_rank == 0 else "ERROR", format=line,
+               filter=lambda record: record["exception"] is None)
+    logger.add(logfile, level="DEBUG", format=line)
+    logger.info(f"Launching pipeline for {rank=}")
+    return logfile
+
+
+class _TracebacksToLogs:
+    """Executor mixin: each task logs with `_task_logger` instead of datatrove's own."""
+
+    def _run_for_rank(self, rank: int, local_rank: int = 0, node_rank: int = -1):
+        module = sys.modules[super()._run_for_rank.__module__]  # where datatrove's method finds add_task_logger
+        original, module.add_task_logger = module.add_task_logger, _task_logger
+        try:
+            return super()._run_for_rank(rank, local_rank, node_rank)
+        finally:
+            module.add_task_logger = original
+
+
+class LocalExecutor(_TracebacksToLogs, LocalPipelineExecutor):
+    """The local executor, with workers that leave Ctrl-C to the main process and die with it."""
+
+    def _launch_run_for_rank(self, rank: int, ranks_q, completed=None, completed_lock=None) -> PipelineStats:
+        if multiprocess.parent_process() is not None:
+            _worker_leaves_with_main()
+        return super()._launch_run_for_rank(rank, ranks_q, completed, completed_lock)
+
+
+class RayExecutor(_TracebacksToLogs, RayPipelineExecutor):
+    pass
+
+
+@functools.cache  # once per process
+def _worker_leaves_with_main() -> None:
+    """In a pool worker: leave Ctrl-C to the main process (it stops the pool), and exit the moment the main process
+    dies, even by `kill -9` (its end of the sentinel pipe closes), rather than finish a task no one waits for."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main = multiprocess.parent_process()
+    threading.Thread(target=lambda: (main.join(), os._exit(1)), daemon=True).start()
+
+
+_prctl = ctypes.CDLL(None).prctl if sys.platform == "linux" else None  # looked up before any fork
+_forks = {"hooked": False, "active": False, "parent": 0}
+
+
+def _forked() -> None:
+    """In a child the main process forks while the local executor runs (datatrove's Manager, which serves until
+    told to stop): have the kernel kill it when the main process dies (Linux: PR_SET_PDEATHSIG)."""
+    if _forks["active"] and _prctl is not None:
+        _prctl(1, signal.SIGKILL)
+        if os.getppid() != _forks["parent"]:  # the parent died before the signal was set
+            os._exit(1)
+
+
+@contextlib.contextmanager
+def _children_die_with_us():
+    """Processes forked from this one meanwhile are killed when it dies, so a `kill -9` leaves none behind."""
+    if not _forks["hooked"]:
+        os.register_at_fork(before=lambda: _forks.update(parent=os.getpid()), after_in_child=_forked)
+        _forks["hooked"] = True
+    _forks["active"] = True
+    try:
+        yield
+    finally:
+        _forks["active"] = False
+
+
 def make_executor(
     kind: str, pipeline: list[PipelineStep], logging_dir: Path, tasks: int, workers: int, **options
 ):
     """A datatrove executor of `kind` ("local", "slurm" or "ray"); `options` go to its constructor."""
     common = {"pipeline": pipeline, "tasks": tasks, "workers": workers, "logging_dir": str(logging_dir)}
     if kind == "local":
-        from datatrove.executor import LocalPipelineExecutor
-
-        return LocalPipelineExecutor(**common, **options)
+        return LocalExecutor(**common, **options)
     if kind == "slurm":
-        from datatrove.executor import SlurmPipelineExecutor
-
         missing = [name for name in ("partition", "time") if not options.get(name)]
         if missing:
             raise InputError(f"--executor slurm needs {', '.join('--' + m for m in missing)}")
@@ -222,31 +339,21 @@ def make_executor(
     if kind == "ray":
         if importlib.util.find_spec("ray") is None:
             raise InputError("--executor ray needs ray: pip install ray")
-        from datatrove.executor.ray import RayPipelineExecutor
-
-        return RayPipelineExecutor(**common, **options)
+        return RayExecutor(**common, **options)
     raise InputError(f"unknown executor {kind!r}; choose one of {EXECUTORS}")
 
 
 def check_resumable(options: FilterOptions, tasks: int, overwrite: bool) -> None:
-    """Refuse to mix outputs of different settings in one `out`; `overwrite` clears the old run instead."""
+    """Refuse to mix outputs of different inputs or settings in one `out`; `overwrite` clears the old run instead."""
     config = options.out / "filter_config.json"
     if overwrite:
         for path in (options.kept_dir, options.excluded_dir, options.logging_dir):
             shutil.rmtree(path, ignore_errors=True)
-        for path in (config, options.out / "summary.json", options.out / "bad_records.jsonl"):
+        for path in (config, options.out / "summary.json", options.out / BAD_RECORDS_FILE):
             path.unlink(missing_ok=True)
     settings = options.settings(tasks)
-    if config.exists():
-        previous = json.loads(config.read_text()).get("settings")
-        if previous != settings:
-            changed = sorted(k for k in settings.keys() | (previous or {}).keys() if (previous or {}).get(k) != settings.get(k))
-            raise InputError(
-                f"{options.out} holds a filter run with other settings ({', '.join(changed)} differ); "
-                "rerun with the same settings to resume it, or pass --overwrite, or choose another --out"
-            )
-    options.out.mkdir(parents=True, exist_ok=True)
-    config.write_text(json.dumps({"settings": settings}, indent=2))
+    refuse_other_run(options.out, "filter run", recorded(config, "settings"), settings)
+    write_atomic(config, json.dumps({"settings": settings}, indent=2))
 
 
 def run_filter(options: FilterOptions, execution: ExecutorArguments | None = None) -> dict | None:
@@ -256,45 +363,58 @@ def run_filter(options: FilterOptions, execution: ExecutorArguments | None = Non
     """
     execution = execution or ExecutorArguments()
     tasks = execution.tasks
+    if options.classifier is not None:
+        procedural.check_classifier(str(options.classifier))
     check_resumable(options, tasks, execution.overwrite)
     pipeline = build_pipeline(options)
     config_path = options.out / "filter_config.json"
     config = json.loads(config_path.read_text())
     scorer = next((s for s in pipeline if isinstance(s, ProceduralScoreFilter)), None)
     config["calibration"] = scorer.calibration if scorer else None
-    config_path.write_text(json.dumps(config, indent=2))
+    write_atomic(config_path, json.dumps(config, indent=2))
 
     if execution.executor == "local":
         # datatrove's local workers fork from a forkserver; importing scikit-learn and the classifier code
         # there once spares every worker (and every later run in this process) seconds of imports
-        import multiprocess
-
         multiprocess.get_context("forkserver").set_forkserver_preload(["__main__", "curate.classify", "filters.pipeline"])
     if not run_tasks(pipeline, options.logging_dir, execution):
         return None
     summary = summarize(options.logging_dir, tasks)
     summary["calibration"] = config["calibration"]
-    if options.skip_bad_records:
-        bad = options.out / "bad_records.jsonl"
-        # a rerun task appends its bad records again; each is named by file:line, so count distinct places
-        summary["bad_records"] = len({json.loads(line)["where"] for line in bad.open()}) if bad.exists() else 0
-    (options.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if options.skip_bad_records or (options.out / BAD_RECORDS_FILE).exists():
+        summary["bad_records"] = _count_places(options.out / BAD_RECORDS_FILE)
+    write_atomic(options.out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _count_places(bad_records: Path) -> int:
+    """Distinct file:line places in a bad-records file: a rerun task appends its bad records again, and a killed
+    one may leave its last record cut short."""
+    places = set()
+    for line in bad_records.open() if bad_records.exists() else []:
+        with contextlib.suppress(json.JSONDecodeError):
+            places.add(json.loads(line)["where"])
+    return len(places)
 
 
 def run_tasks(pipeline: list[PipelineStep], logging_dir: Path, execution: ExecutorArguments) -> bool:
     """Run `pipeline` as `execution.tasks` datatrove tasks on the executor it names, skipping tasks completed
-    earlier; False when Slurm jobs were submitted without waiting. Any pipeline, not only the filter's."""
+    earlier; False when Slurm jobs were submitted without waiting. Any pipeline, not only the filter's.
+
+    A failed task is reported in one line: its error and the log file that holds its traceback."""
     tasks = execution.tasks
     workers = tasks if execution.workers == -1 else execution.workers
     runner = make_executor(execution.executor, pipeline, logging_dir, tasks, workers, **execution.executor_options())
     started_ray = _ensure_ray(execution.ray_address, workers) if execution.executor == "ray" else False
     try:
-        runner.run()
+        with _children_die_with_us() if execution.executor == "local" else contextlib.nullcontext():
+            runner.run()
         if execution.executor == "slurm":
             if not execution.wait:
                 return False
             _wait_for_slurm(runner, execution.poll_seconds)
+    except Exception as error:
+        raise _task_failure(Path(logging_dir), runner.get_incomplete_ranks(skip_completed=True), tasks, error) from None
     finally:
         if started_ray:
             import ray
@@ -302,14 +422,25 @@ def run_tasks(pipeline: list[PipelineStep], logging_dir: Path, execution: Execut
             ray.shutdown()
     incomplete = runner.get_incomplete_ranks(skip_completed=True)
     if incomplete:
-        shown = ", ".join(map(str, incomplete[:10])) + (" …" if len(incomplete) > 10 else "")
-        cause = _last_error(Path(logging_dir) / "logs" / f"task_{incomplete[0]:05d}.log")
-        raise InputError(
-            f"{len(incomplete)} of {tasks} tasks did not complete (ranks {shown}); their logs are in "
-            f"{logging_dir}/logs/. Rerun the same command to resume: completed tasks are skipped."
-            + (f"\nfirst failed task: {cause}" if cause else "")
-        )
+        raise _task_failure(Path(logging_dir), incomplete, tasks, None)
     return True
+
+
+def _task_failure(logging_dir: Path, incomplete: list[int], tasks: int, error: Exception | None) -> Exception:
+    """The error to report for tasks that did not complete: the first failure and the log with its traceback,
+    in one line. An error no task logged (e.g. a Slurm submission failing) is returned as it is."""
+    logs = [logging_dir / "logs" / f"task_{rank:05d}.log" for rank in incomplete]
+    failed = next(((log, cause) for log in logs if (cause := _last_error(log))), None)
+    if error is not None and failed is None:
+        return error
+    log, cause = failed or (logs[0] if logs else logging_dir, "no error recorded")
+    if error is not None:
+        cause = str(error) if isinstance(error, CurateError) else f"{type(error).__name__}: {error}"
+    kind = CurateError if error is not None and not isinstance(error, InputError) else InputError
+    return kind(
+        f"{len(incomplete)} of {tasks} tasks did not complete: {cause.splitlines()[0]} (its log: {log}); "
+        "rerun the same command to resume, completed tasks are skipped"
+    )
 
 
 def _last_error(log: Path) -> str | None:

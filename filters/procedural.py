@@ -2,13 +2,14 @@
 
 The classifier file is loaded lazily, once per worker process, and never pickled with the step: executors
 ship the step to workers by pickling it (multiprocess, Slurm's dill file, Ray's object store), and a model
-inside would be copied once per task. Only the path travels.
+inside would be copied once per task. Only the path travels: a file, or `builtin[:NAME]` for a shipped one.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document
@@ -16,16 +17,30 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from curate.classify import SCORE_KEY
+from curate.classify.evaluate import keep_threshold
+from curate.errors import InputError
 
 DROP_REASON = "low_procedural_score"
 
 
 @functools.lru_cache(maxsize=4)
 def load_scorer(path: str):
-    """The classifier at `path`, loaded at most once per process (cached by path)."""
+    """The classifier at `path` (or `builtin[:NAME]`), loaded at most once per process (cached by path)."""
     from curate.classify import load_classifier
 
     return load_classifier(path)
+
+
+def check_classifier(path: str) -> None:
+    """Load the classifier at `path` in this, the main, process: a missing, corrupt, old or foreign file (or the
+    missing model of an embedding classifier) is then one clear error before any worker starts."""
+    from curate.classify import ProceduralClassifier
+
+    classifier = load_scorer(path)
+    if not isinstance(classifier, ProceduralClassifier):
+        raise InputError(f"{path}: not a classifier file (it holds a {type(classifier).__name__})")
+    if classifier.backend == "embedding" and not (Path(str(classifier.embedding_model)) / "config.json").is_file():
+        raise InputError(f"{path}: its embedding model {classifier.embedding_model} is not a model directory")
 
 
 class ProceduralScoreFilter(BaseFilter):
@@ -69,18 +84,14 @@ class ProceduralScoreFilter(BaseFilter):
         return np.asarray(load_scorer(self.classifier_path).procedural_probability(texts), dtype=np.float64)
 
     def calibrate(self, texts: Iterable[str]) -> float:
-        """Set the threshold that keeps `keep_fraction` of the sample `texts`; returns it.
-
-        The threshold is the (1 - keep_fraction) quantile of the sample's scores ("lower" interpolation: an
-        actual sample score, so on the sample itself at least keep_fraction is kept, more only on ties).
-        """
+        """Set the threshold that keeps `keep_fraction` of the sample `texts` (`keep_threshold`); returns it."""
         if self.keep_fraction is None:
             raise ValueError("calibrate() needs keep_fraction")
         texts = list(texts)
         if not texts:
             raise ValueError("cannot calibrate the threshold on an empty sample")
         scores = self.score(texts)
-        self.threshold = float(np.quantile(scores, 1 - self.keep_fraction, method="lower"))
+        self.threshold = keep_threshold(scores, self.keep_fraction)
         self.calibration = {
             "keep_fraction": self.keep_fraction,
             "sample_size": len(texts),

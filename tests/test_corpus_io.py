@@ -5,7 +5,7 @@ import datasets
 import pytest
 from datatrove.data import Document
 
-from curate.corpus.io import BadRecords, read_documents, write_documents
+from curate.corpus.io import BadRecords, corpus_fingerprint, read_documents, write_documents
 from curate.errors import InputError
 
 
@@ -87,3 +87,33 @@ def test_missing_or_unknown_corpus_path(tmp_path):
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(InputError, match="no jsonl"):
         list(read_documents(tmp_path))
+
+
+def test_a_run_folder_reads_as_its_shards_only_and_a_file_alone(tmp_path):
+    write_documents(make_docs(5), tmp_path / "out" / "kept")
+    for name in ["manifest.json", "summary.json", "filter_config.json", "bad_records.jsonl", "logs/stats.json",
+                 "logs/executor.json", "logs/stats/00000.json", "eval_summary.json", ".summary.json.41.tmp"]:
+        (tmp_path / "out" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "out" / name).write_text('{"not": "a document"}\n')
+    assert [d.id for d in read_documents(tmp_path / "out")] == [f"d{i}" for i in range(5)]
+    write_jsonl(tmp_path / "c.jsonl", [json.dumps({"text": "c"})])
+    write_jsonl(tmp_path / "abc.jsonl", [json.dumps({"text": "abc"})])  # ends like c.jsonl: datatrove's suffix match
+    assert [d.text for d in read_documents(tmp_path / "c.jsonl")] == ["c"]
+
+
+def test_corpus_fingerprint_follows_the_shards_content(tmp_path):
+    write_documents(make_docs(25), tmp_path / "c", docs_per_shard=10)
+    before = corpus_fingerprint(tmp_path / "c")
+    (tmp_path / "c" / "manifest.json").write_text("{}")
+    assert corpus_fingerprint(tmp_path / "c") == before
+    write_documents(make_docs(24), tmp_path / "c", docs_per_shard=10)  # the last shard rewritten shorter
+    assert corpus_fingerprint(tmp_path / "c") != before
+
+
+def test_bad_records_after_a_killed_run_start_on_a_line_of_their_own(tmp_path):
+    path = tmp_path / "bad_records.jsonl"
+    path.write_text('{"where": "a:1", "reason": "cut sh')  # the last record of a run killed mid-write
+    bad = BadRecords(path)
+    bad.add("b:2", "invalid JSON", "{oops")
+    bad.close()
+    assert json.loads(path.read_text().splitlines()[1])["where"] == "b:2"

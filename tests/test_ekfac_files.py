@@ -116,7 +116,7 @@ def test_fit_and_score_commands(run_dir, capsys):
 
     # other settings into the same directory need --overwrite
     assert score(run_dir, "--method", "dot") == 2
-    assert "other settings" in capsys.readouterr().err
+    assert "made from other inputs or settings" in capsys.readouterr().err
 
 
 def _probes(paths):
@@ -141,7 +141,7 @@ def test_baseline_methods_and_datatrove_tasks(run_dir, tmp_path):
     # two datatrove tasks (one per corpus file) give the same scores as one process
     out = tmp_path / "tasks"
     assert score(run_dir, "--method", "dot", "--tasks", "2", "--out", str(out)) == 0
-    assert sorted(p.name for p in out.glob("part-*.parquet")) == ["part-00000.parquet", "part-00001.parquet"]
+    assert sorted(p.name for p in out.glob("part-*.parquet")) == ["part-00000-00000.parquet", "part-00001-00000.parquet"]
     single, tasks = read_scores(tmp_path / "dot"), read_scores(out)
     assert single["doc_id"].to_list() == tasks["doc_id"].to_list()
     assert tasks["p-fact"].to_list() == pytest.approx(single["p-fact"].to_list(), rel=1e-4, abs=1e-6)
@@ -171,7 +171,7 @@ def test_model_and_executor_options_are_checked_before_any_work(run_dir, tmp_pat
     assert cli("fit-factors", *run, "--max-length", "1000") == 2
     assert "--max-length 1000 exceeds the model's 128 positions" in capsys.readouterr().err
     assert cli("score", *run, "--executor", "ray") == 2
-    assert "--executor ray runs datatrove tasks: pass --tasks N" in capsys.readouterr().err
+    assert "--executor ray is for datatrove tasks: pass --tasks N" in capsys.readouterr().err
     assert cli("fit-factors", *run, "--model", str(tmp_path / "none")) == 2
     assert "no model at" in capsys.readouterr().err
 

@@ -121,6 +121,10 @@ def test_cli_import_keeps_an_imported_model_and_refuses_a_missing_file(tiny, tmp
     assert weights.stat().st_mtime_ns == written  # same file, same sha256: not converted again
     assert main(["model", "import", str(tmp_path / "absent.gguf"), "--out", str(out)]) == 2
     assert "no GGUF file" in capsys.readouterr().err
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    assert main(["model", "import", str(path), "--out", str(tmp_path / "notes")]) == 2
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
     with pytest.raises(InputError, match="not a readable GGUF"):
         (tmp_path / "bad.gguf").write_bytes(b"not a gguf file")
         import_gguf(tmp_path / "bad.gguf", tmp_path / "bad")

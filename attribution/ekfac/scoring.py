@@ -25,7 +25,9 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -38,9 +40,11 @@ from tqdm.auto import tqdm
 
 from attribution.ekfac.data import Skipped, document_batches, stable_seed, to_batch
 from attribution.ekfac.factors import model_fingerprint
+from attribution.ekfac.manifest import mark_complete
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import Queries
 from attribution.task import summed_log_prob
+from curate.corpus.io import write_atomic
 from curate.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -70,10 +74,36 @@ def _document_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torc
     return -summed_log_prob(logits, batch["labels"])
 
 
-class Scorer:
-    """Holds one model's queries in the shapes scoring needs; `score_batch` scores one padded batch."""
+def gradient_path_cheaper(tracked: Tracked, tokens: int, probes: int, rank: int) -> bool:
+    """Whether forming each document's gradient costs fewer flops than the factorised contraction (module doc)."""
+    width = tracked.in_features + tracked.out_features
+    factorised = tokens * probes * rank * width + tokens * tokens * width
+    return factorised >= (tokens + probes) * tracked.in_features * tracked.out_features
 
-    def __init__(self, model: nn.Module, queries: Queries):
+
+def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, int], max_length: int,
+                        contraction: str = "auto", limit: int | None = None) -> list[Tracked]:
+    """The layers scored by the gradient path, whose full (out·in, Q) float32 queries are built: with "auto", those
+    where that path is the cheaper one for documents of `max_length` tokens (it then is for every longer batch
+    than some length), in order while their total stays within `limit` bytes. The other layers are scored
+    factorised: the same scores, in more flops but no more memory."""
+    if contraction != "auto":
+        return list(modules) if contraction == "gradient" else []
+    chosen, total = [], 0
+    for tracked in modules:
+        size = tracked.out_features * tracked.in_features * probes * 4
+        if gradient_path_cheaper(tracked, max_length, probes, ranks[tracked.name]) and \
+                (limit is None or total + size <= limit):
+            chosen.append(tracked)
+            total += size
+    return chosen
+
+
+class Scorer:
+    """Holds one model's queries in the shapes scoring needs; `score_batch` scores one padded batch. Full queries
+    are built for at most `materialise_limit` bytes (None: no limit), see `materialised_layers`."""
+
+    def __init__(self, model: nn.Module, queries: Queries, materialise_limit: int | None = None):
         self.model, self.queries = model.eval(), queries
         self.method = queries.args.method
         if queries.header.get("fingerprint", model_fingerprint(model)) != model_fingerprint(model):
@@ -91,6 +121,10 @@ class Scorer:
             # (out, Q·k) and (in, Q·k): all probes' directions side by side, one matmul per batch.
             self.projections[tracked.name] = (layer.left.permute(1, 0, 2).reshape(out_features, q * k).to(device),
                                               layer.right.permute(2, 0, 1).reshape(-1, q * k).to(device))
+        ranks = {name: layer.left.size(2) for name, layer in queries.layers.items()}
+        self.gradient_layers = {t.name for t in materialised_layers(
+            self.modules, len(queries.probe_ids), ranks, queries.args.max_length, queries.args.contraction,
+            materialise_limit)}
 
     def _materialised(self, name: str) -> torch.Tensor:
         if name not in self.materialised:  # (out·in, Q), built on first use only
@@ -100,14 +134,11 @@ class Scorer:
         return self.materialised[name]
 
     def _path(self, tracked: Tracked, tokens: int) -> str:
-        contraction = self.queries.args.contraction
-        if contraction != "auto":
-            return contraction
+        if tracked.name not in self.gradient_layers:
+            return "factorised"
         q, _, k = self.queries.layers[tracked.name].left.shape
-        width = tracked.in_features + tracked.out_features
-        factorised = tokens * q * k * width + tokens * tokens * width
-        gradient = (tokens + q) * tracked.in_features * tracked.out_features
-        return "factorised" if factorised < gradient else "gradient"
+        cheaper = self.queries.args.contraction == "gradient" or gradient_path_cheaper(tracked, tokens, q, k)
+        return "gradient" if cheaper else "factorised"
 
     @torch.no_grad()
     def score_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -141,10 +172,10 @@ def random_scores(doc_ids: list[str], probes: int, seed: int) -> torch.Tensor:
 
 def score_documents(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, batch_size: int | None = None,
-    start: int = 0, scorer: Scorer | None = None,
+    start: int = 0, scorer: Scorer | None = None, progress: tqdm | None = None,
 ) -> DocumentScores:
     """Scores of every document against every query; documents too short or with non-finite gradients are
-    skipped and counted. `start` numbers documents that carry no id."""
+    skipped and counted. `start` numbers documents that carry no id; `progress`: a bar to count them on."""
     args = queries.args if batch_size is None else replace(queries.args, batch_size=batch_size)
     device = next(model.parameters()).device
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
@@ -152,7 +183,8 @@ def score_documents(
     positions_out, ids_out, norms_out, scores_out = [], [], [], []
     scorer = scorer or (Scorer(model, queries) if args.method != "random" else None)
     batches = document_batches(documents, tokenizer, args.batch_size, args.max_length, skipped, start=start)
-    with tqdm(desc="scoring", unit="doc", disable=not args.progress) as bar:
+    bar = nullcontext(progress) if progress is not None else tqdm(desc="scoring", unit="doc", disable=not args.progress)
+    with bar as bar:
         for positions, ids, items in batches:
             bar.update(len(items))
             if scorer is None:
@@ -170,6 +202,7 @@ def score_documents(
             ids_out += ids
             scores_out.append(scores)
             norms_out.append(norms)
+        bar.update(skipped.too_short)
     order = sorted(range(len(ids_out)), key=positions_out.__getitem__)  # back to the input order
     q = len(queries.probe_ids)
     scores = torch.cat(scores_out)[order] if scores_out else torch.zeros(0, q)
@@ -181,8 +214,10 @@ def score_documents(
 # Sharded, resumable score files
 
 
-def part_path(directory: Path, index: int) -> Path:
-    return Path(directory) / f"part-{index:05d}.parquet"
+def part_path(directory: Path, index: int, rank: int | None = None) -> Path:
+    """Part `index` of a one-process run, or of datatrove task `rank`."""
+    name = f"part-{index:05d}" if rank is None else f"part-{rank:05d}-{index:05d}"
+    return Path(directory) / f"{name}.parquet"
 
 
 def write_part(scores: DocumentScores, path: Path) -> None:
@@ -211,10 +246,9 @@ def prepare_output(directory: Path, queries: Queries, overwrite: bool = False) -
     for probe_id in queries.probe_ids:
         if probe_id in RESERVED_COLUMNS:
             raise InputError(f"probe id {probe_id!r} is reserved for a score column")
-    queries.save(directory / QUERIES_FILE)
-    temporary = probes_file.with_name(".probes.json.tmp")
-    temporary.write_text(json.dumps(described, indent=2) + "\n")
-    os.replace(temporary, probes_file)
+    if overwrite or not (directory / QUERIES_FILE).exists():
+        queries.save(directory / QUERIES_FILE)
+    write_atomic(probes_file, json.dumps(described, indent=2) + "\n")
 
 
 def _chunks(documents: Iterable, size: int) -> Iterator[list]:
@@ -223,25 +257,63 @@ def _chunks(documents: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+def new_summary() -> dict:
+    return {"parts_written": 0, "parts_kept": 0, "documents_scored": 0, "skipped": Skipped()}
+
+
+def score_parts(
+    model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path, documents_per_part: int,
+    summary: dict, rank: int | None = None, materialise_limit: int | None = None, total: int | None = None,
+) -> Iterator[list]:
+    """Score documents into parts of `documents_per_part` consecutive documents (of one datatrove task, with
+    `rank`), counting into `summary`; yields each part's documents once its file is written. A part that
+    already exists is not scored again, so a killed run, started again with the same documents, finishes only
+    what is missing. `total`: the number of documents, for the progress bar's rate and time left."""
+    scorer = Scorer(model, queries, materialise_limit) if queries.args.method != "random" else None
+    with tqdm(desc="scoring", unit="doc", total=total, disable=not queries.args.progress) as bar:
+        for index, chunk in enumerate(_chunks(documents, documents_per_part)):
+            path = part_path(directory, index, rank)
+            if path.exists():
+                summary["parts_kept"] += 1
+                bar.update(len(chunk))
+            else:
+                scores = score_documents(model, tokenizer, chunk, queries, start=index * documents_per_part,
+                                         scorer=scorer, progress=bar)
+                write_part(scores, path)
+                summary["parts_written"] += 1
+                summary["documents_scored"] += len(scores.doc_ids)
+                summary["skipped"] += scores.skipped
+            yield chunk
+
+
 def score_corpus(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path,
-    documents_per_part: int = DOCUMENTS_PER_PART, overwrite: bool = False,
+    documents_per_part: int = DOCUMENTS_PER_PART, overwrite: bool = False, materialise_limit: int | None = None,
+    total: int | None = None,
 ) -> dict:
-    """Score a corpus into parts of `documents_per_part` consecutive documents. A part that already exists is
-    not scored again, so a killed run, started again with the same documents, finishes only what is missing."""
-    directory = Path(directory)
+    """Score a corpus into `directory` (see `score_parts`); returns the counts of parts written and kept, of
+    documents scored and skipped."""
     prepare_output(directory, queries, overwrite)
-    scorer = Scorer(model, queries) if queries.args.method != "random" else None
-    summary = {"parts_written": 0, "parts_kept": 0, "documents_scored": 0, "skipped": Skipped()}
-    for index, chunk in enumerate(_chunks(documents, documents_per_part)):
-        path = part_path(directory, index)
-        if path.exists():
-            summary["parts_kept"] += 1
-            continue
-        scores = score_documents(model, tokenizer, chunk, queries, start=index * documents_per_part, scorer=scorer)
-        write_part(scores, path)
-        summary["parts_written"] += 1
-        summary["documents_scored"] += len(scores.doc_ids)
-        summary["skipped"] += scores.skipped
+    summary = new_summary()
+    for _ in score_parts(model, tokenizer, documents, queries, directory, documents_per_part, summary,
+                         materialise_limit=materialise_limit, total=total):
+        pass
     return summary
 
+
+def finish_scores(directory: Path) -> dict:
+    """Check that the parts in `directory` hold each document once, and record in its manifest how many
+    documents and parts the whole scores hold, which readers check against (`attribution.scores`)."""
+    parts, ids = sorted(Path(directory).glob("part-*.parquet")), []
+    for part in parts:
+        try:
+            ids += pq.read_table(part, columns=["doc_id"])["doc_id"].to_pylist()
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{part} is cut short or corrupt ({error}); delete it and run again to rescore it") from None
+    repeated = next((doc_id for doc_id, count in Counter(ids).items() if count > 1), None)
+    if repeated is not None:
+        raise InputError(f"document id {repeated!r} appears more than once in the corpus; scores are kept by id: "
+                         "give every document its own id (--id-key)")
+    facts = {"documents": len(ids), "parts": len(parts)}
+    mark_complete(directory, **facts)
+    return facts

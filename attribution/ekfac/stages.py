@@ -7,14 +7,20 @@ A factors folder holds, besides the factors (`factors.safetensors`, `factors.jso
 Sharded fitting is a two-step state machine over these files: `fit_share` sums the stage the folder is at
 (covariances until `covariance.safetensors` exists, corrected eigenvalues in its eigenbasis after) over one
 share of the corpus, and `merge_shares` merges the shares into `covariance.safetensors` or the factors.
+
+Factors and scores folders carry a manifest of what made them (`manifest.start_output`), written before the
+first result: a resume with another corpus, model, probes, factors, settings or partitioning is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,12 +32,22 @@ from attribution.ekfac.factors import (
     eigendecompose,
     fit_covariances,
     fit_lambdas,
+    load_header,
     merge,
     model_fingerprint,
 )
+from attribution.ekfac.manifest import file_digest, read_manifest, start_output
+from attribution.ekfac.memory import default_budget, describe, plan_scoring
+from attribution.ekfac.modules import DEFAULT_MODULES, find_modules
 from attribution.ekfac.precondition import Queries, ScoreArguments, precondition_queries
-from attribution.ekfac.scoring import DOCUMENTS_PER_PART, prepare_output, score_corpus
-from curate.corpus.io import BadRecords, make_reader
+from attribution.ekfac.scoring import (
+    DOCUMENTS_PER_PART,
+    QUERIES_FILE,
+    finish_scores,
+    prepare_output,
+    score_corpus,
+)
+from curate.corpus.io import BAD_RECORDS_FILE, BadRecords, corpus_fingerprint, make_reader
 from curate.errors import InputError
 from curate.lm.load import load_causal_lm
 from curate.options import option
@@ -41,7 +57,6 @@ if TYPE_CHECKING:
     from datatrove.pipeline.readers.base import BaseReader
 
 COVARIANCE_FILE = "covariance.safetensors"
-BAD_RECORDS_FILE = "bad_records.jsonl"
 
 
 @dataclass
@@ -54,6 +69,19 @@ class DeviceArguments:
     def load(self, path: Path, max_length: int):
         """The model and tokenizer at `path`; a `max_length` beyond the model's positions is refused here."""
         return load_causal_lm(path, self.device, threads=self.threads, max_length=max_length)
+
+
+@dataclass
+class ScoreRunArguments:
+    """How `curate score` splits its output and bounds its memory, in one process or in each datatrove task."""
+
+    documents_per_part: int = option(DOCUMENTS_PER_PART, "documents per output part (of each task with --tasks)")
+    memory_budget: float | None = option(
+        None, "GB of memory one scoring process may use (None: 80%% of the device's, shared by local --workers)")
+
+    def __post_init__(self) -> None:
+        if self.documents_per_part < 1 or (self.memory_budget is not None and self.memory_budget <= 0):
+            raise InputError("--documents-per-part must be ≥ 1 and --memory-budget > 0")
 
 
 @dataclass
@@ -74,6 +102,20 @@ class Corpus:
     def read(self, bad_records: Path | str, rank: int = 0, world_size: int = 1) -> Iterator[Document]:
         return self.reader(bad_records).run(rank=rank, world_size=world_size)
 
+    def share(self, bad_records: Path | str, rank: int = 0, world_size: int = 1,
+              first: int | None = None) -> Iterator[Document]:
+        """Share `rank` of `world_size`: every world_size-th file; or, with `first`, every world_size-th of the
+        corpus's first `first` documents, so that they are the same documents however many shares there are
+        (share 0 records the bad records among them)."""
+        if first is None:
+            return self.read(bad_records, rank, world_size)
+        return islice(self.read(bad_records if rank == 0 else os.devnull), rank, first, world_size)
+
+    def made_from(self) -> dict:
+        """What the corpus contributes to a manifest: its content and its fields. Skipping bad records or not
+        changes no result, only whether a run stops at the first."""
+        return {"corpus": corpus_fingerprint(Path(self.path).absolute()), "text_key": self.text_key, "id_key": self.id_key}
+
 
 def bad_records_file(out: Path, first_pass: bool = True) -> Path | str:
     """Fitting reads the corpus twice and meets the same bad records again: count them in the first pass only."""
@@ -92,10 +134,18 @@ def share_file(folder: Path, stage: str, rank: int, world_size: int) -> Path:
     return Path(folder) / "partial" / f"{stage}-{rank:05d}-of-{world_size:05d}.safetensors"
 
 
-def load_covariances(folder: Path, model, args: FactorArguments, overwrite: bool = False) -> Statistics | None:
+def start_factors(corpus: Corpus, model, out: Path, args: FactorArguments, shares: int, overwrite: bool) -> None:
+    """Record what the factors in `out` are made from, refusing to resume a fit made from anything else."""
+    settings = {key: value for key, value in asdict(args).items() if key not in ("batch_size", "progress")}
+    made_from = {**corpus.made_from(), "model": model_fingerprint(model), **settings, "shares": shares}
+    results = [out / name for name in (COVARIANCE_FILE, FACTORS_FILE, "factors.json", "partial", "logs", BAD_RECORDS_FILE)]
+    start_output(out, "factors fit", made_from, results, overwrite)
+
+
+def load_covariances(folder: Path, model, args: FactorArguments) -> Statistics | None:
     """Covariance sums from an earlier (interrupted or sharded) run, if they belong to this model and setting."""
     path = Path(folder) / COVARIANCE_FILE
-    if not path.exists() or overwrite:
+    if not path.exists():
         return None
     statistics = Statistics.load(path)
     header = statistics.header
@@ -107,10 +157,12 @@ def load_covariances(folder: Path, model, args: FactorArguments, overwrite: bool
     return statistics
 
 
-def fit_share(model, tokenizer, documents: Iterable, folder: Path, args: FactorArguments, rank: int = 0,
-              world_size: int = 1, overwrite: bool = False) -> Statistics:
-    """The sums of the stage `folder` is at over one share of the corpus, saved to `share_file` for `merge_shares`."""
-    covariances = load_covariances(folder, model, args, overwrite)
+def fit_share(model, tokenizer, corpus: Corpus, folder: Path, args: FactorArguments, rank: int = 0,
+              world_size: int = 1) -> Statistics:
+    """The sums of the stage `folder` is at over share `rank` of the corpus (`Corpus.share`), saved to
+    `share_file` for `merge_shares`."""
+    covariances = load_covariances(folder, model, args)
+    documents = corpus.share(bad_records_file(folder, covariances is None), rank, world_size, args.max_documents)
     if covariances is None:
         statistics = fit_covariances(model, tokenizer, documents, args)
     else:
@@ -145,24 +197,29 @@ def fit_factors_stage(corpus: Corpus, model_path: Path, out: Path, args: FactorA
                       device: DeviceArguments | None = None, shard: tuple[int, int] | None = None,
                       merge_only: bool = False, overwrite: bool = False) -> Statistics | Factors:
     """`curate fit-factors` in one process: the factors of the model at `model_path` on `corpus`, saved to `out`
-    (resuming after saved covariance sums); or, with `shard=(K, N)`, share K's sums of the current stage; or,
-    with `merge_only`, the shares merged. Returns the factors, or the share's or merged covariance sums."""
+    (resuming after saved covariance sums; returned as they are if already fitted from the same inputs); or,
+    with `shard=(K, N)`, share K's sums of the current stage; or, with `merge_only`, the shares merged.
+    Returns the factors, or the share's or merged covariance sums."""
     out = Path(out)
+    if merge_only:
+        return merge_shares(out)
     if shard is not None and not 0 <= shard[0] < shard[1]:
         raise InputError(f"--shard must be in 0..{shard[1] - 1}")
     model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
-    covariances = load_covariances(out, model, args, overwrite)
-    if merge_only:
-        return merge_shares(out)
+    start_factors(corpus, model, out, args, 1 if shard is None else shard[1], overwrite)
+    if factors_fitted(out):
+        return Factors.load(out)
     if shard is not None:
-        share = corpus.read(bad_records_file(out, first_pass=covariances is None), *shard)
-        return fit_share(model, tokenizer, share, out, args, *shard, overwrite=overwrite)
+        return fit_share(model, tokenizer, corpus, out, args, *shard)
+    covariances = load_covariances(out, model, args)
     if covariances is None:
-        covariances = fit_covariances(model, tokenizer, corpus.read(bad_records_file(out)), args)
+        (out / BAD_RECORDS_FILE).unlink(missing_ok=True)  # the first pass reads the corpus again: count them anew
+        documents = corpus.share(bad_records_file(out), first=args.max_documents)
+        covariances = fit_covariances(model, tokenizer, documents, args)
         covariances.save(out / COVARIANCE_FILE)
     bases = eigendecompose(covariances)
-    lambdas = fit_lambdas(model, tokenizer, corpus.read(bad_records_file(out, first_pass=False)), bases, args)
-    factors = Factors.from_statistics(covariances, bases, lambdas)
+    documents = corpus.share(bad_records_file(out, first_pass=False), first=args.max_documents)
+    factors = Factors.from_statistics(covariances, bases, fit_lambdas(model, tokenizer, documents, bases, args))
     factors.save(out)
     return factors
 
@@ -171,36 +228,66 @@ def fit_factors_stage(corpus: Corpus, model_path: Path, out: Path, args: FactorA
 # Scoring
 
 
-def build_queries(model, tokenizer, probes_path: Path, factors_path: Path, args: ScoreArguments) -> Queries:
-    """The preconditioned queries of the probes in `probes_path`, with the factors in `factors_path` if needed."""
+def factors_identity(folder: Path) -> str:
+    """A hash of the factors' header and of what made them (their manifest, where they have one)."""
+    made = [load_header(Path(folder) / FACTORS_FILE), (read_manifest(folder) or {}).get("made_from")]
+    return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()
+
+
+def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_path: Path, out: Path, args: ScoreArguments,
+                 run: ScoreRunArguments, tasks: int = 0, workers: int = 1, overwrite: bool = False
+                 ) -> tuple[Queries, int]:
+    """Start or resume the scores in `out`: check or record what they are made from, hold the memory they need
+    to the budget (printing the estimate), and build the queries, or load those an earlier run with the same
+    manifest saved. Returns the queries and the bytes that full queries may take (`Scorer`'s limit)."""
     from attribution.probes import read_probes
 
+    out = Path(out)
     if not Path(probes_path).exists():
         raise InputError(f"no probes at {probes_path}; run `curate probes` or pass --probes FILE")
     # Baselines use the factors' layers when factors exist, so that every method scores the same parameters.
     use_factors = args.method == "ekfac" or (factors_fitted(factors_path) and args.modules is None)
-    factors = Factors.load(factors_path) if use_factors else None
-    return precondition_queries(model, tokenizer, read_probes(probes_path), factors, args)
+    if use_factors and not factors_fitted(factors_path):
+        raise InputError(f"no factors at {Path(factors_path) / FACTORS_FILE}; run `curate fit-factors` first")
+    header = load_header(Path(factors_path) / FACTORS_FILE) if use_factors else None
+    settings = {key: value for key, value in asdict(args).items() if key != "progress"}
+    made_from = {**corpus.made_from(), "model": model_fingerprint(model), "probes": file_digest(probes_path),
+                 "factors": factors_identity(factors_path) if header else None,
+                 **settings, "tasks": tasks, "documents_per_part": run.documents_per_part}
+    results = [*out.glob("part-*.parquet"), *(out / name for name in (QUERIES_FILE, "probes.json", "logs", BAD_RECORDS_FILE))]
+    start_output(out, "scoring run", made_from, results, overwrite)
 
-
-def prepare_queries(model_path: Path, probes_path: Path, factors_path: Path, out: Path, args: ScoreArguments,
-                    device: DeviceArguments | None = None, overwrite: bool = False) -> Queries:
-    """Build the queries once and write them (and `probes.json`) into `out`, where every scoring task finds them."""
-    model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
-    queries = build_queries(model, tokenizer, probes_path, factors_path, args)
-    prepare_output(out, queries, overwrite)
-    return queries
+    probes = read_probes(probes_path)
+    saved = out / QUERIES_FILE
+    budget = run.memory_budget or default_budget(next(model.parameters()).device.type, workers)
+    pattern = header["module_pattern"] if args.method == "ekfac" else args.modules or (header or {}).get("module_pattern")
+    phases, room = plan_scoring(model, find_modules(model, pattern or DEFAULT_MODULES), len(probes), args,
+                                header is not None, not saved.exists(), budget)
+    print(f"memory estimate, within the budget of {budget:.1f} GB: "
+          + "; ".join(f"{phase} {describe(parts)}" for phase, parts in phases.items()))
+    if saved.exists():
+        queries = Queries.load(saved)
+    else:
+        factors = Factors.load(factors_path) if use_factors else None
+        queries = precondition_queries(model, tokenizer, probes, factors, args)
+    prepare_output(out, queries)
+    return queries, room
 
 
 def score_stage(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
-                args: ScoreArguments, device: DeviceArguments | None = None,
-                documents_per_part: int = DOCUMENTS_PER_PART, overwrite: bool = False) -> dict:
-    """`curate score` in one process: every document's influence on every probe, in parts of `documents_per_part`
-    documents under `out`; parts from an earlier run are kept. Returns `score_corpus`'s summary, plus the
-    number of `probes` and the `seconds` spent after loading the model."""
+                args: ScoreArguments, device: DeviceArguments | None = None, run: ScoreRunArguments | None = None,
+                overwrite: bool = False) -> dict:
+    """`curate score` in one process: every document's influence on every probe, in parts of
+    `run.documents_per_part` documents under `out`; parts from an earlier run of the same manifest are kept.
+    Returns `score_corpus`'s summary, the `documents` and `parts` the whole scores hold, the number of
+    `probes`, and the `seconds` spent after loading the model."""
+    run = run or ScoreRunArguments()
     model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
     start = time.perf_counter()
-    queries = build_queries(model, tokenizer, probes_path, factors_path, args)
-    documents = corpus.read(Path(out) / BAD_RECORDS_FILE)
-    summary = score_corpus(model, tokenizer, documents, queries, out, documents_per_part, overwrite)
-    return {**summary, "probes": len(queries.probe_ids), "seconds": time.perf_counter() - start}
+    queries, room = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, overwrite=overwrite)
+    total = sum(1 for _ in corpus.read(os.devnull))
+    bad_records = Path(out) / BAD_RECORDS_FILE
+    bad_records.unlink(missing_ok=True)  # the corpus is read whole again: its bad records are counted again
+    summary = score_corpus(model, tokenizer, corpus.read(bad_records), queries, out, run.documents_per_part,
+                           materialise_limit=room, total=total)
+    return {**summary, **finish_scores(out), "probes": len(queries.probe_ids), "seconds": time.perf_counter() - start}

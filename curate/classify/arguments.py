@@ -56,6 +56,7 @@ class ClassifierArguments:
     out: Path | None = option(None, "output directory (RUN_DIR/classifier if not given)")
     text_key: str = "text"
     id_key: str = "id"
+    skip_bad_records: bool = False  # count malformed records and write them to OUT/bad_records.jsonl
     backend: str = option(
         "hashed", "features: hashed n-grams, or a local HF model's embeddings", choices=BACKENDS
     )

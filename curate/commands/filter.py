@@ -3,6 +3,7 @@
 Examples:
     curate filter --run-dir runs/r --keep-fraction 0.3                   # keep the top 30%, local executor
     curate filter --corpus crawl/ --threshold 0.8 --tasks 64 --workers 16
+    curate filter --corpus crawl/ --classifier builtin --keep-fraction 0.3   # the shipped classifier
     curate filter --reweight "0.0:0.5=0.5,0.5:0.9=1,0.9:1.0=2"           # annotate and up/down-sample
     curate filter --executor slurm --partition cpu --time 04:00:00 --tasks 1000 --workers 200
     curate filter --executor ray --ray-address auto --tasks 256
@@ -15,6 +16,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from curate.classify.builtin import classifier_path
 from curate.corpus.io import add_corpus_arguments
 from curate.errors import InputError
 from curate.options import add_options, options_from
@@ -33,10 +35,10 @@ def register(subparsers) -> None:
     add_run_dir_argument(parser)
     parser.add_argument("--corpus", type=Path, help="corpus to filter (default: RUN_DIR/corpus)")
     parser.add_argument("--out", type=Path, help="output directory (default: RUN_DIR/filtered)")
-    parser.add_argument(
-        "--classifier", type=Path, help=f"classifier file (default: RUN_DIR/classifier/{CLASSIFIER_FILE})"
-    )
-    parser.add_argument("--no-classifier", action="store_true", help="use the heuristic detectors only")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--classifier", help="classifier file, or `builtin[:NAME]` for a shipped one "
+                       f"(default: RUN_DIR/classifier/{CLASSIFIER_FILE})")
+    model.add_argument("--no-classifier", action="store_true", help="use the heuristic detectors only")
     add_corpus_arguments(parser)
     add_options(parser, FilterOptions, skip=all_but("fmt"))
 
@@ -53,9 +55,8 @@ def register(subparsers) -> None:
 
     execution = parser.add_argument_group("execution")
     add_options(execution, ExecutorArguments)
-    execution.add_argument(
-        "--sbatch-arg", action="append", default=[], metavar="KEY=VALUE", help="slurm: extra #SBATCH directive"
-    )
+    execution.add_argument("--sbatch-arg", action="append", default=[], metavar="KEY=VALUE",
+                           help="slurm: extra #SBATCH directive")
     parser.set_defaults(func=run_command)
 
 
@@ -83,7 +84,7 @@ def run_command(args) -> int:
         args,
         corpus=args.corpus or run_dir.corpus,
         out=out,
-        classifier=None if args.no_classifier else (args.classifier or run_dir.classifier_file),
+        classifier=None if args.no_classifier else classifier_path(args.classifier or run_dir.classifier_file),
         reweight=parse_buckets(args.reweight) if args.reweight else None,
         heuristic_minimums=parse_pairs(args.heuristic_min, "--heuristic-min", float),
     )

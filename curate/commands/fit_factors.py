@@ -7,11 +7,12 @@ Sharded:       the statistics are sums, so N tasks can each fit a share of the c
     curate fit-factors --shard K --num-shards N   (for K = 0..N-1: corrected-eigenvalue sums in that basis)
     curate fit-factors --merge                    (merge them into the factors)
 or all of it as datatrove tasks: curate fit-factors --tasks N --workers W [--executor local|slurm|ray].
-A one-machine run that is killed keeps its covariance sums (`covariance.safetensors`) and resumes after them.
+A killed run resumes (one machine: after its covariance sums); one with other inputs or settings is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from attribution.ekfac.data import Skipped
@@ -21,6 +22,8 @@ from curate.corpus.io import add_corpus_arguments
 from curate.errors import InputError
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
+from filters.influence import fit_factors_on_tasks
+from filters.pipeline import ExecutorArguments
 
 
 def register(subparsers) -> None:
@@ -42,8 +45,6 @@ def register(subparsers) -> None:
 
 def add_task_options(parser, tasks_help: str) -> None:
     """--tasks, --workers and the executor's options, shared by fit-factors and score."""
-    from filters.pipeline import ExecutorArguments
-
     parser.add_argument("--tasks", type=int, default=0, help=f"{tasks_help} (default: 0, one process)")
     parser.add_argument("--workers", type=int, default=1, help="datatrove tasks run at once (with --tasks)")
     add_options(parser.add_argument_group("executor (with --tasks)"), ExecutorArguments,
@@ -51,14 +52,16 @@ def add_task_options(parser, tasks_help: str) -> None:
 
 
 def execution_options(args):
-    """The executor settings of `add_task_options`' flags; None for a run in this process (no --tasks)."""
-    from filters.pipeline import ExecutorArguments
-
-    if not args.tasks:
-        if args.executor != "local":
-            raise InputError(f"--executor {args.executor} runs datatrove tasks: pass --tasks N")
-        return None
-    return options_from(ExecutorArguments, args)
+    """The executor settings of `add_task_options`' flags; None for a run in this process (no --tasks), which
+    refuses executor flags rather than ignore them."""
+    if args.tasks < 0:
+        raise InputError("--tasks must be ≥ 1 (or 0: one process)")
+    execution, default = options_from(ExecutorArguments, args, tasks=args.tasks or 1), ExecutorArguments()
+    given = [f"--{f.name.replace('_', '-')} {getattr(execution, f.name)}" for f in dataclasses.fields(default)
+             if f.name not in ("tasks", "overwrite") and getattr(execution, f.name) != getattr(default, f.name)]
+    if given and not args.tasks:
+        raise InputError(f"{given[0]} is for datatrove tasks: pass --tasks N")
+    return execution if args.tasks else None
 
 
 def run(args) -> int:
@@ -68,28 +71,25 @@ def run(args) -> int:
     model = args.model or run_dir.model
     factor_args, device = options_from(FactorArguments, args), options_from(DeviceArguments, args)
     execution = execution_options(args)
-    if (args.shard is None) != (args.num_shards is None):
-        raise InputError("--shard and --num-shards go together")
-    if factors_fitted(out) and not args.overwrite:
-        print(f"factors already fitted in {out} (pass --overwrite to refit)")
-        return 0
+    if (args.shard is None) != (args.num_shards is None) or (args.shard is not None) + args.merge + bool(args.tasks) > 1:
+        raise InputError("--shard K --num-shards N, --merge and --tasks N are separate ways to run: give one of them")
+    already = factors_fitted(out) and not (args.overwrite or args.merge)
     shard = None if args.shard is None else (args.shard, args.num_shards)
     if args.tasks:
-        from filters.influence import fit_factors_on_tasks
-
         result = fit_factors_on_tasks(corpus, model, out, factor_args, execution, device)
         if result is None:
             print(f"submitted to Slurm; rerun this command once the jobs finish to merge them into {out}")
             return 0
     else:
         result = fit_factors_stage(corpus, model, out, factor_args, device, shard, args.merge, args.overwrite)
-    if isinstance(result, Factors):
+    if already:
+        print(f"factors already fitted in {out} from these inputs and settings (pass --overwrite to refit)")
+    elif isinstance(result, Factors):
         header, where = result.header, f"{args.tasks} datatrove tasks" if args.tasks else "one process"
-        print(f"fitted EK-FAC factors ({header['fisher']} Fisher) for {len(header['modules'])} layers on "
-              f"{header['covariance_documents']} documents, {header['covariance_tokens']} tokens in {where} -> {out}")
         skipped = Skipped(**header["skipped_documents"])
-        if skipped.total:
-            print(f"skipped {skipped.total} documents: {skipped}")
+        print(f"fitted EK-FAC factors ({header['fisher']} Fisher) for {len(header['modules'])} layers on "
+              f"{header['covariance_documents']} documents, {header['covariance_tokens']} tokens in {where} -> {out}"
+              + (f"\nskipped {skipped.total} documents: {skipped}" if skipped.total else ""))
     elif shard is not None:
         print(f"{result.kind} statistics of share {args.shard}/{args.num_shards}: {result.documents} documents, "
               f"{result.tokens} tokens -> {share_file(out, result.kind, *shard)}; run --merge when every share is done")

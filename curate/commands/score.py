@@ -5,10 +5,12 @@
     curate score --tasks 4 --workers 2                 datatrove tasks, each scoring a share of the corpus
     curate score --tasks 64 --executor slurm --partition cpu --time 01:00:00   the same on Slurm (or Ray)
 
-Output: `part-XXXXX.parquet` (doc_id, doc_grad_norm, one float32 column per probe id: raw influence,
-positive = the document raises the probe's log-probability) and `probes.json` (per-probe `nats`, the
-completion's negative log-likelihood for per-nat normalisation, and the settings). Parts are written whole
-(temporary file, then rename); running the same command again after a crash scores only the missing parts.
+Output: `part-*.parquet` (doc_id, doc_grad_norm, one float32 column per probe id: raw influence, positive =
+the document raises the probe's log-probability), `probes.json` (per-probe `nats`, the completion's negative
+log-likelihood for per-nat normalisation, and the settings), `queries.safetensors` and `manifest.json` (what
+made the scores). Parts are written whole (temporary file, then rename); running the same command again after
+a crash reuses the queries and scores only the missing parts; other inputs or settings are refused. The memory
+it needs is estimated first and held to --memory-budget.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from attribution.ekfac.precondition import ScoreArguments
-from attribution.ekfac.scoring import DOCUMENTS_PER_PART
-from attribution.ekfac.stages import Corpus, DeviceArguments, score_stage
+from attribution.ekfac.stages import Corpus, DeviceArguments, ScoreRunArguments, score_stage
 from curate.commands.fit_factors import add_task_options, execution_options
 from curate.corpus.io import add_corpus_arguments
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
+from filters.influence import score_on_tasks
 
 
 def register(subparsers) -> None:
@@ -36,9 +38,8 @@ def register(subparsers) -> None:
     add_options(parser, ScoreArguments)
     parser.add_argument("--exact", action="store_true", help="keep full-rank queries instead of rank --rank")
     add_options(parser, DeviceArguments)
-    parser.add_argument("--documents-per-part", type=int, default=DOCUMENTS_PER_PART,
-                        help=f"documents per output part (default: {DOCUMENTS_PER_PART})")
-    add_task_options(parser, "run as N datatrove tasks (one part per task)")
+    add_options(parser, ScoreRunArguments)
+    add_task_options(parser, "run as N datatrove tasks (one share of the corpus each)")
     parser.add_argument("--overwrite", action="store_true", help="replace scores from other settings")
     parser.set_defaults(func=run)
 
@@ -49,18 +50,18 @@ def run(args) -> int:
     corpus = Corpus(args.corpus or run_dir.corpus, args.text_key, args.id_key, args.skip_bad_records)
     model, probes, factors = args.model or run_dir.model, args.probes or run_dir.probes, args.factors or run_dir.factors
     score_args = options_from(ScoreArguments, args, rank=None if args.exact else args.rank)
-    device, execution = options_from(DeviceArguments, args), execution_options(args)
+    device, run_args, execution = options_from(DeviceArguments, args), options_from(ScoreRunArguments, args), \
+        execution_options(args)
     if args.tasks:
-        from filters.influence import score_on_tasks
-
-        if score_on_tasks(corpus, model, probes, factors, out, score_args, execution, device):
-            print(f"scores of {args.tasks} tasks -> {out}")
+        whole = score_on_tasks(corpus, model, probes, factors, out, score_args, execution, device, run_args)
+        if whole is None:
+            print(f"submitted to Slurm; rerun this command once the jobs finish to check the scores in {out}")
         else:
-            print(f"submitted to Slurm; the scores will be in {out}")
+            print(f"{args.method} scores of {whole['documents']} documents in {whole['parts']} parts by "
+                  f"{args.tasks} tasks -> {out}")
         return 0
 
-    summary = score_stage(corpus, model, probes, factors, out, score_args, device, args.documents_per_part,
-                          args.overwrite)
+    summary = score_stage(corpus, model, probes, factors, out, score_args, device, run_args, args.overwrite)
     print(f"{args.method} scores of {summary['documents_scored']} documents × {summary['probes']} probes in "
           f"{summary['seconds']:.1f} s: {summary['parts_written']} parts written, {summary['parts_kept']} kept from "
           f"an earlier run -> {out}")

@@ -27,6 +27,8 @@ def run(args) -> int:
     report = train_classifier(
         options_from(ClassifierArguments, args, labels=labels, recall=options_from(RecallArguments, args))
     )
+    if report.bad_records is not None:
+        print(f"{report.bad_records.count} bad records set aside in {report.bad_records.path}")
     for name, path in report.files.items():
         provenance = report.provenance[name]
         print(

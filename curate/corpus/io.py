@@ -3,17 +3,23 @@
 A corpus is a directory (or single file) of jsonl / jsonl.gz / parquet shards, or a `datasets` directory
 saved with `save_to_disk`. Readers are strict: a malformed record fails with its file and line (or row)
 named, unless the caller passes a `BadRecords` sink, which counts such records and writes them aside.
+In a directory, the files a run keeps beside its shards (manifests, summaries, logs, set-aside records:
+`NOT_SHARDS`) are never read as shards, so an output folder can be read back as a corpus.
 """
 
 from __future__ import annotations
 
+import glob
 import gzip
+import hashlib
 import json
+import os
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import orjson
 from datatrove.data import Document
+from datatrove.io import DataFolder
 from datatrove.pipeline.readers import HuggingFaceDatasetReader, JsonlReader, ParquetReader
 from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
@@ -21,20 +27,44 @@ from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 from curate.errors import InputError
 
 FORMATS = ("jsonl", "parquet")
+BAD_RECORDS_FILE = "bad_records.jsonl"
+# what our runs and datatrove write beside shards (and hidden files, such as a killed write's temporary file);
+# matched from the right of a path inside the corpus folder
+NOT_SHARDS = (
+    "manifest.json", "summary.json", "*_summary.*", "filter_config.json", BAD_RECORDS_FILE, "probes.json",
+    "executor.json", "stats.json", "stats/[0-9]*.json", ".*",
+)
+
+
+def is_shard(relative_path: str) -> bool:
+    """Whether a file found in a corpus folder is a shard, not a run's manifest, summary, log or set-aside records."""
+    path = PurePosixPath(relative_path)
+    return not any(path.match(pattern) for pattern in NOT_SHARDS)
+
+
+class ShardFolder(DataFolder):
+    """A corpus folder that lists its shard files only (`is_shard`)."""
+
+    def list_files(self, *args, **kwargs) -> list[str]:
+        return [name for name in super().list_files(*args, **kwargs) if is_shard(name)]
 
 
 class BadRecords:
-    """Where malformed records go when the user asks to skip them: counted, and written to a jsonl file."""
+    """Where malformed records go when the user asks to skip them: counted, and written to a jsonl file, added to
+    what it holds (`mode="a"`: a resumed run's) or replacing it (`mode="w"`: a rerun's)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path = BAD_RECORDS_FILE, mode: str = "a"):
         self.path = Path(path)
+        self.mode = mode
         self.count = 0
         self._file = None
 
     def add(self, where: str, reason: str, raw: object) -> None:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a")
+            self._file = self.path.open(self.mode)
+            if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
+                self._file.write("\n")  # a killed run's last record was cut short: start on a line of our own
         if isinstance(raw, bytes | str):
             raw = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
         self._file.write(json.dumps({"where": where, "reason": reason, "record": raw}, default=str) + "\n")
@@ -150,12 +180,19 @@ def detect_format(path: Path) -> str:
         raise InputError(f"{path}: no such file or directory")
     if path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists()):
         return "datasets"
-    names = [path.name] if path.is_file() else [p.name for p in path.rglob("*") if p.is_file()]
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and is_shard(str(p.relative_to(path)))]
+    names = [file.name for file in files]
     if any(name.endswith((".parquet",)) for name in names):
         return "parquet"
     if any(name.endswith((".jsonl", ".jsonl.gz", ".json", ".json.gz", ".jsonl.zst")) for name in names):
         return "jsonl"
     raise InputError(f"{path}: no jsonl(.gz), parquet or datasets files found")
+
+
+def exact_glob(name: str) -> str:
+    """A glob that matches the file `name` alone (datatrove takes a pattern without wildcards as a suffix)."""
+    pattern = glob.escape(name)
+    return pattern if glob.has_magic(pattern) else f"[{name[0]}]{pattern[1:]}"
 
 
 def make_reader(
@@ -168,18 +205,18 @@ def make_reader(
     """A datatrove reader for the corpus at `path`, usable as the first step of any pipeline."""
     path = Path(path)
     kind = detect_format(path)
-    folder, glob = (str(path.parent), path.name) if path.is_file() else (str(path), None)
+    folder, pattern = (str(path.parent), exact_glob(path.name)) if path.is_file() else (str(path), None)
     common = {"text_key": text_key, "id_key": id_key}
     if kind == "datasets":
         if (path / "dataset_dict.json").exists():
             raise InputError(f"{path}: a DatasetDict; point at one split's directory instead")
         reader = StrictDatasetReader(str(path), load_from_disk=True, **common, **reader_kwargs)
     elif kind == "parquet":
-        glob = glob or "**/*.parquet"
-        reader = StrictParquetReader(folder, glob_pattern=glob, **common, **reader_kwargs)
+        reader = StrictParquetReader(folder, glob_pattern=pattern or "**/*.parquet", **common, **reader_kwargs)
     else:
-        glob = glob or "**/*.json*"
-        reader = StrictJsonlReader(folder, glob_pattern=glob, **common, **reader_kwargs)
+        reader = StrictJsonlReader(folder, glob_pattern=pattern or "**/*.json*", **common, **reader_kwargs)
+    if path.is_dir() and kind != "datasets":
+        reader.data_folder = ShardFolder(folder)
     reader.bad_records = bad_records
     reader.add_file_path = False  # ids already say where a document came from
     return reader
@@ -219,6 +256,74 @@ def write_documents(
     return count
 
 
+def corpus_files(path: str | Path) -> list[Path]:
+    """The files that make up the corpus at `path`: its shards, or a `datasets` directory's files."""
+    path = Path(path)
+    reader = make_reader(path)
+    if not hasattr(reader, "data_folder"):
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    files = reader.data_folder.list_files(recursive=reader.recursive, glob_pattern=reader.glob_pattern)
+    return [Path(reader.data_folder.path) / name for name in files]
+
+
+def file_fingerprint(path: Path, root: Path | None = None, edge: int = 1 << 16) -> str:
+    """A hash of a file's name (relative to `root`), size, and first and last `edge` bytes: cheap for any size,
+    and it changes when a file is replaced, cut short, grown or renamed."""
+    digest = hashlib.sha256(str(path.relative_to(root) if root else path.name).encode())
+    size = path.stat().st_size
+    digest.update(size.to_bytes(8, "little"))
+    with path.open("rb") as f:
+        digest.update(f.read(edge))
+        if size > edge:
+            f.seek(max(edge, size - edge))
+            digest.update(f.read(edge))
+    return digest.hexdigest()
+
+
+def files_fingerprint(files: Iterable[Path], root: Path) -> str:
+    """A content fingerprint of `files` (`file_fingerprint` of each, named relative to `root`)."""
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file_fingerprint(file, root).encode())
+    return digest.hexdigest()
+
+
+def corpus_fingerprint(path: str | Path) -> str:
+    """A content fingerprint of the corpus at `path`: of its shard files, or a `datasets` directory's files."""
+    path = Path(path)
+    return files_fingerprint(corpus_files(path), path if path.is_dir() else path.parent)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all (a temporary file, then a rename): a killed run leaves no half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def recorded(record: Path, key: str) -> dict | None:
+    """What an earlier run's JSON file `record` holds under `key` ({} if nothing); None when there is no file."""
+    if not record.exists():
+        return None
+    try:
+        return json.loads(record.read_text()).get(key) or {}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise InputError(f"{record} is unreadable; pass --overwrite to start over, or choose another --out") from None
+
+
+def refuse_other_run(out: Path, what: str, previous: dict | None, current: dict) -> None:
+    """Refuse to resume or redo `what` in `out` when it was made from other inputs or settings (`previous`, as
+    recorded there; None: nothing recorded) than `current`; the message names each difference."""
+    if previous is None or previous == current:
+        return
+    changed = sorted(k for k in previous.keys() | current.keys() if previous.get(k) != current.get(k))
+    raise InputError(
+        f"{out} holds a {what} made from other inputs or settings ({', '.join(changed)} differ); rerun with the "
+        "same ones to resume it, pass --overwrite to start over, or choose another --out"
+    )
+
+
 def add_corpus_arguments(parser) -> None:
     """The options every command that reads a corpus shares."""
     parser.add_argument("--text-key", default="text", help="field holding the document text (default: text)")
@@ -226,5 +331,5 @@ def add_corpus_arguments(parser) -> None:
     parser.add_argument(
         "--skip-bad-records",
         action="store_true",
-        help="count malformed records and write them to bad_records.jsonl instead of stopping at the first",
+        help=f"count malformed records and write them to {BAD_RECORDS_FILE} instead of stopping at the first",
     )

@@ -4,21 +4,31 @@ share that represents every source, whatever order the shards were written in.""
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from curate.corpus.io import read_documents, write_documents
 from curate.errors import InputError
+from curate.options import option
 
 
-def sample_corpus(corpus: str | Path, out: str | Path, n: int, seed: int = 0, exclude: str | Path | None = None,
-                  text_key: str = "text", id_key: str = "id") -> int:
-    """Write `n` documents drawn uniformly without replacement (order kept) to `out`; returns how many.
+@dataclass
+class SampleArguments:
+    corpus: Path = option(None, "corpus to sample from", flag="--corpus")
+    out: Path = option(None, "where the sample's shards go")
+    n: int = option(2000, "documents to draw")
+    seed: int = option(0, "seed of the draw")
+    exclude: Path | None = option(None, "a corpus whose documents are never drawn (e.g. an earlier sample)")
+    text_key: str = "text"
+    id_key: str = "id"
 
-    `exclude` is another corpus whose ids are never drawn (e.g. the documents influence was computed on, when
-    drawing held-out documents for evaluation)."""
-    excluded = {d.id for d in read_documents(exclude)} if exclude else set()
-    ids = [d.id for d in read_documents(corpus, text_key, id_key) if d.id not in excluded]
-    if n > len(ids):
-        raise InputError(f"cannot sample {n} documents from {corpus}: it has {len(ids)} eligible")
-    chosen = set(random.Random(seed).sample(ids, n))
-    return write_documents((d for d in read_documents(corpus, text_key, id_key) if d.id in chosen), out)
+
+def sample_corpus(args: SampleArguments) -> int:
+    """Write `args.n` documents drawn uniformly without replacement (corpus order kept); returns how many."""
+    excluded = {d.id for d in read_documents(args.exclude)} if args.exclude else set()
+    ids = [d.id for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id not in excluded]
+    if args.n > len(ids):
+        raise InputError(f"cannot sample {args.n} documents from {args.corpus}: it has {len(ids)} eligible")
+    chosen = set(random.Random(args.seed).sample(ids, args.n))
+    documents = (d for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id in chosen)
+    return write_documents(documents, args.out)

@@ -108,6 +108,8 @@ def import_gguf(source: str | Path, out: Path | None = None, force: bool = False
     if not force and provenance_file.is_file() and json.loads(provenance_file.read_text()).get("sha256") == digest:
         log.info("%s already holds the model converted from %s", out, path)
         return out
+    if out.exists() and any(out.iterdir()) and not provenance_file.is_file():  # never replace the user's files
+        raise InputError(f"{out} is not empty and holds no imported model; choose another --out")
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

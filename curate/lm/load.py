@@ -77,6 +77,7 @@ def load_causal_lm(
     Raises `ModelError` with one line for a missing path or file, a non-causal model, an unknown dtype or
     device, and a `max_length` beyond the model's positions.
     """
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
@@ -97,7 +98,7 @@ def load_causal_lm(
     try:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype]).to(torch_device).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError, RuntimeError) as error:  # missing or truncated weights, missing tokenizer
+    except (OSError, ValueError, RuntimeError, SafetensorError) as error:  # missing or cut-short weights or tokenizer
         raise ModelError(f"cannot load a causal LM and tokenizer from {path}: {str(error).splitlines()[0]}") from None
     if max_length is not None:
         check_max_length(model, max_length)

@@ -5,6 +5,10 @@ Two passes over the input, so memory holds only two numbers per document:
   2. after planning how many copies each document gets, read again and write the copies.
 Copies are spread over the output shards at random (seeded), so repeated documents do not sit together;
 within a shard, documents keep their input order.
+
+The manifest is written last and whole, and removed before the shards change, so a manifest always describes
+the shards beside it. It records what made the mix (`made_from`: the input by content, the spec, the token
+counter, the format); a rerun into the same folder from anything else is refused unless `overwrite` is set.
 """
 
 from __future__ import annotations
@@ -21,7 +25,18 @@ from pathlib import Path
 import numpy as np
 from datatrove.data import Document
 
-from curate.corpus.io import FORMATS, BadRecords, make_writer, read_documents
+from curate.corpus.io import (
+    BAD_RECORDS_FILE,
+    FORMATS,
+    BadRecords,
+    corpus_fingerprint,
+    files_fingerprint,
+    make_writer,
+    read_documents,
+    recorded,
+    refuse_other_run,
+    write_atomic,
+)
 from curate.errors import InputError
 from curate.mix.spec import MixSpec, load_mix_spec
 from curate.options import option
@@ -107,10 +122,27 @@ def build_mix(
     token_counter_name: str = "whitespace",
     fmt: str = "jsonl",
     read_options: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """Write the mix's shards to `out/shards/` and its manifest to `out/manifest.json`; returns the manifest."""
+    """Write the mix's shards to `out/shards/` and its manifest to `out/manifest.json`; returns the manifest.
+    A mix in `out` made from other inputs or settings is refused, unless `overwrite`."""
     out = Path(out)
     read_options = read_options or {}
+    if out.resolve().is_relative_to(Path(input_path).resolve()):
+        raise InputError(f"the mix's folder {out} is inside its input {input_path}: a rerun would read its output")
+    # what made the mix, as JSON has it (tuples become lists) to compare with the manifest's
+    made_from = json.loads(json.dumps({
+        "input": str(Path(input_path).resolve()),
+        "input_content": corpus_fingerprint(input_path),
+        "spec": spec.to_dict(),
+        "token_counter": token_counter_name,
+        "tokenizer_content": _tokenizer_fingerprint(token_counter_name),
+        "format": fmt,
+        "read_options": {key: value for key, value in read_options.items() if key != "bad_records"},
+    }))
+    if not overwrite:
+        refuse_other_run(out, "mix", recorded(out / "manifest.json", "made_from"), made_from)
+    (out / "manifest.json").unlink(missing_ok=True)  # the shards are about to change
     buckets, tokens, is_copy, fingerprint, scored = _bucket_and_tokens(
         read_documents(input_path, **read_options), spec, count_tokens
     )
@@ -182,6 +214,7 @@ def build_mix(
     manifest = {
         "input": str(input_path),
         "input_fingerprint": fingerprint,
+        "made_from": made_from,
         "token_counter": token_counter_name,
         "seed": spec.seed,
         "spec": spec.to_dict(),
@@ -198,8 +231,14 @@ def build_mix(
         "warnings": warnings,
     }
     text = json.dumps(manifest, indent=2)
-    (out / "manifest.json").write_text(text)
+    write_atomic(out / "manifest.json", text)
     return json.loads(text)  # exactly what the file says (tuples become lists)
+
+
+def _tokenizer_fingerprint(name: str) -> str | None:
+    """The content fingerprint of a local tokenizer directory; None for a hub name or the whitespace counter."""
+    path = Path(name)
+    return files_fingerprint(sorted(p for p in path.rglob("*") if p.is_file()), path) if path.is_dir() else None
 
 
 @dataclass
@@ -212,6 +251,7 @@ class MixArguments:
     tokenizer: str | None = option(None, "count tokens with this HF tokenizer (None: whitespace words)")
     seed: int | None = option(None, "override the spec's seed")
     fmt: str = option("jsonl", "output shard format", choices=FORMATS, flag="--format")
+    overwrite: bool = option(False, "replace a mix in OUT made from other inputs or settings")
     text_key: str = "text"
     id_key: str = "id"
     skip_bad_records: bool = False  # count malformed records and write them to OUT/bad_records.jsonl
@@ -223,14 +263,15 @@ def mix_from_spec(args: MixArguments) -> dict:
     if args.seed is not None:
         spec.seed = args.seed
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    bad = BadRecords(out / "bad_records.jsonl") if args.skip_bad_records else None
+    if args.overwrite:
+        (out / BAD_RECORDS_FILE).unlink(missing_ok=True)
+    bad = BadRecords(out / BAD_RECORDS_FILE, mode="w") if args.skip_bad_records else None  # each run reads it all
     counter, counter_name = (
         (hf_token_counter(args.tokenizer), str(args.tokenizer)) if args.tokenizer else (whitespace_token_counter, "whitespace")
     )
     read_options = {"text_key": args.text_key, "id_key": args.id_key, "bad_records": bad}
     try:
-        return build_mix(args.input, spec, out, counter, counter_name, fmt=args.fmt, read_options=read_options)
+        return build_mix(args.input, spec, out, counter, counter_name, args.fmt, read_options, args.overwrite)
     finally:
         if bad is not None:
             bad.close()

@@ -123,7 +123,7 @@ def build_arm_texts(
     arms = {"whole": (whole, whole_tokens, None)}
     for arm, spec in mix_specs(args, budget, seed).items():
         target = out / "mixes" / f"{arm}__seed{seed}"
-        manifest = build_mix(annotated, spec, target, counter, "model tokenizer")
+        manifest = build_mix(annotated, spec, target, counter, "model tokenizer", overwrite=True)  # rebuilt with its cell
         documents = list(read_documents(target / "shards"))
         arms[arm] = (documents, counter([d.text for d in documents]), manifest)
     return {

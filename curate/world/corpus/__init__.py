@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 from datatrove.data import Document
 
 from curate.errors import InputError
+from curate.options import option
 from curate.world.corpus import code, math, qa, trivia, web, wiki
 from curate.world.corpus.common import Ctx, words
 from curate.world.corpus.procedures import TASKS
@@ -114,3 +117,26 @@ def generate_corpus(
             id=f"synth-{i:07d}",
             metadata={"source": source, "procedural": procedural, "task": task},
         )
+
+
+@dataclass
+class SynthArguments:
+    """`curate corpus synth`: where and how much of the synthetic corpus to write."""
+
+    out: Path
+    n_docs: int = option(4000, "number of documents")
+    procedural_fraction: float = option(0.35, "share of procedural documents")
+    seed: int = option(0, "seed of every random choice of the generator")
+    format: str = option("jsonl", "shard format", choices=("jsonl", "parquet"))
+    docs_per_shard: int = option(1000, "documents per shard")
+
+
+def write_synthetic_corpus(args: SynthArguments) -> int:
+    """Write the seeded synthetic corpus as shards; returns how many documents were written."""
+    from tqdm.auto import tqdm
+
+    from curate.corpus.io import write_documents
+
+    documents = generate_corpus(n_docs=args.n_docs, seed=args.seed, procedural_fraction=args.procedural_fraction)
+    documents = tqdm(documents, total=args.n_docs, desc="corpus", unit="doc")
+    return write_documents(documents, args.out, args.format, args.docs_per_shard)

@@ -1,0 +1,109 @@
+"""The memory scoring needs, estimated before any work starts and held to a budget the user sets.
+
+The estimate counts the large tensors each phase holds at its peak, in float32:
+  runtime          the interpreter, torch and libraries;
+  model            every parameter and buffer;
+  factors          Q_A, Q_S and Λ of each tracked layer, while the queries are built (EK-FAC only);
+  queries          per layer, probes × k directions × (in + out), where k is --rank (or the layer's smaller side
+                   when exact); while scoring, twice: as built, and arranged for one matmul per batch;
+  preconditioning  one batch of probes' gradients per layer, (B, out, in), in the copies a rotation takes, and
+                   the float64 Gram matrices of the low-rank step;
+  batch            one batch at --max-length tokens: the forward pass's activations and logits kept for the
+                   backward pass, the tracked layers' inputs and output gradients, and the scoring products;
+  full queries     (out × in × probes) for the layers the gradient path scores; only as many as the budget
+                   leaves room for (`scoring.materialised_layers`): the others are scored factorised, exactly.
+Estimates, not measurements: allocator slack is left to the margin between the budget and the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from torch import nn
+
+from attribution.ekfac.modules import Tracked
+from attribution.ekfac.precondition import ScoreArguments
+from attribution.ekfac.scoring import materialised_layers
+from curate.errors import ResourceError
+
+GB = 1e9
+FLOAT = 4
+RUNTIME = int(0.5 * GB)
+BUDGET_SHARE = 0.8  # of the device's memory, by default
+LOWER_IT = "a smaller --rank, --batch-size or --max-length, fewer layers (--modules) or fewer probes"
+
+
+def device_memory(device: str) -> int:
+    """Bytes of memory where the model runs: the GPU's, or this machine's (a container's limit, if lower)."""
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available() and torch.device(device).type == "cuda":
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        return min(total, int(Path("/sys/fs/cgroup/memory.max").read_text()))
+    except (OSError, ValueError):  # no cgroup v2 limit ("max")
+        return total
+
+
+def default_budget(device: str, processes: int = 1) -> float:
+    """GB one of `processes` scoring processes sharing the device may use."""
+    return BUDGET_SHARE * device_memory(device) / processes / GB
+
+
+def _rank(tracked: Tracked, rank: int | None) -> int:
+    short = min(tracked.out_features, tracked.in_features)
+    return short if rank is None else min(rank, short)
+
+
+def _forward(model: nn.Module, batch: int, tokens: int) -> int:
+    """Activations a forward pass keeps for the backward pass, and the logits with their softmax and gradient."""
+    config = getattr(model, "config", None)
+    hidden = getattr(config, "hidden_size", 0)
+    per_layer = 8 * hidden + 4 * (getattr(config, "intermediate_size", None) or 4 * hidden)
+    per_token = 3 * getattr(config, "vocab_size", 0) + getattr(config, "num_hidden_layers", 0) * per_layer
+    return batch * tokens * per_token * FLOAT
+
+
+def plan_scoring(model: nn.Module, modules: list[Tracked], probes: int, args: ScoreArguments, factors: bool,
+                 build_queries: bool, budget: float) -> tuple[dict[str, dict[str, int]], int]:
+    """Bytes per component of each phase ("queries", "scoring"), and how many bytes full queries may take.
+    Raises ResourceError, naming the estimate, the budget and what lowers it, when a phase cannot fit."""
+    if args.method == "random":
+        modules = []
+    ranks = {t.name: _rank(t, args.rank) for t in modules}
+    queries = sum(probes * ranks[t.name] * (t.in_features + t.out_features) * FLOAT for t in modules)
+    base = {"runtime": RUNTIME, "model": sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))}
+    probe_batch = min(args.batch_size, probes)
+    phases = {"queries": {**base, "queries": queries}}
+    if build_queries:
+        phases["queries"] |= {
+            "factors": sum((t.in_features**2 + t.out_features**2 + t.in_features * t.out_features) * FLOAT
+                           for t in modules) if factors else 0,
+            "preconditioning": max((probe_batch * (4 * t.out_features * t.in_features * FLOAT
+                                                   + 2 * min(t.out_features, t.in_features) ** 2 * 8)
+                                    for t in modules), default=0),
+            "batch": _forward(model, probe_batch, args.max_length),
+        }
+    tokens = args.batch_size * args.max_length
+    captured = sum(tokens * (t.in_features + t.out_features) * FLOAT for t in modules)
+    products = max((3 * tokens * probes * ranks[t.name] * FLOAT + args.batch_size * t.out_features * t.in_features * FLOAT
+                    for t in modules), default=0)
+    phases["scoring"] = {**base, "queries": 2 * queries,
+                         "batch": _forward(model, args.batch_size, args.max_length) + captured + products}
+    room = int(budget * GB) - sum(phases["scoring"].values())
+    full = materialised_layers(modules, probes, ranks, args.max_length, args.contraction, max(room, 0))
+    phases["scoring"]["full queries"] = sum(t.out_features * t.in_features * probes * FLOAT for t in full)
+    for phase, parts in phases.items():
+        if sum(parts.values()) > budget * GB:
+            raise ResourceError(f"{'building the queries' if phase == 'queries' else 'scoring'} would need about "
+                                f"{describe(parts)} but the memory budget is {budget:.1f} GB (--memory-budget); "
+                                f"lower the need with {LOWER_IT}")
+    return phases, max(room, 0)
+
+
+def describe(parts: dict[str, int]) -> str:
+    """"3.2 GB (model 0.54, queries 1.20, ...)": the total and its largest parts."""
+    shown = ", ".join(f"{name} {size / GB:.2f}" for name, size in parts.items() if size >= 0.005 * GB)
+    return f"{sum(parts.values()) / GB:.1f} GB ({shown})"

@@ -1,0 +1,174 @@
+"""Fault injection for `curate fit-factors` and `curate score` (issue 17): `kill -9` at a seeded random point
+while their files appear, then a resume that must equal an uninterrupted run bit for bit; reruns with changed
+arguments, which must be refused; corrupt files, which must give one line and no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import test_ekfac_files
+import torch
+from safetensors.torch import load_file
+from test_ekfac_files import TEXTS, cli
+from transformers import AutoModelForCausalLM
+
+from curate.paths import RunDir
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--max-length", "32", "--batch-size", "4", "--threads", "1"]
+run_dir = test_ekfac_files.run_dir  # the tiny run directory: its model and probes
+
+
+@pytest.fixture(scope="module")
+def big_run(run_dir, tmp_path_factory):
+    """The tiny model and probes with a corpus of 480 documents in 8 files, long enough to be killed mid-way."""
+    root = tmp_path_factory.mktemp("faults")
+    for name in ("model", "probes"):
+        shutil.copytree(Path(run_dir) / name, root / name)
+    (root / "corpus").mkdir()
+    for shard in range(8):
+        lines = [json.dumps({"id": f"d{shard}-{i}", "text": f"{TEXTS[(shard + i) % len(TEXTS)]} {i}"}) for i in range(60)]
+        (root / "corpus" / f"part-{shard}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def killed(args: list[str], watch: Path, pattern: str, rng: random.Random) -> None:
+    """Run `curate ARGS`, and once a file matching `pattern` appears under `watch`, wait a random moment and
+    kill -9 it with any process it started."""
+    process = subprocess.Popen([sys.executable, "-m", "curate.cli", *args], cwd=ROOT, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(watch.glob(pattern)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(rng.uniform(0, 0.1))
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+
+
+def same_files(expected: Path, got: Path, pattern: str) -> None:
+    names = sorted(p.relative_to(expected) for p in expected.glob(pattern))
+    assert names and names == sorted(p.relative_to(got) for p in got.glob(pattern))
+    for name in names:
+        if name.suffix == ".parquet":
+            assert pl.read_parquet(got / name).equals(pl.read_parquet(expected / name)), name
+        elif name.suffix == ".safetensors":
+            want, have = load_file(expected / name), load_file(got / name)
+            assert want.keys() == have.keys() and all(torch.equal(want[k], have[k]) for k in want), name
+        else:
+            assert (got / name).read_bytes() == (expected / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("tasks", [[], ["--tasks", "3"]], ids=["one-process", "tasks"])
+def test_killed_fit_factors_resumes_bit_identically(big_run, tmp_path, tasks, one_thread):
+    fit = ["fit-factors", "--run-dir", str(big_run), *SMALL, *tasks]
+    assert cli(*fit, "--out", str(tmp_path / "whole")) == 0
+    out = tmp_path / "killed"
+    killed([*fit, "--out", str(out)], out, "partial/*.safetensors" if tasks else "covariance.safetensors",
+           random.Random(7 + len(tasks)))
+    assert not (out / "factors.safetensors").exists()
+    assert cli(*fit, "--out", str(out)) == 0
+    same_files(tmp_path / "whole", out, "factors.*")
+
+
+@pytest.mark.parametrize("tasks", [[], ["--tasks", "3"]], ids=["one-process", "tasks"])
+def test_killed_score_resumes_bit_identically(big_run, tmp_path, tasks, one_thread):
+    factors = tmp_path / "factors"
+    assert cli("fit-factors", "--run-dir", str(big_run), *SMALL, "--out", str(factors), "--max-documents", "40") == 0
+    score = ["score", "--run-dir", str(big_run), *SMALL, "--factors", str(factors), "--documents-per-part", "8", *tasks]
+    assert cli(*score, "--out", str(tmp_path / "whole")) == 0
+    out = tmp_path / "killed"
+    killed([*score, "--out", str(out)], out, "part-*.parquet", random.Random(11 + len(tasks)))
+    done = {part: part.stat().st_mtime_ns for part in out.glob("part-*.parquet")}
+    assert 0 < len(done) < len(list((tmp_path / "whole").glob("part-*.parquet")))
+    assert cli(*score, "--out", str(out)) == 0
+    assert all(part.stat().st_mtime_ns == mtime for part, mtime in done.items())  # kept, not scored again
+    same_files(tmp_path / "whole", out, "part-*.parquet")
+    same_files(tmp_path / "whole", out, "*.json")  # probes.json, and the manifest with its count of documents
+
+
+def one_line_error(capsys) -> str:
+    """The one line the CLI printed for a refusal (other stderr output is logging and progress bars)."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and lines[-1].startswith("error: ") and "Traceback" not in "\n".join(lines)
+    return lines[-1]
+
+
+@pytest.fixture
+def finished(big_run, tmp_path):
+    """A private copy of the run with factors and scores (8 parts), as a user has them after two commands."""
+    root = tmp_path / "run"
+    shutil.copytree(big_run, root)
+    run = ["--run-dir", str(root), *SMALL]
+    assert cli("fit-factors", *run, "--max-documents", "40") == 0
+    assert cli("score", *run, "--documents-per-part", "60") == 0
+    return root
+
+
+CHANGED = {  # rerun of a finished output with one thing changed -> the key the refusal names
+    "score --documents-per-part": (["score", "--documents-per-part", "50"], "documents_per_part"),
+    "score --tasks": (["score", "--documents-per-part", "60", "--tasks", "2"], "tasks"),
+    "score --rank": (["score", "--documents-per-part", "60", "--rank", "8"], "rank"),
+    "score, corpus changed": (["score", "--documents-per-part", "60"], "corpus"),
+    "score, MLP weights changed": (["score", "--documents-per-part", "60"], "model"),
+    "fit-factors --fisher": (["fit-factors", "--max-documents", "40", "--fisher", "empirical"], "fisher"),
+    "fit-factors --max-documents": (["fit-factors", "--max-documents", "50"], "max_documents"),
+    "fit-factors --tasks": (["fit-factors", "--max-documents", "40", "--tasks", "2"], "shares"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHANGED))
+def test_reruns_with_changed_inputs_or_arguments_are_refused(finished, case, capsys, one_thread):
+    (command, *flags), key = CHANGED[case]
+    paths = RunDir(finished)
+    if "corpus" in case:
+        with (paths.corpus / "part-3.jsonl").open("a") as handle:
+            handle.write(json.dumps({"id": "new", "text": "a document added later"}) + "\n")
+    if "MLP" in case:
+        model = AutoModelForCausalLM.from_pretrained(paths.model)
+        with torch.no_grad():
+            model.model.layers[1].mlp.down_proj.weight.mul_(2)
+        model.save_pretrained(paths.model)
+    before = {p: p.stat().st_mtime_ns for p in (*paths.scores.iterdir(), *paths.factors.iterdir())}
+    capsys.readouterr()
+    assert cli(command, "--run-dir", str(finished), *SMALL, *flags) == 2
+    error = one_line_error(capsys)
+    assert f"{key}" in error and "--overwrite" in error, error
+    assert before == {p: p.stat().st_mtime_ns for p in (*paths.scores.iterdir(), *paths.factors.iterdir())}
+
+
+def cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+CORRUPT = {  # file cut short -> the command that meets it, and what its one line says
+    "factors": ("factors/factors.safetensors", ["score", "--out", "{root}/scores-new"], "is cut short or corrupt"),
+    "queries": ("scores/queries.safetensors", ["score", "--documents-per-part", "60"], "is cut short or corrupt"),
+    "covariance": ("factors/covariance.safetensors", ["fit-factors", "--max-documents", "40"], "cut short or corrupt"),
+    "score part": ("scores/part-00001.parquet", ["score", "--documents-per-part", "60"], "is cut short or corrupt"),
+    "scores manifest": ("scores/manifest.json", ["score", "--documents-per-part", "60"], "not a manifest"),
+    "probes": ("probes/probes.jsonl", ["score", "--out", "{root}/scores-new"], "probes"),
+}
+
+
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_corrupt_files_give_one_line(finished, case, capsys, one_thread):
+    name, (command, *flags), message = CORRUPT[case]
+    if case == "queries" or case == "score part":  # as if killed: the run resumes and meets the file
+        (finished / "scores" / "part-00007.parquet").unlink()
+    if case == "covariance":
+        (finished / "factors" / "factors.safetensors").unlink()
+    cut_short(finished / name)
+    capsys.readouterr()
+    flags = [flag.format(root=finished) for flag in flags]
+    assert cli(command, "--run-dir", str(finished), *SMALL, *flags) == 2
+    assert message in one_line_error(capsys)
