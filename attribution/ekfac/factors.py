@@ -378,9 +378,10 @@ class Factors:
         path = Path(directory) / FACTORS_FILE
         if not path.exists():
             raise InputError(f"no factors at {path}; run `curate fit-factors` first")
-        if load_header(path).get("version") != FORMAT_VERSION:
-            raise InputError(f"{path} has factor format version {load_header(path).get('version')}, this version "
-                             f"reads {FORMAT_VERSION}; refit them with `curate fit-factors --overwrite`")
+        version = load_header(path).get("version")
+        if version != FORMAT_VERSION:
+            raise InputError(f"{path} has factor format version {version}, this version reads {FORMAT_VERSION}; "
+                             "refit them with `curate fit-factors --overwrite`")
         tensors, header = load_tensors(path)
         layers = {}
         for name in header["modules"]:

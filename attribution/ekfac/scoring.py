@@ -8,15 +8,18 @@ Two ways to evaluate it, both exact; per layer we take the one with fewer flops 
   factorised: project every token's g and a onto the queries' k directions and contract over tokens,
               T·Q·k·(in+out) flops per document; never forms G, so it wins for few probes and wide layers;
   gradient:   form G once, T·in·out flops, then one matmul against all Q materialised queries, Q·in·out;
-              wins when Q·k exceeds the layer's width, as with the paper's 20+ probes at rank 32.
+              wins when Q·k exceeds the layer's width, as with the paper's 20+ probes at rank 32, but holds
+              Q·in·out floats per layer: layers get it only within a memory limit (`materialised_layers`).
 The document's gradient norm (reported, and needed for cosine) comes from G, or without it from the token
 Gram matrices: ‖Σ_t g_t a_tᵀ‖² = Σ_{t,s} (g_t·g_s)(a_t·a_s).
 
-Score files (DESIGN.md "Scores"): `part-XXXXX.parquet`, one row per document: `doc_id`, `doc_grad_norm`, then
+Score files (DESIGN.md "Scores"): `part-XXXXX.parquet` (datatrove task R: `part-RRRRR-XXXXX.parquet`), one row
+per document: `doc_id`, `doc_grad_norm`, then
 one float32 column per probe id holding the raw influence I (positive: the document raises the probe's
 log-probability). Per-probe constants live in `probes.json` beside the parts: `nats` (the completion's
 negative log-likelihood; I / nats is the per-nat score), `gradient_norm` (‖∇f‖), and the settings (method,
 damping per layer, rank, model fingerprint). Each part's parquet metadata counts the documents it skipped.
+`finish_scores` records in the folder's manifest how many documents the whole scores hold.
 """
 
 from __future__ import annotations
@@ -83,9 +86,9 @@ def gradient_path_cheaper(tracked: Tracked, tokens: int, probes: int, rank: int)
 
 def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, int], max_length: int,
                         contraction: str = "auto", limit: int | None = None) -> list[Tracked]:
-    """The layers scored by the gradient path, whose full (out·in, Q) float32 queries are built: with "auto", those
-    where that path is the cheaper one for documents of `max_length` tokens (it then is for every longer batch
-    than some length), in order while their total stays within `limit` bytes. The other layers are scored
+    """The layers the gradient path may score, whose full (out·in, Q) float32 queries are then built: with "auto",
+    those where that path is the cheaper one at `max_length` tokens (it wins only above some length, and no
+    batch is longer), in order while their total stays within `limit` bytes. The other layers are scored
     factorised: the same scores, in more flops but no more memory."""
     if contraction != "auto":
         return list(modules) if contraction == "gradient" else []
@@ -183,8 +186,8 @@ def score_documents(
     positions_out, ids_out, norms_out, scores_out = [], [], [], []
     scorer = scorer or (Scorer(model, queries) if args.method != "random" else None)
     batches = document_batches(documents, tokenizer, args.batch_size, args.max_length, skipped, start=start)
-    bar = nullcontext(progress) if progress is not None else tqdm(desc="scoring", unit="doc", disable=not args.progress)
-    with bar as bar:
+    counter = tqdm(desc="scoring", unit="doc", disable=not args.progress) if progress is None else nullcontext(progress)
+    with counter as bar:
         for positions, ids, items in batches:
             bar.update(len(items))
             if scorer is None:

@@ -37,7 +37,7 @@ from attribution.ekfac.factors import (
     model_fingerprint,
 )
 from attribution.ekfac.manifest import file_digest, read_manifest, start_output
-from attribution.ekfac.memory import default_budget, describe, plan_scoring
+from attribution.ekfac.memory import BUDGET_SHARE, default_budget, describe, plan_scoring
 from attribution.ekfac.modules import DEFAULT_MODULES, find_modules
 from attribution.ekfac.precondition import Queries, ScoreArguments, precondition_queries
 from attribution.ekfac.scoring import (
@@ -76,8 +76,8 @@ class ScoreRunArguments:
     """How `curate score` splits its output and bounds its memory, in one process or in each datatrove task."""
 
     documents_per_part: int = option(DOCUMENTS_PER_PART, "documents per output part (of each task with --tasks)")
-    memory_budget: float | None = option(
-        None, "GB of memory one scoring process may use (None: 80%% of the device's, shared by local --workers)")
+    memory_budget: float | None = option(None, f"GB of memory one scoring process may use (None: "
+                                         f"{BUDGET_SHARE * 100:.0f}%% of the device's, shared by local --workers)")
 
     def __post_init__(self) -> None:
         if self.documents_per_part < 1 or (self.memory_budget is not None and self.memory_budget <= 0):
@@ -234,22 +234,39 @@ def factors_identity(folder: Path) -> str:
     return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()
 
 
-def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_path: Path, out: Path, args: ScoreArguments,
-                 run: ScoreRunArguments, tasks: int = 0, workers: int = 1, overwrite: bool = False
-                 ) -> tuple[Queries, int]:
-    """Start or resume the scores in `out`: check or record what they are made from, hold the memory they need
-    to the budget (printing the estimate), and build the queries, or load those an earlier run with the same
-    manifest saved. Returns the queries and the bytes that full queries may take (`Scorer`'s limit)."""
+def _factors_header(args: ScoreArguments, factors_path: Path) -> dict | None:
+    """The header of the factors the queries use, or None. Baselines use the factors' layers when factors exist,
+    so that every method scores the same parameters."""
+    if args.method != "ekfac" and (args.modules is not None or not factors_fitted(factors_path)):
+        return None
+    if not factors_fitted(factors_path):
+        raise InputError(f"no factors at {Path(factors_path) / FACTORS_FILE}; run `curate fit-factors` first")
+    return load_header(Path(factors_path) / FACTORS_FILE)
+
+
+def _hold_to_budget(model, probes: int, args: ScoreArguments, header: dict | None, build: bool, budget: float) -> int:
+    """Refuse (ResourceError) a scoring run that cannot fit `budget` GB, print the estimate otherwise, and return
+    the bytes left for full queries. The layers are those `precondition_queries` picks."""
+    pattern = header["module_pattern"] if args.method == "ekfac" else args.modules or (header or {}).get("module_pattern")
+    phases, room = plan_scoring(model, find_modules(model, pattern or DEFAULT_MODULES), probes, args,
+                                header is not None, build, budget)
+    print(f"memory estimate, within the budget of {budget:.1f} GB: "
+          + "; ".join(f"{phase} {describe(parts)}" for phase, parts in phases.items()))
+    return room
+
+
+def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_path: Path, out: Path,
+                 args: ScoreArguments, run: ScoreRunArguments, tasks: int = 0, workers: int = 1,
+                 overwrite: bool = False) -> tuple[Queries, int]:
+    """Start or resume the scores in `out` (of one process, or of `tasks` datatrove tasks, `workers` at a time):
+    check or record what they are made from, hold the memory they need to the budget, and build the queries, or
+    load those an earlier run of the same manifest saved. Returns the queries and the bytes full queries may take."""
     from attribution.probes import read_probes
 
     out = Path(out)
     if not Path(probes_path).exists():
         raise InputError(f"no probes at {probes_path}; run `curate probes` or pass --probes FILE")
-    # Baselines use the factors' layers when factors exist, so that every method scores the same parameters.
-    use_factors = args.method == "ekfac" or (factors_fitted(factors_path) and args.modules is None)
-    if use_factors and not factors_fitted(factors_path):
-        raise InputError(f"no factors at {Path(factors_path) / FACTORS_FILE}; run `curate fit-factors` first")
-    header = load_header(Path(factors_path) / FACTORS_FILE) if use_factors else None
+    header = _factors_header(args, factors_path)
     settings = {key: value for key, value in asdict(args).items() if key != "progress"}
     made_from = {**corpus.made_from(), "model": model_fingerprint(model), "probes": file_digest(probes_path),
                  "factors": factors_identity(factors_path) if header else None,
@@ -257,18 +274,13 @@ def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_pa
     results = [*out.glob("part-*.parquet"), *(out / name for name in (QUERIES_FILE, "probes.json", "logs", BAD_RECORDS_FILE))]
     start_output(out, "scoring run", made_from, results, overwrite)
 
-    probes = read_probes(probes_path)
-    saved = out / QUERIES_FILE
+    probes, saved = read_probes(probes_path), out / QUERIES_FILE
     budget = run.memory_budget or default_budget(next(model.parameters()).device.type, workers)
-    pattern = header["module_pattern"] if args.method == "ekfac" else args.modules or (header or {}).get("module_pattern")
-    phases, room = plan_scoring(model, find_modules(model, pattern or DEFAULT_MODULES), len(probes), args,
-                                header is not None, not saved.exists(), budget)
-    print(f"memory estimate, within the budget of {budget:.1f} GB: "
-          + "; ".join(f"{phase} {describe(parts)}" for phase, parts in phases.items()))
+    room = _hold_to_budget(model, len(probes), args, header, not saved.exists(), budget)
     if saved.exists():
         queries = Queries.load(saved)
     else:
-        factors = Factors.load(factors_path) if use_factors else None
+        factors = Factors.load(factors_path) if header else None
         queries = precondition_queries(model, tokenizer, probes, factors, args)
     prepare_output(out, queries)
     return queries, room

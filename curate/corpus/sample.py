@@ -19,6 +19,8 @@ class SampleArguments:
     n: int = option(2000, "documents to draw")
     seed: int = option(0, "seed of the draw")
     exclude: Path | None = option(None, "a corpus whose documents are never drawn (e.g. an earlier sample)")
+    # datatrove splits work between tasks by file: small shards let `--tasks N` share a sample evenly
+    docs_per_shard: int = option(250, "documents per shard")
     text_key: str = "text"
     id_key: str = "id"
 
@@ -31,4 +33,4 @@ def sample_corpus(args: SampleArguments) -> int:
         raise InputError(f"cannot sample {args.n} documents from {args.corpus}: it has {len(ids)} eligible")
     chosen = set(random.Random(args.seed).sample(ids, args.n))
     documents = (d for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id in chosen)
-    return write_documents(documents, args.out)
+    return write_documents(documents, args.out, docs_per_shard=args.docs_per_shard)
