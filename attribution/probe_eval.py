@@ -6,7 +6,7 @@ eval-probes` (`evaluate_probes`) gives completion loss (nats) and greedy accurac
 
     print(format_summary(evaluate_probes(ProbeEvalArguments(run_dir=Path("runs/x"))).summary))
 
-Torch and the plots are imported where used, so the CLI builds its flags from these arguments quickly.
+Torch, polars and the plots are imported where used, so the CLI builds its flags from these arguments quickly.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from attribution.analysis.common import set_order
 from attribution.probes import DEFAULT_SIZES, Probe, make_probes, read_probes, write_probes
 from attribution.real_probes import REAL_SIZES, make_real_probes
 from curate.errors import InputError
 from curate.options import option
 from curate.paths import RunDir
 from curate.tables import as_text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MAX_NEW_TOKENS = 96
 TRACK_SIZES = {"synthetic": DEFAULT_SIZES, "real": REAL_SIZES}  # each track's sets and default sizes
@@ -114,10 +115,12 @@ class ProbeEvaluation:
 def evaluate_probes(args: ProbeEvalArguments) -> ProbeEvaluation:
     """The model's (and the baselines') loss on every probe and greedy accuracy, per probe and per set, with one
     loss column per model; written to OUT as per_probe.parquet, summary.csv, summary.md and loss.png."""
+    import polars as pl
     import torch
     from transformers import AutoModelForCausalLM
 
     from attribution import evaluate
+    from attribution.analysis.common import set_order
     from curate.corpus.io import read_documents
     from curate.lm.load import load_causal_lm
 

@@ -11,7 +11,7 @@ import base64
 import html
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -41,32 +41,12 @@ from attribution.analysis import (
     topk_mass,
     within_task_by_set,
 )
-from attribution.analysis.answers import TOP_K
-from attribution.analysis.power_law import MIN_DOCS, TOP_FRACTION, fit_count
-from attribution.analysis.sources import KS
-from attribution.analysis.top_documents import TOP_N
-from attribution.analysis.topk_mass import PERCENTILES
+from attribution.analysis.power_law import fit_count
+from attribution.arguments import ReportArguments
 from attribution.probes import read_probes
 from curate.errors import InputError
-from curate.options import option
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ReportArguments:
-    percentiles: tuple[float, ...] = PERCENTILES  # top-k mass (a comma-separated flag, added by the command)
-    top_fraction: float = option(TOP_FRACTION, "power-law fit over this share of the top of each ranking ...")
-    min_docs: int = option(MIN_DOCS, "... but over at least this many documents")
-    answer_top_k: int = option(TOP_K, "search each probe's answer in its top k documents")
-    source_ks: tuple[int, ...] = KS  # over-representation (a comma-separated flag, added by the command)
-    headline_k: int = option(100, "the k whose over-representation is printed")
-    top_documents: int = option(TOP_N, "documents shown per probe")
-    snippet_chars: int = 300
-    truth_key: str = option("procedural", "ground-truth metadata field to report on, if the corpus has it")
-    seed: int = option(0, "seed of the answer search's random-documents baseline")
-    text_key: str = option("text", "field holding the document text")
-    id_key: str = option("id", "field holding the document id")
 
 
 def build_report(

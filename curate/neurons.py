@@ -8,7 +8,7 @@ Writes to OUT (RUN_DIR/neurons): neurons.csv (labelled neurons and their top tok
 concepts_by_layer.png, probe_activation.csv, document_scores.parquet, comparison.csv (against EK-FAC and the
 synthetic ground truth), ablation.csv, ablation_summary.csv, ablation.png and summary.md.
 
-Torch and the plots are imported where used, so the CLI builds its flags from `NeuronArguments` quickly.
+Torch, polars and the plots are imported where used, so the CLI builds its flags from `NeuronArguments` quickly.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from curate.classify.arguments import AGGREGATIONS, LabelArguments
 from curate.options import option
 from curate.paths import RunDir
 from curate.tables import as_text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass
@@ -71,6 +73,7 @@ class NeuronStudy:
 def run_neuron_study(args: NeuronArguments) -> NeuronStudy:
     """Label concept neurons, measure them on the probes and the corpus, ablate them; write every table and plot.
     With no concept neurons, only the labels' tables are written."""
+    import polars as pl
     import torch
 
     from attribution import neurons as lens
@@ -138,6 +141,8 @@ def _documents(model, tokenizer, probes, layers, neuron_sets, corpus: Path, scor
                study: NeuronStudy) -> None:
     """3. Documents: the neuron scorer (each document's mean contribution per neuron set) against EK-FAC, when
     there are scores, and against the ground truth `procedural`, when the corpus has it."""
+    import polars as pl
+
     from attribution import neurons as lens
     from attribution.scores import load_per_nat_scores
     from curate.classify.labels import aggregate_scores
@@ -184,6 +189,8 @@ def _documents(model, tokenizer, probes, layers, neuron_sets, corpus: Path, scor
 
 def _ablate(model, tokenizer, probes, layers, neurons, args: NeuronArguments, study: NeuronStudy) -> None:
     """4. Probe loss and accuracy with the concept neurons corrupted vs as many random neurons of the same layers."""
+    import polars as pl
+
     from attribution import neurons as lens
     from curate.validate.intervals import mean_and_interval
 
@@ -227,6 +234,8 @@ def plot_counts(counts: pl.DataFrame, n_layers: int, path: Path) -> None:
 
 def plot_ablation(summary: pl.DataFrame, path: Path) -> None:
     """Change in probe loss (left) and greedy accuracy (right) per probe kind, concept vs random neurons."""
+    import polars as pl
+
     from curate.plots import new_figure, save_figure
 
     fig, axes = new_figure(9, 3.5, ncols=2)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def as_text(frame: pl.DataFrame, markdown: bool = True, float_precision: int = 3) -> str:
     """The whole table (every row and column), as markdown or as polars' terminal box."""
+    import polars as pl  # imported here, so that the modules that print tables stay light for the CLI
+
     options = dict(
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,

@@ -5,20 +5,25 @@
 - `HeuristicFilter` (filters.heuristic_filter) and the detector functions of `filters.heuristics`.
 - `Reweighter` (filters.reweight): up/down-sample by score bucket.
 - `filters.pipeline`: the whole filter as one pipeline on a local, Slurm or Ray executor, and its summary.
+- `filters.arguments`: the filter's and the executors' settings (light: the CLI's flags come from them).
 - `filters.influence`: influence scoring as a pipeline step (sharded attribution); imported on its own (torch).
 """
 
-from filters.heuristic_filter import HeuristicFilter
-from filters.heuristics import FEATURE_NAMES, heuristic_features
-from filters.procedural import ProceduralScoreFilter
-from filters.reweight import Bucket, Reweighter, parse_buckets
+_MODULES = {  # module -> names; datatrove takes a second to import, so the steps load when first used
+    "arguments": ("Bucket", "parse_buckets"),
+    "heuristic_filter": ("HeuristicFilter",),
+    "heuristics": ("FEATURE_NAMES", "heuristic_features"),
+    "procedural": ("ProceduralScoreFilter",),
+    "reweight": ("Reweighter",),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = [
-    "FEATURE_NAMES",
-    "Bucket",
-    "HeuristicFilter",
-    "ProceduralScoreFilter",
-    "Reweighter",
-    "heuristic_features",
-    "parse_buckets",
-]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"filters.{_LAZY[name]}"), name)
+    raise AttributeError(name)

@@ -10,9 +10,8 @@ and `repeat_of = id` in their metadata, so ids stay unique and copies can be tra
 from __future__ import annotations
 
 import contextlib
-import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 from datatrove.data import DocumentsPipeline
@@ -21,43 +20,9 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from curate.classify import SCORE_KEY
 from curate.errors import InputError
+from filters.arguments import Bucket, parse_buckets  # noqa: F401 (parse_buckets re-exported)
 
 DROP_REASON = "reweighted_to_zero"
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """Scores in [low, high) get `weight`; a bucket whose high is the largest of all also takes score == high."""
-
-    low: float
-    high: float
-    weight: float
-
-    @property
-    def label(self) -> str:
-        return f"{self.low:g}-{self.high:g}"
-
-
-def parse_buckets(spec: str) -> list[Bucket]:
-    """Parse "0.0:0.5=0.5,0.5:0.9=1,0.9:1.0=2" into buckets; ranges must not overlap."""
-    buckets = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        try:
-            bounds, weight = part.split("=")
-            low, high = bounds.split(":")
-            bucket = Bucket(float(low), float(high), float(weight))
-        except ValueError as error:
-            raise InputError(f"bad reweight bucket {part!r}: expected LOW:HIGH=WEIGHT, e.g. 0.9:1.0=2") from error
-        if not bucket.low < bucket.high or bucket.weight < 0 or not math.isfinite(bucket.weight):
-            raise InputError(f"bad reweight bucket {part!r}: need LOW < HIGH and a finite WEIGHT >= 0")
-        buckets.append(bucket)
-    if not buckets:
-        raise InputError(f"no reweight buckets in {spec!r}")
-    buckets.sort(key=lambda b: b.low)
-    for before, after in itertools.pairwise(buckets):
-        if after.low < before.high:
-            raise InputError(f"reweight buckets {before.label} and {after.label} overlap")
-    return buckets
 
 
 class Reweighter(PipelineStep):

@@ -89,3 +89,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def loguru_to_real_stderr():
+    """datatrove's loggers bind loguru to `sys.stderr` as it is when a pipeline runs; under pytest that is a
+    capture stream, closed after its test. Point loguru back at the real stderr after every test."""
+    yield
+    import sys
+
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.__stderr__)

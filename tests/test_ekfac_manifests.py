@@ -31,10 +31,9 @@ from attribution.ekfac.factors import FACTORS_FILE, load_tensors, save_tensors
 from attribution.scores import load_per_nat_scores
 from attribution.task import encode_document
 from curate.cli import build_parser
-from curate.commands import fit_factors as fit_command
-from curate.commands import score as score_command
 from curate.errors import InputError
 from curate.paths import MANIFEST_FILE, RunDir
+from filters import influence as influence_module
 from filters.pipeline import EXECUTOR_ONLY
 
 SMALL = ["--max-length", "64", "--threads", "1"]
@@ -195,8 +194,9 @@ def test_huge_documents_are_tokenised_in_bounded_prefixes():
 # Every flag reaches both execution paths (one process, and --tasks N), or the command refuses it
 
 
-LIBRARY = {"fit-factors": (fit_command, "fit_factors_stage", "fit_factors_on_tasks"),
-           "score": (score_command, "score_stage", "score_on_tasks")}
+# each command's two library calls, one process and --tasks, patched where they live (commands import them in run)
+LIBRARY = {"fit-factors": ((stages_module, "fit_factors_stage"), (influence_module, "fit_factors_on_tasks")),
+           "score": ((stages_module, "score_stage"), (influence_module, "score_on_tasks"))}
 ONLY_ONE_PROCESS = {"--shard", "--merge"}  # the manual sharding steps: --tasks runs them itself
 PARAMETERS = {"model": "model_path", "probes": "probes_path", "factors": "factors_path", "merge": "merge_only"}
 
@@ -241,7 +241,7 @@ def reached(call: dict) -> set[tuple[str, object]]:
 @pytest.mark.parametrize("tasks", [False, True], ids=["one-process", "tasks"])
 @pytest.mark.parametrize("command", list(LIBRARY))
 def test_every_flag_reaches_both_paths_or_is_refused(command, tasks, tmp_path, monkeypatch, capsys):
-    module, single, on_tasks = LIBRARY[command]
+    (_, single), (_, on_tasks) = LIBRARY[command]
     calls = []
 
     def recorder(name):
@@ -255,8 +255,8 @@ def test_every_flag_reaches_both_paths_or_is_refused(command, tasks, tmp_path, m
 
         return record
 
-    original = {name: getattr(module, name) for name in (single, on_tasks)}
-    for name in original:
+    original = {name: getattr(module, name) for module, name in LIBRARY[command]}
+    for module, name in LIBRARY[command]:
         monkeypatch.setattr(module, name, recorder(name))
     base = [command, "--run-dir", str(tmp_path / "run")] + (["--tasks", "2"] if tasks else [])
     for action in flags(command):

@@ -25,9 +25,8 @@ import numpy as np
 import polars as pl
 
 from attribution.analysis.common import ordered_probes, probe_values, top_order
+from attribution.arguments import TOP_K
 from attribution.probes import Probe
-
-TOP_K = 500
 
 # A step's result: "= N" not followed by more arithmetic ("16x = 99 - 3 = 96" has one result, 96).
 _RESULT = re.compile(r"=\s*(-?\d+(?:\.\d+)?)(?!\s*[-+*/×÷^\d.]\s*\d)(?!\d)")

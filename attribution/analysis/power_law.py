@@ -16,10 +16,8 @@ import numpy as np
 import polars as pl
 
 from attribution.analysis.common import KIND_COLOURS, ordered_probes, probe_values, top_order
+from attribution.arguments import MIN_DOCS, TOP_FRACTION
 from attribution.probes import Probe
-
-TOP_FRACTION = 1e-4
-MIN_DOCS = 20
 
 
 def fit_count(n: int, top_fraction: float = TOP_FRACTION, min_docs: int = MIN_DOCS) -> int:

@@ -24,9 +24,9 @@ from attribution.analysis.common import (
     top_order,
     with_documents,
 )
+from attribution.arguments import KS
 from attribution.probes import Probe
 
-KS = (50, 100, 500, 1000, 5000, 10000, 50000)
 SIDES = ("top", "bottom")
 
 

@@ -11,9 +11,8 @@ import numpy as np
 import polars as pl
 
 from attribution.analysis.common import ordered_probes, probe_values, snippet, top_order, with_documents
+from attribution.arguments import TOP_N
 from attribution.probes import Probe
-
-TOP_N = 10
 
 
 def normalised_values(scores: pl.DataFrame, probe: Probe) -> np.ndarray:

@@ -16,9 +16,8 @@ import numpy as np
 import polars as pl
 
 from attribution.analysis.common import KIND_COLOURS, ordered_kinds, ordered_probes, probe_values
+from attribution.arguments import PERCENTILES
 from attribution.probes import Probe
-
-PERCENTILES = (0.01, 0.1, 1.0, 5.0, 10.0, 20.0, 50.0)
 
 
 def topk_mass(scores: pl.DataFrame, probes: list[Probe], percentiles: tuple[float, ...] = PERCENTILES) -> pl.DataFrame:

@@ -7,43 +7,23 @@
 A positive score means the document raises the probe's log p(completion | prompt); see `precondition`.
 """
 
-from attribution.ekfac.data import Skipped, sample_labels
-from attribution.ekfac.factors import (
-    Eigenbasis,
-    FactorArguments,
-    Factors,
-    Statistics,
-    eigendecompose,
-    fit_covariances,
-    fit_factors,
-    fit_lambdas,
-    merge,
-    model_fingerprint,
-)
-from attribution.ekfac.modules import DEFAULT_MODULES, find_modules
-from attribution.ekfac.precondition import Queries, ScoreArguments, precondition_queries
-from attribution.ekfac.scoring import DocumentScores, Scorer, score_corpus, score_documents
+_MODULES = {  # module -> names; torch takes seconds to import, so the engine loads when a name is first used
+    "arguments": ("DEFAULT_MODULES", "FactorArguments", "ScoreArguments"),
+    "data": ("Skipped", "sample_labels"),
+    "factors": ("Eigenbasis", "Factors", "Statistics", "eigendecompose", "fit_covariances", "fit_factors",
+                "fit_lambdas", "merge", "model_fingerprint"),
+    "modules": ("find_modules",),
+    "precondition": ("Queries", "precondition_queries"),
+    "scoring": ("DocumentScores", "Scorer", "score_corpus", "score_documents"),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = [
-    "DEFAULT_MODULES",
-    "DocumentScores",
-    "Eigenbasis",
-    "FactorArguments",
-    "Factors",
-    "Queries",
-    "ScoreArguments",
-    "Scorer",
-    "Skipped",
-    "Statistics",
-    "eigendecompose",
-    "find_modules",
-    "fit_covariances",
-    "fit_factors",
-    "fit_lambdas",
-    "merge",
-    "model_fingerprint",
-    "precondition_queries",
-    "sample_labels",
-    "score_corpus",
-    "score_documents",
-]
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"attribution.ekfac.{_LAZY[name]}"), name)
+    raise AttributeError(name)

@@ -11,22 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
 from attribution.task import IGNORE, Encoded, collate, encode_document, encode_probe
 from curate.errors import InputError
-from curate.options import option
-
-
-# Declared once for the factor and the score arguments (and so for their --batch-size and --max-length flags).
-def batch_size_option() -> Any:
-    return option(8, "documents per forward+backward")
-
-
-def max_length_option() -> Any:
-    return option(512, "tokens per document, truncated")
 
 
 @dataclass

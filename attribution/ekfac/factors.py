@@ -29,46 +29,23 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from attribution.ekfac.arguments import FactorArguments
 from attribution.ekfac.data import (
     Skipped,
-    batch_size_option,
     document_batches,
-    max_length_option,
     sample_labels,
     to_batch,
 )
-from attribution.ekfac.modules import DEFAULT_MODULES, Tracked, capture, find_modules, per_example_gradients
+from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.task import summed_log_prob
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
-from curate.options import option
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2  # 2: the model fingerprint hashes every weight and the architecture config
 FACTORS_FILE = "factors.safetensors"
-FISHERS = ("true", "empirical")
 DAMPING_RULE = "lambda = damping_scale * mean(corrected eigenvalues), per layer (damping_scale 0.1 by default)"
-
-
-@dataclass
-class FactorArguments:
-    """How factors are fitted. `modules` is a regex over layer names (see `modules.DEFAULT_MODULES`)."""
-
-    modules: str = option(DEFAULT_MODULES, "regex over layer names; the default matches MLP linears")
-    fisher: str = option("true", "gradients from labels sampled from the model (true) or the data (empirical)",
-                         choices=FISHERS)
-    batch_size: int = batch_size_option()
-    max_length: int = max_length_option()
-    max_documents: int | None = option(None, "fit on the first N documents of the corpus only (None: all)")
-    seed: int = option(0, "seed of the true Fisher's sampled labels")
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.fisher not in FISHERS:
-            raise InputError(f"fisher must be 'true' or 'empirical', not {self.fisher!r}")
-        if self.batch_size < 1 or self.max_length < 2:
-            raise InputError("batch_size must be ≥ 1 and max_length ≥ 2")
 
 
 # Config entries that say where a model came from or how it is run, not what it computes.

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from torch import nn
 
+from attribution.ekfac.arguments import BUDGET_SHARE
 from attribution.ekfac.modules import Tracked
 from attribution.ekfac.precondition import ScoreArguments
 from attribution.ekfac.scoring import materialised_layers
@@ -30,7 +31,7 @@ from curate.errors import ResourceError
 GB = 1e9
 FLOAT = 4
 RUNTIME = int(0.5 * GB)
-BUDGET_SHARE = 0.8  # of the device's memory, by default
+
 LOWER_IT = "a smaller --rank, --batch-size or --max-length, fewer layers (--modules) or fewer probes"
 
 

@@ -20,11 +20,8 @@ import torch
 from torch import nn
 from transformers.pytorch_utils import Conv1D
 
+from attribution.ekfac.arguments import DEFAULT_MODULES
 from curate.errors import InputError
-
-# Linear layers directly inside an MLP block: gate_proj/up_proj/down_proj in Llama-style models, c_fc/c_proj in
-# GPT-2 (whose attention also has a c_proj, hence the block name), fc1/fc2, dense_h_to_4h/dense_4h_to_h, ...
-DEFAULT_MODULES = r"\.(mlp|feed_forward|ffn)\.[^.]+$"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from attribution.ekfac.data import batch_size_option, encode_probes, max_length_option, to_batch
+from attribution.ekfac.arguments import ScoreArguments
+from attribution.ekfac.data import encode_probes, to_batch
 from attribution.ekfac.factors import (
     Factors,
     load_tensors,
@@ -36,35 +37,6 @@ from attribution.ekfac.factors import (
 from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules, per_example_gradients
 from attribution.task import summed_log_prob
 from curate.errors import InputError
-from curate.options import option
-
-METHODS = ("ekfac", "dot", "cosine", "random")
-
-
-@dataclass
-class ScoreArguments:
-    """How queries are built and documents scored."""
-
-    method: str = option("ekfac", "influence method", choices=METHODS)
-    damping: float | None = option(None, "absolute damping for every layer (None: --damping-scale)")
-    damping_scale: float = option(0.1, "damping = this × mean corrected eigenvalue, per layer")
-    rank: int | None = option(32, "rank of each preconditioned query per layer")  # None: exact (full rank)
-    batch_size: int = batch_size_option()
-    max_length: int = max_length_option()
-    modules: str | None = option(None, "layer regex for dot/cosine without factors")  # ekfac: the factors' layers
-    contraction: str = "auto"  # "factorised", "gradient", or "auto": whichever costs fewer flops per layer
-    seed: int = option(0, "seed of --method random")
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        if self.rank is not None and self.rank < 1:
-            raise InputError("rank must be ≥ 1 (or None for exact queries)")
-        if self.contraction not in ("auto", "factorised", "gradient"):
-            raise InputError(f"contraction must be auto, factorised or gradient, not {self.contraction!r}")
-        if (self.damping is not None and self.damping < 0) or self.damping_scale < 0:
-            raise InputError("damping must be ≥ 0")
 
 
 @dataclass

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from attribution.ekfac.arguments import DOCUMENTS_PER_PART
 from attribution.ekfac.data import Skipped, document_batches, stable_seed, to_batch
 from attribution.ekfac.factors import model_fingerprint
 from attribution.ekfac.manifest import mark_complete
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 RESERVED_COLUMNS = ("doc_id", "doc_grad_norm")
 QUERIES_FILE = "queries.safetensors"
-DOCUMENTS_PER_PART = 1000  # documents per score file of a one-process run
 
 
 @dataclass

@@ -24,6 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attribution.ekfac.arguments import DeviceArguments, ScoreRunArguments
 from attribution.ekfac.factors import (
     FACTORS_FILE,
     FactorArguments,
@@ -37,11 +38,10 @@ from attribution.ekfac.factors import (
     model_fingerprint,
 )
 from attribution.ekfac.manifest import file_digest, read_manifest, start_output
-from attribution.ekfac.memory import BUDGET_SHARE, default_budget, describe, plan_scoring
+from attribution.ekfac.memory import default_budget, describe, plan_scoring
 from attribution.ekfac.modules import DEFAULT_MODULES, find_modules
 from attribution.ekfac.precondition import Queries, ScoreArguments, precondition_queries
 from attribution.ekfac.scoring import (
-    DOCUMENTS_PER_PART,
     QUERIES_FILE,
     finish_scores,
     prepare_output,
@@ -49,39 +49,12 @@ from attribution.ekfac.scoring import (
 )
 from curate.corpus.io import BAD_RECORDS_FILE, BadRecords, corpus_fingerprint, make_reader
 from curate.errors import InputError
-from curate.lm.load import load_causal_lm
-from curate.options import option
 
 if TYPE_CHECKING:
     from datatrove.data import Document
     from datatrove.pipeline.readers.base import BaseReader
 
 COVARIANCE_FILE = "covariance.safetensors"
-
-
-@dataclass
-class DeviceArguments:
-    """Where the model runs, for fitting and scoring alike."""
-
-    device: str = option("cpu", "torch device")
-    threads: int | None = option(None, "torch CPU threads (None: torch's choice)")
-
-    def load(self, path: Path, max_length: int):
-        """The model and tokenizer at `path`; a `max_length` beyond the model's positions is refused here."""
-        return load_causal_lm(path, self.device, threads=self.threads, max_length=max_length)
-
-
-@dataclass
-class ScoreRunArguments:
-    """How `curate score` splits its output and bounds its memory, in one process or in each datatrove task."""
-
-    documents_per_part: int = option(DOCUMENTS_PER_PART, "documents per output part (of each task with --tasks)")
-    memory_budget: float | None = option(None, f"GB of memory one scoring process may use (None: "
-                                         f"{BUDGET_SHARE * 100:.0f}%% of the device's, shared by local --workers)")
-
-    def __post_init__(self) -> None:
-        if self.documents_per_part < 1 or (self.memory_budget is not None and self.memory_budget <= 0):
-            raise InputError("--documents-per-part must be ≥ 1 and --memory-budget > 0")
 
 
 @dataclass

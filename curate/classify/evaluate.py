@@ -16,54 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.classify.arguments import ClassifierArguments as DEFAULTS  # train-classifier's held-out split
+from curate.classify.arguments import EvaluationArguments
 from curate.corpus.io import BadRecords, read_documents
 from curate.corpus.split import is_heldout
 from curate.errors import InputError
-from curate.options import option
-
-
-@dataclass
-class EvaluationArguments:
-    """`evaluate_classifiers`: which corpus, classifiers and documents, and where the kept line is drawn."""
-
-    corpus: Path
-    out: Path
-    classifiers: list[str] = option(
-        [], "classifiers to evaluate, NAME=PATH each; PATH may be `builtin` (the shipped one)", flag="--classifier"
-    )
-    exclude: list[Path] = option(
-        [], "documents never evaluated: corpora (e.g. the scored sample the classifiers learned from) or .txt "
-        "files of ids, one a line"
-    )
-    heldout_fraction: float = option(
-        DEFAULTS.heldout_fraction, "evaluate the documents train-classifier holds out by id hash (1: all)"
-    )
-    seed: int = option(DEFAULTS.seed, "seed of the held-out split (train-classifier's --seed)")
-    label_key: str = option(DEFAULTS.truth_key, "evaluation-only metadata field: true for procedural")
-    threshold: float = option(0.5, "P(procedural) from which a document is kept")
-    keep_fraction: float = option(0.3, "also keep the top share of documents by score")
-    batch_size: int = option(512, "documents scored per classifier call")
-    text_key: str = "text"
-    id_key: str = "id"
-    skip_bad_records: bool = False
-
-    def __post_init__(self) -> None:
-        self.corpus, self.out = Path(self.corpus), Path(self.out)
-        if not self.classifiers:
-            raise InputError("give at least one classifier, NAME=PATH")
-        if not 0 < self.keep_fraction <= 1:
-            raise InputError(f"--keep-fraction must be in (0, 1], got {self.keep_fraction}")
-
-    def named_classifiers(self) -> dict[str, str]:
-        """NAME -> PATH; a bare PATH is its own name."""
-        named = {}
-        for item in self.classifiers:
-            name, _, path = item.partition("=") if "=" in item else (item, "", item)
-            if not name or not path or name in named:
-                raise InputError(f"--classifier takes NAME=PATH with distinct names, not {item!r}")
-            named[name] = path
-        return named
 
 
 @dataclass

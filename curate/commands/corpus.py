@@ -13,10 +13,8 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from curate.corpus.importers import ImportArguments, import_corpus
-from curate.corpus.io import BadRecords, add_corpus_arguments, read_documents
+from curate.corpus.options import add_corpus_arguments
 from curate.corpus.real import RealCorpusArguments, build_real_corpus
 from curate.corpus.sample import SampleArguments, sample_corpus
 from curate.options import add_options, options_from
@@ -68,6 +66,10 @@ def run_synth(args) -> None:
 
 
 def run_stats(args) -> None:
+    from tqdm.auto import tqdm
+
+    from curate.corpus.io import BadRecords, read_documents
+
     bad = BadRecords(mode="w") if args.skip_bad_records else None  # in the working directory, not in the corpus
     sources, chars, count = Counter(), 0, 0
     for document in tqdm(read_documents(args.path, args.text_key, args.id_key, bad), desc="read", unit="doc"):

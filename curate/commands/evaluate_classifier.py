@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from curate.classify.evaluate import EvaluationArguments, evaluate_classifiers
-from curate.corpus.io import add_corpus_arguments
+from curate.classify.arguments import EvaluationArguments
+from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
 from curate.options import add_options, options_from
 
@@ -39,6 +39,8 @@ def run(args) -> int:
         return 0
     if args.corpus is None or args.out is None:
         raise InputError("evaluate-classifier needs --corpus and --out (or --info PATH)")
+    from curate.classify.evaluate import evaluate_classifiers
+
     report = evaluate_classifiers(options_from(EvaluationArguments, args))
     print(
         f"{report.documents} held-out labelled documents ({report.excluded} excluded, {report.unlabelled} "

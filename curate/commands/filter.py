@@ -17,15 +17,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from curate.classify.builtin import classifier_path
-from curate.corpus.io import add_corpus_arguments
+from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
 from curate.options import add_options, options_from
 from curate.paths import CLASSIFIER_FILE, RunDir, add_run_dir_argument
+from filters.arguments import ExecutorArguments, FilterOptions, parse_buckets
 
 
 def register(subparsers) -> None:
-    from filters.pipeline import ExecutorArguments, FilterOptions
-
     def all_but(*names: str) -> tuple[str, ...]:
         return tuple(f.name for f in fields(FilterOptions) if f.name not in names)
 
@@ -74,8 +73,7 @@ def parse_pairs(pairs: list[str], flag: str, cast=str) -> dict:
 
 
 def run_command(args) -> int:
-    from filters.pipeline import ExecutorArguments, FilterOptions, run_filter
-    from filters.reweight import parse_buckets
+    from filters.pipeline import run_filter
 
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.filtered

@@ -15,15 +15,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from attribution.ekfac.data import Skipped
-from attribution.ekfac.factors import FactorArguments, Factors
-from attribution.ekfac.stages import Corpus, DeviceArguments, factors_fitted, fit_factors_stage, share_file
-from curate.corpus.io import add_corpus_arguments
+from attribution.ekfac.arguments import DeviceArguments, FactorArguments
+from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
-from filters.influence import fit_factors_on_tasks
-from filters.pipeline import ExecutorArguments
+from filters.arguments import ExecutorArguments
 
 
 def register(subparsers) -> None:
@@ -65,6 +62,10 @@ def execution_options(args):
 
 
 def run(args) -> int:
+    from attribution.ekfac import Factors, Skipped
+    from attribution.ekfac.stages import Corpus, factors_fitted, fit_factors_stage, share_file
+    from filters.influence import fit_factors_on_tasks
+
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.factors
     corpus = Corpus(args.corpus or run_dir.corpus, args.text_key, args.id_key, args.skip_bad_records)

@@ -6,8 +6,6 @@ import json
 import time
 from pathlib import Path
 
-import polars as pl
-
 from curate.paths import RunDir
 from curate.recipe import Recipe, run_recipe
 
@@ -22,6 +20,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> None:
+    import polars as pl
+
     from attribution.probe_eval import format_summary
 
     recipe = Recipe.load("quickstart.toml")

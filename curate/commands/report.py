@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attribution.report import ReportArguments
+from attribution.arguments import ReportArguments
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 

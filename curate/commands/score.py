@@ -17,13 +17,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attribution.ekfac.precondition import ScoreArguments
-from attribution.ekfac.stages import Corpus, DeviceArguments, ScoreRunArguments, score_stage
+from attribution.ekfac.arguments import DeviceArguments, ScoreArguments, ScoreRunArguments
 from curate.commands.fit_factors import add_task_options, execution_options
-from curate.corpus.io import add_corpus_arguments
+from curate.corpus.options import add_corpus_arguments
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
-from filters.influence import score_on_tasks
 
 
 def register(subparsers) -> None:
@@ -45,6 +43,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from attribution.ekfac.stages import Corpus, score_stage
+    from filters.influence import score_on_tasks
+
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.scores
     corpus = Corpus(args.corpus or run_dir.corpus, args.text_key, args.id_key, args.skip_bad_records)

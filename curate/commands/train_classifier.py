@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from curate.classify.arguments import ClassifierArguments, LabelArguments, RecallArguments
-from curate.corpus.io import add_corpus_arguments
+from curate.corpus.options import add_corpus_arguments
 from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
 

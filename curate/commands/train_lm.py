@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate.corpus.io import add_corpus_arguments
+from curate.corpus.options import add_corpus_arguments
 from curate.lm.config import ModelConfig, TrainConfig
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument

@@ -7,8 +7,7 @@ from pathlib import Path
 from curate.commands import lso
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
-from curate.validate.mix import MixValidationArguments
-from curate.validate.removal import RemovalArguments
+from curate.validate.arguments import MixValidationArguments, RemovalArguments
 
 
 def register(subparsers) -> None:

@@ -24,10 +24,9 @@ from datatrove.pipeline.readers import HuggingFaceDatasetReader, JsonlReader, Pa
 from datatrove.pipeline.readers.base import BaseReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
+from curate.corpus.options import BAD_RECORDS_FILE, FORMATS, add_corpus_arguments  # noqa: F401 (re-exported)
 from curate.errors import InputError
 
-FORMATS = ("jsonl", "parquet")
-BAD_RECORDS_FILE = "bad_records.jsonl"
 # what our runs and datatrove write beside shards (and hidden files, such as a killed write's temporary file);
 # matched from the right of a path inside the corpus folder
 NOT_SHARDS = (
@@ -323,13 +322,3 @@ def refuse_other_run(out: Path, what: str, previous: dict | None, current: dict)
         "same ones to resume it, pass --overwrite to start over, or choose another --out"
     )
 
-
-def add_corpus_arguments(parser) -> None:
-    """The options every command that reads a corpus shares."""
-    parser.add_argument("--text-key", default="text", help="field holding the document text (default: text)")
-    parser.add_argument("--id-key", default="id", help="field holding the document id (default: id)")
-    parser.add_argument(
-        "--skip-bad-records",
-        action="store_true",
-        help=f"count malformed records and write them to {BAD_RECORDS_FILE} instead of stopping at the first",
-    )

@@ -1,5 +1,6 @@
 """A seeded uniform sample of a corpus, so expensive stages (influence scoring on a real model) run on a
-share that represents every source, whatever order the shards were written in."""
+share that represents every source, whatever order the shards were written in. datatrove is imported where
+used, so the CLI builds its flags from `SampleArguments` quickly."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate.corpus.io import read_documents, write_documents
 from curate.errors import InputError
 from curate.options import option
 
@@ -27,6 +27,8 @@ class SampleArguments:
 
 def sample_corpus(args: SampleArguments) -> int:
     """Write `args.n` documents drawn uniformly without replacement (corpus order kept); returns how many."""
+    from curate.corpus.io import read_documents, write_documents
+
     excluded = {d.id for d in read_documents(args.exclude)} if args.exclude else set()
     ids = [d.id for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id not in excluded]
     if args.n > len(ids):

@@ -19,7 +19,6 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,6 @@ from datatrove.data import Document
 
 from curate.corpus.io import (
     BAD_RECORDS_FILE,
-    FORMATS,
     BadRecords,
     corpus_fingerprint,
     files_fingerprint,
@@ -38,8 +36,8 @@ from curate.corpus.io import (
     write_atomic,
 )
 from curate.errors import InputError
+from curate.mix.arguments import MixArguments
 from curate.mix.spec import MixSpec, load_mix_spec
-from curate.options import option
 
 TokenCounter = Callable[[list[str]], list[int]]
 
@@ -239,22 +237,6 @@ def _tokenizer_fingerprint(name: str) -> str | None:
     """The content fingerprint of a local tokenizer directory; None for a hub name or the whitespace counter."""
     path = Path(name)
     return files_fingerprint(sorted(p for p in path.rglob("*") if p.is_file()), path) if path.is_dir() else None
-
-
-@dataclass
-class MixArguments:
-    """`curate mix`: which spec, which annotated shards, where to, and how tokens are counted."""
-
-    spec: Path
-    input: Path
-    out: Path
-    tokenizer: str | None = option(None, "count tokens with this HF tokenizer (None: whitespace words)")
-    seed: int | None = option(None, "override the spec's seed")
-    fmt: str = option("jsonl", "output shard format", choices=FORMATS, flag="--format")
-    overwrite: bool = option(False, "replace a mix in OUT made from other inputs or settings")
-    text_key: str = "text"
-    id_key: str = "id"
-    skip_bad_records: bool = False  # count malformed records and write them to OUT/bad_records.jsonl
 
 
 def mix_from_spec(args: MixArguments) -> dict:

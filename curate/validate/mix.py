@@ -22,33 +22,13 @@ from datatrove.data import Document
 
 from curate.classify import SCORE_KEY
 from curate.errors import InputError
-from curate.options import option
 from curate.tables import as_text
+from curate.validate.arguments import MixValidationArguments
 from curate.validate.cells import read_cells, run_cells
 from curate.validate.intervals import mean_and_interval
 from curate.validate.retrain import load_run_training, results_table, retrain_and_measure
 
 ARMS = ("random", "curated", "whole")
-
-
-@dataclass
-class MixValidationArguments:
-    budget_share: float = option(
-        0.5, "token budget of the random and curated arms, as a share of the crawl's training tokens"
-    )
-    # Well above the crawl's own share: the classifier's procedural documents already hold 47% of the
-    # embedded corpus's tokens, so 0.5 was no reweighting at all.
-    procedural_share: float = option(
-        0.9,
-        "share of the curated mix's tokens from documents the classifier scores procedural; keep it well above "
-        "the crawl's own share, which the summary reports per arm",
-    )
-    threshold: float = option(0.5, "procedural_score at or above which a document counts as procedural")
-    max_repetitions: int = option(2, "most copies of one document in the curated mix")
-    seeds: list[int] = option([0, 1, 2], "training seeds; each arm is trained once per seed")
-    probe_seed: int = option(1, "seed of the evaluation probes (differs from the selection probes)")
-    steps: int | None = option(None, "training steps per arm (None: the run's own)")
-    accuracy: bool = option(True, "greedy generation per probe (--no-accuracy: loss only)")
 
 
 @dataclass(frozen=True)

@@ -18,28 +18,13 @@ import numpy as np
 import polars as pl
 
 from curate.errors import InputError
-from curate.options import option
 from curate.tables import as_text
+from curate.validate.arguments import RemovalArguments
 from curate.validate.cells import read_cells, run_cells
 from curate.validate.intervals import mean_and_interval
 from curate.validate.retrain import RunTraining, load_run_training, results_table, retrain_and_measure
 
 BASELINE = "none"
-
-
-@dataclass
-class RemovalArguments:
-    targets: list[str] = option(["arithmetic", "slope", "linear", "factual"], "probe sets to remove documents for")
-    methods: list[str] = option(
-        ["ekfac", "cosine", "dot", "random"],
-        "rankings to compare; each reads RUN_DIR/scores (ekfac) or RUN_DIR/scores-METHOD",
-    )
-    fractions: list[float] = option(
-        [0.01, 0.02, 0.05], "shares of the corpus to remove (a baseline with nothing removed always runs)"
-    )
-    seeds: list[int] = option([0, 1, 2], "training seeds; each cell is retrained once per seed")
-    steps: int | None = option(None, "training steps per retrain (None: the run's own)")
-    accuracy: bool = option(True, "greedy generation per probe (--no-accuracy: loss only, a few seconds less per cell)")
 
 
 @dataclass(frozen=True)

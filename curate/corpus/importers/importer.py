@@ -1,6 +1,7 @@
 """Folders and files of real text become corpus shards: each file is read, recognised by its name, cut
 into sections by its format, packed into documents of bounded length, and exact duplicates are dropped.
-Files that cannot be used (binary, undecodable, empty, unknown format) are counted and listed with why."""
+Files that cannot be used (binary, undecodable, empty, unknown format) are counted and listed with why.
+datatrove and tqdm are imported where used, so the CLI builds its flags from `ImportArguments` quickly."""
 
 from __future__ import annotations
 
@@ -11,17 +12,18 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from datatrove.data import Document
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from curate.corpus.importers.formats import SECTIONS, format_of
 from curate.corpus.importers.jsonfields import json_records
 from curate.corpus.importers.sources import SourceRules, matches
 from curate.corpus.importers.split import split_sections
-from curate.corpus.io import FORMATS, write_documents
+from curate.corpus.options import FORMATS
 from curate.errors import InputError
 from curate.options import option
+
+if TYPE_CHECKING:
+    from datatrove.data import Document
 
 SUMMARY_FILE = "import_summary.txt"  # beside the shards; names no corpus reader picks up
 SKIPPED_FILE = "import_skipped.tsv"
@@ -93,6 +95,8 @@ class DocumentBuilder:
         self._ids: Counter = Counter()
 
     def documents(self, key: str, sections: list[str], metadata: dict) -> list[Document]:
+        from datatrove.data import Document
+
         out = []
         for text in split_sections(sections, self.max_chars):
             if len(text) < self.min_chars:
@@ -110,6 +114,8 @@ class DocumentBuilder:
 
 def import_corpus(args: ImportArguments) -> ImportReport:
     """Import `args.paths` into shards in `args.out`; the report is also saved there."""
+    from curate.corpus.io import write_documents
+
     out = prepare_output(args.out, args.overwrite)
     report = ImportReport(out=out)
     start = time.perf_counter()
@@ -139,6 +145,8 @@ def prepare_output(out: Path | None, overwrite: bool) -> Path:
 
 def import_documents(args: ImportArguments, builder: DocumentBuilder, desc: str = "import") -> Iterator[Document]:
     """The documents of every file under `args.paths`, counted into `builder.report` as they are made."""
+    from tqdm.auto import tqdm
+
     rules, report = SourceRules(args.source_rules, args.sources_file), builder.report
     roots = [Path(p) for p in args.paths]
     files = list(_files(args))

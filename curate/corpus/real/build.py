@@ -3,6 +3,7 @@
 Every document carries `source` and `procedural`. The label is a heuristic of its source, for evaluation
 only, like the synthetic corpus's ground truth, and must never be used to select documents: manuals also
 hold reference prose, news holds numbers, and the computing dictionary talks about code.
+datatrove and tqdm are imported where used, so the CLI builds its flags from `RealCorpusArguments` quickly.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from datatrove.data import Document
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING
 
 from curate.corpus.importers.importer import (
     MAX_CHARS,
@@ -28,7 +27,7 @@ from curate.corpus.importers.importer import (
     import_documents,
     prepare_output,
 )
-from curate.corpus.io import FORMATS, write_documents
+from curate.corpus.options import FORMATS
 from curate.corpus.real.fetch import PackageCache, Unavailable
 from curate.corpus.real.parsers import (
     Record,
@@ -40,7 +39,10 @@ from curate.corpus.real.parsers import (
 from curate.errors import InputError
 from curate.options import option
 
-Reader = Callable[[list[Path], DocumentBuilder, dict], Iterable[Document]]
+if TYPE_CHECKING:
+    from datatrove.data import Document
+
+Reader = Callable[[list[Path], DocumentBuilder, dict], Iterable["Document"]]
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def _files(paths: Iterable[Path], builder: DocumentBuilder, metadata: dict, **fi
 
 
 def _records(records: Iterable[Record], builder: DocumentBuilder, metadata: dict, fmt: str) -> Iterator[Document]:
+    from tqdm.auto import tqdm
+
     for key, sections in tqdm(records, desc=metadata["source"], unit="record"):
         yield from builder.documents(key, sections, {**metadata, "path": key, "format": fmt})
 
@@ -148,6 +152,8 @@ class RealCorpusArguments:
 def build_real_corpus(args: RealCorpusArguments) -> ImportReport:
     """Fetch the chosen sources into `args.cache`, import them into shards in `args.out`, and report the
     documents per source. A source that cannot be fetched here is left out and named in the report."""
+    from curate.corpus.io import write_documents
+
     unknown = sorted(set(args.sources) - set(SOURCES))
     if unknown:
         raise InputError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")

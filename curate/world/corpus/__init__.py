@@ -7,7 +7,8 @@ Non-procedural documents state facts, including every fact the factual probes as
 configure software, and give how-tos that compute nothing. Every probe-task instance in the corpus lies outside
 the probes' number ranges, so no document works out a probe's problem.
 
-Metadata `procedural` and `task` are ground truth for evaluation only, never for selection.
+Metadata `procedural` and `task` are ground truth for evaluation only, never for selection. datatrove and
+tqdm are imported where used, so the CLI builds its flags from `SynthArguments` quickly.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from datatrove.data import Document
+from typing import TYPE_CHECKING
 
 from curate.errors import InputError
 from curate.options import option
 from curate.world.corpus import code, math, qa, trivia, web, wiki
 from curate.world.corpus.common import Ctx, words
 from curate.world.corpus.procedures import TASKS
+
+if TYPE_CHECKING:
+    from datatrove.data import Document
 
 SOURCES = ("code", "math", "qa", "wiki", "web", "trivia")
 DEFAULT_WEIGHTS = {"code": 0.2, "math": 0.15, "qa": 0.15, "wiki": 0.2, "web": 0.2, "trivia": 0.1}
@@ -94,6 +97,8 @@ def generate_corpus(
 ) -> Iterator[Document]:
     """Yields `n_docs` documents, identical for the same arguments; the first k documents do not depend on
     n_docs. `weights` gives each source's share (missing sources get none when weights are given)."""
+    from datatrove.data import Document
+
     weights = dict(DEFAULT_WEIGHTS if weights is None else weights)
     _check(n_docs, procedural_fraction, weights)
     sources = [s for s in SOURCES if weights.get(s, 0) > 0]
