@@ -29,12 +29,15 @@ from attribution.analysis import (
     plot_correlation_matrix,
     plot_power_law,
     plot_representation,
+    plot_separation,
     plot_topk_mass,
     power_law_fits,
     searched_documents,
+    separation,
     set_order,
     summarise_answers,
     summarise_representation,
+    summarise_separation,
     summarise_topk_mass,
     top_document_ids,
     top_documents,
@@ -47,6 +50,7 @@ from attribution.probes import read_probes
 from curate.errors import InputError
 
 log = logging.getLogger(__name__)
+SEPARATION_METRICS = ("roc_auc", "average_precision")
 
 
 def build_report(
@@ -105,6 +109,9 @@ def build_report(
                    f"{column}_representation_by_kind": summarise_representation(rows, column),
                    f"{column}_representation_by_set": summarise_representation(rows, column, by="set")}
         plots[f"{column}_representation"] = plot_representation(rows, out / f"{column}_representation.png", column)
+    if args.truth_key in documents.columns:
+        tables["separation"] = separation(scores, probes, documents, args.truth_key)
+        plots["separation"] = plot_separation(tables["separation"], out / "separation.png")
 
     tables["top_documents"] = top_documents(scores, probes, documents, args.top_documents, args.snippet_chars)
     for name, table in tables.items():
@@ -170,6 +177,16 @@ def _headline(scores: pl.DataFrame, probes, tables: dict[str, pl.DataFrame], slo
             **{kind: _mean_where(rows, "mean_share", kind=kind) for kind in ("reasoning", "factual")},
             "by_set": dict(by_set.select("set", "mean_share").iter_rows()),
         }
+    if "separation" in tables:
+        rows = tables["separation"]
+        whole = rows.filter(pl.col("without").is_null())
+        lowest = rows.filter(pl.col("without").is_not_null() & pl.col("roc_auc").is_not_nan()).sort("roc_auc")
+        lowest = {group: {"source": source, "roc_auc": auc} for group, source, auc
+                  in lowest.unique("group", keep="first").select("group", "without", "roc_auc").iter_rows()}
+        headline["separation"] = {
+            "key": args.truth_key, **{m: dict(whole.select("group", m).iter_rows()) for m in SEPARATION_METRICS},
+            "lowest_auc_without": {group: lowest[group] for group in whole["group"] if group in lowest},
+        }
     return headline
 
 
@@ -210,6 +227,14 @@ def format_headline(headline: dict) -> list[str]:
         if truth.get("by_set"):
             lines.append(f"share of top-{truth['k']} documents that are {truth['key']}, per reasoning set: "
                          + ", ".join(f"{name} {_number(share)}" for name, share in truth["by_set"].items()))
+    separated = headline.get("separation")
+    if separated:
+        auc, ap = (separated[m] for m in SEPARATION_METRICS)
+        lines.append(f"{separated['key']} documents ranked by aggregate influence magnitude, ROC AUC (average "
+                     "precision): " + ", ".join(f"{g} {_number(auc[g])} ({_number(ap[g])})" for g in auc))
+        if separated["lowest_auc_without"]:
+            lines.append("lowest ROC AUC with one source left out: " + ", ".join(
+                f"{g} {_number(v['roc_auc'])} without {v['source']}" for g, v in separated["lowest_auc_without"].items()))
     ratios = headline["source_ratio_top_k"]
     labelled = {f"{kind} probes": ratios.get(kind) for kind in ("reasoning", "factual")}
     labelled |= {f"{name} probes": values for name, values in headline.get("source_ratio_top_k_by_set", {}).items()}
@@ -329,6 +354,16 @@ def render_html(headline: dict, tables: dict[str, pl.DataFrame], plots: dict[str
             "<h3>Top k</h3>", _table(_pivot(summary, column, "top")),
             "<h3>Bottom k</h3>", _table(_pivot(summary, column, "bottom")),
             "<h3>Top k, per set</h3>", _table(_pivot(tables[f"{column}_representation_by_set"], column, "top", "set")),
+        ))
+    if "separation" in tables:
+        sections.append(section(
+            "separation", f"Separation of {context['truth_key']} documents by aggregate influence",
+            note("Per probe set and per kind: each document's mean |score / rms| over the group's probes (how the "
+                 f"classifier's labels rank documents), and how well it ranks {context['truth_key']} documents above "
+                 "the rest: ROC AUC (0.5 is chance) and average precision (chance: the positives' share). "
+                 "auc_without_S repeats the AUC with source S left out: one source can carry the separation. "
+                 "The truth is evaluation-only and, on real text, a heuristic from each document's source."),
+            _image(plots["separation"], "separation by probe group"), _table(summarise_separation(tables["separation"])),
         ))
     documents = tables["top_documents"]
     shown = [c for c in documents.columns if c not in ("probe", "set", "kind")]

@@ -22,6 +22,7 @@ from attribution.analysis import (
     over_representation,
     power_law_fits,
     searched_documents,
+    separation,
     step_equations,
     summarise_representation,
     top_documents,
@@ -271,6 +272,35 @@ def test_top_documents_rank_by_score_over_gradient_norm():
     assert top["snippet"][0] == "a worked example" and len(top["snippet"][2]) == 20
 
 
+def test_separation_recovers_planted_groups():
+    """Arithmetic moves every procedural document (either sign), slope only champ_math's, factual only news'."""
+    sources = ["champ_math"] * 10 + ["manual"] * 10 + ["news"] * 20 + ["web"]
+    truth = [True] * 20 + [False] * 20 + [None]  # the web document has no label: left out
+    procedural = np.array([bool(t) for t in truth])
+    sign = np.where(np.arange(len(sources)) % 2, 1.0, -1.0)
+    arithmetic = np.where(procedural, 3.0, 0.1) * sign
+    slope = np.where(np.array(sources) == "champ_math", 5.0, 1.0)
+    scores = pl.DataFrame({"doc_id": [f"d{i}" for i in range(len(sources))] + ["stray"],  # stray: not in the corpus
+                           "arithmetic-0": [*arithmetic, 9.0], "arithmetic-1": [*(arithmetic[:-1]), np.nan, 9.0],
+                           "slope-0": [*slope, 9.0], "slope-1": [*slope, 9.0],
+                           "factual-0": [*np.where(np.array(sources) == "news", 2.0, 0.0), 9.0]})
+    documents = pl.DataFrame({"doc_id": scores["doc_id"][:-1], "source": sources, "procedural": truth})
+    probes = [Probe(i, i.split("-")[0], "factual" if i.startswith("factual") else "reasoning", "?", "\nx", "x")
+              for i in scores.columns[1:]]
+
+    rows = separation(scores, probes, documents)
+    whole = {group: (auc, ap) for group, auc, ap in rows.filter(pl.col("without").is_null())
+             .select("group", "roc_auc", "average_precision").iter_rows()}
+    assert list(whole) == ["arithmetic", "slope", "factual", "all reasoning"]  # "all factual" is "factual"
+    assert whole["arithmetic"] == (1.0, 1.0) and whole["all reasoning"] == (1.0, 1.0)
+    assert whole["slope"][0] == pytest.approx(0.75)  # champ_math above all; manual tied with the negatives
+    assert whole["factual"][0] == 0.0
+    slope = dict(rows.filter(pl.col("group") == "slope").select("without", "roc_auc").iter_rows())
+    assert slope["champ_math"] == pytest.approx(0.5) and slope["manual"] == 1.0 and np.isnan(slope["news"])
+    counts = rows.filter(pl.col("without").is_null()).select("documents", "positives").unique().rows()
+    assert counts == [(40, 20)]
+
+
 def _write_run(tmp_path, world) -> None:
     """The world as the files `curate score`, `curate probes` and `curate corpus` write."""
     scores_dir = tmp_path / "scores"
@@ -312,20 +342,26 @@ def test_cli_writes_a_self_contained_report(tmp_path, world, capsys):
     assert headline["answer_found_random"]["factual"] < 0.5
     assert headline["truth_share_top_k"]["reasoning"] > 0.9 > headline["truth_share_top_k"]["corpus"]
     assert headline["source_ratio_top_k"]["reasoning"]["code"] > 2
+    separated = headline["separation"]
+    assert separated["roc_auc"]["all reasoning"] > 0.9 and abs(separated["roc_auc"]["factual"] - 0.5) < 0.1
+    # One task's probes raise a third of the procedural documents; all reasoning probes raise them all, from any source.
+    assert 0.6 < separated["roc_auc"]["arithmetic"] < 0.75
+    assert separated["lowest_auc_without"]["all reasoning"]["roc_auc"] > 0.9
     # The per-nat scores come back from the raw ones written with NATS.
     fits = pl.read_csv(out / "power_law.csv")
     assert fits.height == len(world["probes"])
 
     for name in ("correlation_matrix", "correlation_summary", "topk_mass", "power_law", "power_law_test", "answers",
-                 "answers_by_set", "source_representation", "procedural_representation", "top_documents"):
+                 "answers_by_set", "source_representation", "procedural_representation", "top_documents",
+                 "separation"):
         assert (out / f"{name}.csv").stat().st_size > 0, name
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["answers.png", "correlations.png", "power_law.png", "procedural_representation.png",
-                    "source_representation.png", "topk_mass.png"]
+                    "separation.png", "source_representation.png", "topk_mass.png"]
 
     page = (out / "report.html").read_text()
     for anchor in ("summary", "correlations", "topk-mass", "power-law", "answers", "source-representation",
-                   "procedural-representation", "top-documents"):
+                   "procedural-representation", "separation", "top-documents"):
         assert f'<section id="{anchor}">' in page, anchor
     sources = re.findall(r'\b(?:src|href)\s*=\s*"([^"]*)"', page)
     assert len(sources) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in sources)
@@ -359,6 +395,7 @@ def test_report_without_ground_truth_or_reasoning_probes(tmp_path):
     assert any("within-task n/a" in line for line in lines) and not any("procedural" in line for line in lines)
     page = (tmp_path / "report" / "report.html").read_text()
     assert '<section id="source-representation">' in page and "procedural-representation" not in page
+    assert "separation" not in headline and not (tmp_path / "report" / "separation.csv").exists()
 
 
 CAPITALS = (("France", "Paris"), ("Peru", "Lima"), ("Kenya", "Nairobi"), ("Norway", "Oslo"))

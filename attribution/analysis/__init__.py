@@ -30,6 +30,7 @@ from attribution.analysis.correlations import (
     within_task_by_set,
 )
 from attribution.analysis.power_law import compare_slopes, plot_power_law, power_law_fits
+from attribution.analysis.separation import plot_separation, separation, summarise_separation
 from attribution.analysis.sources import over_representation, plot_representation, summarise_representation
 from attribution.analysis.top_documents import top_document_ids, top_documents
 from attribution.analysis.topk_mass import plot_topk_mass, summarise_topk_mass, topk_mass
@@ -37,7 +38,8 @@ from attribution.analysis.topk_mass import plot_topk_mass, summarise_topk_mass, 
 __all__ = [
     "answer_search", "answer_targets", "compare_slopes", "correlation_matrix", "correlation_pairs",
     "correlation_summary", "load_documents", "ordered_probes", "over_representation", "plot_answers",
-    "plot_correlation_matrix", "plot_power_law", "plot_representation", "plot_topk_mass", "power_law_fits",
-    "searched_documents", "set_order", "step_equations", "summarise_answers", "summarise_representation",
-    "summarise_topk_mass", "top_document_ids", "top_documents", "topk_mass", "within_task_by_set",
+    "plot_correlation_matrix", "plot_power_law", "plot_representation", "plot_separation", "plot_topk_mass",
+    "power_law_fits", "searched_documents", "separation", "set_order", "step_equations", "summarise_answers",
+    "summarise_representation", "summarise_separation", "summarise_topk_mass", "top_document_ids", "top_documents",
+    "topk_mass", "within_task_by_set",
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from attribution.arguments import AGGREGATIONS
 from attribution.probes import KINDS, Probe, set_rank
 from curate.errors import InputError
 
@@ -46,6 +47,25 @@ def ordered_kinds(kinds: Iterable[str]) -> list[str]:
 def probe_values(scores: pl.DataFrame, probe: Probe) -> np.ndarray:
     """A probe's per-nat scores as float64, NaN (a document that failed to score) counted as 0."""
     return np.nan_to_num(scores[probe.id].to_numpy().astype(np.float64), nan=0.0)
+
+
+def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str = "rank") -> np.ndarray:
+    """One aggregate per document over the given probes' per-nat score columns: "magnitude" (mean
+    |score / rms|, how the classifier's labels rank documents: `curate.classify.labels` says why), "rank"
+    (mean rank percentile) or "zscore" (mean signed z)."""
+    if not probe_columns:
+        raise InputError("no probes to aggregate over")
+    matrix = scores.select(probe_columns).to_numpy().astype(np.float64)
+    if method == "rank":
+        ranks = matrix.argsort(axis=0).argsort(axis=0)
+        return (ranks / max(1, len(matrix) - 1)).mean(axis=1)
+    if method == "zscore":
+        std = matrix.std(axis=0)
+        return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1)).mean(axis=1)
+    if method == "magnitude":  # scaled, not centred: zero influence stays at the bottom
+        rms = np.sqrt((matrix**2).mean(axis=0))
+        return np.abs(matrix / np.where(rms > 0, rms, 1)).mean(axis=1)
+    raise InputError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
 
 
 def top_order(values: np.ndarray, k: int) -> np.ndarray:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attribution.arguments import AGGREGATIONS
 from curate.errors import InputError
 from curate.options import option
 
-AGGREGATIONS = ("magnitude", "rank", "zscore")
 BACKENDS = ("hashed", "embedding")
 
 

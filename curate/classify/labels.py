@@ -3,12 +3,13 @@
 The probes: every reasoning probe scored (maths, code tracing, how-to...), or those of the sets named
 (`LabelArguments.sets`), to learn one kind of procedure.
 
-Aggregation (default "magnitude"): each reasoning probe's per-nat scores are divided by their root mean
-square, and a document's aggregate is the mean |score / rms| over those probes: how far it moves many
-reasoning probes from zero, in either direction. Ruis et al. found the most negatively influential documents
-to be of the same procedural kind as the most positive ones, and the quickstart runs show it plainly (seed 0,
-training split, 36% procedural): the bottom 5% of the signed ranking is 96% procedural, so a signed ranking
-would take them for negatives; the top 5% by magnitude is 100% procedural and the bottom 5% 0%.
+Aggregation (`attribution.analysis.common.aggregate_scores`, default "magnitude"): each reasoning probe's
+per-nat scores are divided by their root mean square, and a document's aggregate is the mean |score / rms|
+over those probes: how far it moves many reasoning probes from zero, in either direction. Ruis et al. found
+the most negatively influential documents to be of the same procedural kind as the most positive ones, and the
+quickstart runs show it plainly (seed 0, training split, 36% procedural): the bottom 5% of the signed ranking
+is 96% procedural, so a signed ranking would take them for negatives; the top 5% by magnitude is 100%
+procedural and the bottom 5% 0%.
 
 Scaled, not centred: a probe's scores can have a mean well away from zero (0.19 standard deviations,
 median over probes, in the seed-1 run), and |z| = |score - mean| / std then ranks the documents that move a
@@ -29,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.classify.arguments import AGGREGATIONS, LabelArguments
+from attribution.analysis.common import aggregate_scores
+from curate.classify.arguments import LabelArguments
 from curate.errors import InputError
 
 
@@ -51,23 +53,6 @@ def label_probe_ids(probes_path: Path, scored: list[str], sets: list[str] | None
         among = f" of {', '.join(sets)}" if sets else ""
         raise InputError(f"none of the scored probes is a reasoning probe{among} ({probes_path})")
     return reasoning, [p.id for p in probes if p.kind == "factual"]
-
-
-def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str = "rank") -> np.ndarray:
-    """One aggregate per document over the given probes' per-nat score columns."""
-    if not probe_columns:
-        raise InputError("no probes to aggregate over")
-    matrix = scores.select(probe_columns).to_numpy().astype(np.float64)
-    if method == "rank":
-        ranks = matrix.argsort(axis=0).argsort(axis=0)
-        return (ranks / max(1, len(matrix) - 1)).mean(axis=1)
-    if method == "zscore":
-        std = matrix.std(axis=0)
-        return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1)).mean(axis=1)
-    if method == "magnitude":  # scaled, not centred: zero influence stays at the bottom (module docstring)
-        rms = np.sqrt((matrix**2).mean(axis=0))
-        return np.abs(matrix / np.where(rms > 0, rms, 1)).mean(axis=1)
-    raise InputError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
 
 
 def label_from_scores(
