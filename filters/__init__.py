@@ -9,6 +9,8 @@
 - `filters.influence`: influence scoring as a pipeline step (sharded attribution); imported on its own (torch).
 """
 
+from curate.lazy import lazy_exports
+
 _MODULES = {  # module -> names; datatrove takes a second to import, so the steps load when first used
     "arguments": ("Bucket", "parse_buckets"),
     "heuristic_filter": ("HeuristicFilter",),
@@ -16,14 +18,4 @@ _MODULES = {  # module -> names; datatrove takes a second to import, so the step
     "procedural": ("ProceduralScoreFilter",),
     "reweight": ("Reweighter",),
 }
-_LAZY = {name: module for module, names in _MODULES.items() for name in names}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"filters.{_LAZY[name]}"), name)
-    raise AttributeError(name)
+__all__, __getattr__ = lazy_exports(__name__, _MODULES)

@@ -7,6 +7,8 @@
 A positive score means the document raises the probe's log p(completion | prompt); see `precondition`.
 """
 
+from curate.lazy import lazy_exports
+
 _MODULES = {  # module -> names; torch takes seconds to import, so the engine loads when a name is first used
     "arguments": ("DEFAULT_MODULES", "FactorArguments", "ScoreArguments"),
     "data": ("Skipped", "sample_labels"),
@@ -16,14 +18,4 @@ _MODULES = {  # module -> names; torch takes seconds to import, so the engine lo
     "precondition": ("Queries", "precondition_queries"),
     "scoring": ("DocumentScores", "Scorer", "score_corpus", "score_documents"),
 }
-_LAZY = {name: module for module, names in _MODULES.items() for name in names}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"attribution.ekfac.{_LAZY[name]}"), name)
-    raise AttributeError(name)
+__all__, __getattr__ = lazy_exports(__name__, _MODULES)
