@@ -50,7 +50,7 @@ from attribution.probes import read_probes
 from curate.errors import InputError
 
 log = logging.getLogger(__name__)
-SEPARATION_METRICS = ("roc_auc", "average_precision")
+SEPARATION_METRICS = ("roc_auc", "average_precision", "roc_auc_against_factual")
 
 
 def build_report(
@@ -229,9 +229,12 @@ def format_headline(headline: dict) -> list[str]:
                          + ", ".join(f"{name} {_number(share)}" for name, share in truth["by_set"].items()))
     separated = headline.get("separation")
     if separated:
-        auc, ap = (separated[m] for m in SEPARATION_METRICS)
+        auc, ap, contrast = (separated[m] for m in SEPARATION_METRICS)
         lines.append(f"{separated['key']} documents ranked by aggregate influence magnitude, ROC AUC (average "
                      "precision): " + ", ".join(f"{g} {_number(auc[g])} ({_number(ap[g])})" for g in auc))
+        if any(value is not None and value == value for value in contrast.values()):
+            lines.append("ranked by reasoning over factual influence (--against-factual), ROC AUC: " + ", ".join(
+                f"{g} {_number(v)}" for g, v in contrast.items() if v is not None and v == v))
         if separated["lowest_auc_without"]:
             lines.append("lowest ROC AUC with one source left out: " + ", ".join(
                 f"{g} {_number(v['roc_auc'])} without {v['source']}" for g, v in separated["lowest_auc_without"].items()))

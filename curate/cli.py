@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "curate.commands.report",
     "train-classifier": "curate.commands.train_classifier",
     "evaluate-classifier": "curate.commands.evaluate_classifier",
+    "ship-classifier": "curate.commands.ship_classifier",
     "filter": "curate.commands.filter",
     "mix": "curate.commands.mix",
     "validate": "curate.commands.validate",

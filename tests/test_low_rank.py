@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from attribution.ekfac.precondition import low_rank
+from attribution.ekfac.precondition import low_rank, token_low_rank
 
 
 def flat_spectrum_matrices(batch: int, rows: int, columns: int, seed: int = 0) -> torch.Tensor:
@@ -45,3 +45,16 @@ def test_full_rank_keeps_the_matrix_and_rank_deficient_matrices_converge():
     torch.testing.assert_close(query.left @ query.right, tokens, rtol=1e-4, atol=1e-4)
     zero = low_rank(torch.zeros(1, 200, 90), 8)
     assert not (zero.left @ zero.right).any()
+
+
+def test_token_factors_give_the_exact_truncation_of_a_gradient_sum_and_its_norm():
+    generator = torch.Generator().manual_seed(1)
+    for tokens in (12, 40):  # fewer tokens than the rank (zero-padded), and more
+        a, g = torch.randn(3, tokens, 90, generator=generator), torch.randn(3, tokens, 60, generator=generator)
+        gradient = g.mT @ a  # (3, 60, 90)
+        query, squared = token_low_rank(a, g, 16)
+        assert query.left.shape == (3, 60, 16) and query.right.shape == (3, 16, 90)
+        expected = truncated(gradient, 16)
+        error = (query.left.double() @ query.right.double() - expected).norm(dim=(1, 2)) / expected.norm(dim=(1, 2))
+        assert float(error.max()) < 1e-5
+        torch.testing.assert_close(squared, gradient.double().square().sum(dim=(1, 2)), rtol=1e-5, atol=0)

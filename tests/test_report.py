@@ -295,6 +295,10 @@ def test_separation_recovers_planted_groups():
     assert whole["arithmetic"] == (1.0, 1.0) and whole["all reasoning"] == (1.0, 1.0)
     assert whole["slope"][0] == pytest.approx(0.75)  # champ_math above all; manual tied with the negatives
     assert whole["factual"][0] == 0.0
+    # Reasoning over factual influence: news moves the factual probe, so the manuals, tied with news on slope,
+    # rise above it; the factual group itself has no contrast.
+    contrast = dict(rows.filter(pl.col("without").is_null()).select("group", "roc_auc_against_factual").iter_rows())
+    assert contrast["slope"] == 1.0 and contrast["arithmetic"] == 1.0 and np.isnan(contrast["factual"])
     slope = dict(rows.filter(pl.col("group") == "slope").select("without", "roc_auc").iter_rows())
     assert slope["champ_math"] == pytest.approx(0.5) and slope["manual"] == 1.0 and np.isnan(slope["news"])
     counts = rows.filter(pl.col("without").is_null()).select("documents", "positives").unique().rows()

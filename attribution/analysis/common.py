@@ -68,6 +68,19 @@ def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str
     raise InputError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
 
 
+def percentiles(values: np.ndarray) -> np.ndarray:
+    """Each value's rank among them, 0 (lowest) to 1 (highest); tied values share their mean rank."""
+    from scipy.stats import rankdata
+
+    return (rankdata(values, method="average") - 1) / max(1, len(values) - 1)
+
+
+def against_factual(reasoning: np.ndarray, factual: np.ndarray) -> np.ndarray:
+    """Ruis et al.'s contrast per document: its rank percentile by a reasoning aggregate minus its rank percentile
+    by the factual aggregate, how much more it moves the reasoning probes than the factual ones."""
+    return percentiles(reasoning) - percentiles(factual)
+
+
 def top_order(values: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest values, largest first (ties among them in position order)."""
     k = min(k, len(values))

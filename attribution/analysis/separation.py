@@ -6,7 +6,9 @@ classifier's training labels rank documents (`aggregate_scores`, "magnitude"). T
 precision with which that aggregate ranks the documents whose evaluation-only truth (`procedural`) is true
 above those where it is false; documents without the field are left out. The AUC is repeated with each source
 left out in turn, because on real text one source (a maths set both procedural and influential, say) can
-carry the whole separation. The truth only measures here; nothing is selected with it.
+carry the whole separation. For reasoning groups, the same for Ruis et al.'s contrast (`against_factual`: rank by
+the group's aggregate minus rank by the factual probes'), the label rule `--against-factual` trains on: on a real
+model the magnitude mostly says how far a document moves the model at all, and the contrast cancels that. The truth only measures here; nothing is selected with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import polars as pl
 from attribution.analysis.common import (
     KIND_COLOURS,
     UNKNOWN,
+    against_factual,
     aggregate_scores,
     ordered_kinds,
     ordered_probes,
@@ -51,23 +54,32 @@ def separation(scores: pl.DataFrame, probes: list[Probe], documents: pl.DataFram
                truth_key: str = "procedural") -> pl.DataFrame:
     """Per probe group (`probe_groups`) and source left out (`without`, null for none): the labelled documents,
     how many are `truth_key` (`positives`), and the `roc_auc` and `average_precision` of the group's aggregate
-    influence magnitude against the truth (NaN where one class is left). A score that failed (NaN) counts as 0."""
+    influence magnitude against the truth (NaN where one class is left), and `roc_auc_against_factual` of the
+    contrast for reasoning groups (NaN for other groups or without factual probes). A score that failed (NaN)
+    counts as 0."""
     labelled = with_documents(scores, documents, [truth_key, "source"])
     known = labelled[truth_key].is_not_null().to_numpy()
     truth = labelled[truth_key].cast(pl.String).str.to_lowercase().is_in(["true", "1"]).fill_null(False)
     truth = truth.to_numpy()[known]
     sources = labelled["source"].fill_null(UNKNOWN).to_numpy().astype(str)[known]
     rows = []
-    for group, kind, ids in probe_groups(ordered_probes(scores, probes)):
+    groups = probe_groups(ordered_probes(scores, probes))
+    factual_ids = [p.id for p in ordered_probes(scores, probes) if p.kind == "factual"]
+    factual = aggregate_scores(scores.select(factual_ids).fill_nan(0.0), factual_ids, AGGREGATE)[known] \
+        if factual_ids else None
+    for group, kind, ids in groups:
         aggregate = aggregate_scores(scores.select(ids).fill_nan(0.0), ids, AGGREGATE)[known]
         for without in [None, *sorted(set(sources))]:
             keep = sources != without
+            contrast = float("nan")
+            if kind == "reasoning" and factual is not None:
+                contrast = _separation(against_factual(aggregate[keep], factual[keep]), truth[keep])["roc_auc"]
             rows.append({"group": group, "kind": kind, "probes": len(ids), "without": without,
                          "documents": int(keep.sum()), "positives": int(truth[keep].sum()),
-                         **_separation(aggregate[keep], truth[keep])})
+                         **_separation(aggregate[keep], truth[keep]), "roc_auc_against_factual": contrast})
     return pl.DataFrame(rows, schema={"group": pl.String, "kind": pl.String, "probes": pl.Int64, "without": pl.String,
                                       "documents": pl.Int64, "positives": pl.Int64, "roc_auc": pl.Float64,
-                                      "average_precision": pl.Float64})
+                                      "average_precision": pl.Float64, "roc_auc_against_factual": pl.Float64})
 
 
 def summarise_separation(rows: pl.DataFrame) -> pl.DataFrame:
@@ -83,7 +95,7 @@ def summarise_separation(rows: pl.DataFrame) -> pl.DataFrame:
 
 def plot_separation(rows: pl.DataFrame, path: str | Path) -> Path:
     """ROC AUC (solid) and average precision (hatched) per group; a black line spans the AUCs with one source
-    left out; dashed and dotted lines mark chance."""
+    left out, a diamond marks the AUC of the contrast with factual influence; dashed and dotted lines mark chance."""
     from curate.plots import plt, save_figure
 
     spread = rows.filter(pl.col("without").is_not_null()).group_by("group").agg(
@@ -97,6 +109,10 @@ def plot_separation(rows: pl.DataFrame, path: str | Path) -> Path:
            label="average precision")
     ax.vlines(x - 0.2, whole["low"].fill_null(np.nan), whole["high"].fill_null(np.nan), color="black",
               label="AUC, one source left out")
+    contrast = whole["roc_auc_against_factual"].fill_nan(None)
+    if contrast.is_not_null().any():
+        ax.scatter(x - 0.2, contrast.fill_null(np.nan), marker="D", color="black", zorder=3,
+                   label="ROC AUC, reasoning over factual")
     ax.axhline(0.5, color="black", linestyle="--", linewidth=0.7, label="chance AUC")
     if whole.height and whole["documents"][0]:
         ax.axhline(whole["positives"][0] / whole["documents"][0], color="black", linestyle=":", linewidth=0.7,

@@ -12,8 +12,10 @@ the plain inner product ⟨q, ∇L(z)⟩ — the same code path for every method
   dot:    identity preconditioner, q = −∇f (gradient dot product);
   cosine: identity, and scores are divided by both (full-rank) gradient norms;
   random: no gradients; scores are seeded noise (the baseline that needs no model).
-Each q is truncated to its top `rank` singular directions (rank 32 as in the paper; None keeps them all),
-found by block Krylov iteration (`top_singular`) rather than a full decomposition.
+Each q is truncated to its top `rank` singular directions (rank 32 as in the paper; None keeps them all). For
+dot and cosine q = −Σ_t g_t a_tᵀ has rank at most T, its token count, and its decomposition is exact and cheap
+(`token_low_rank`); for EK-FAC the division by Λ + λ makes it full rank, and block Krylov iteration
+(`top_singular`) finds the top directions without a full decomposition.
 """
 
 from __future__ import annotations
@@ -143,6 +145,23 @@ def low_rank(matrices: torch.Tensor, rank: int | None) -> QueryLayer:
     return QueryLayer(right.mT, left.mT) if wide else QueryLayer(left, right)
 
 
+def token_low_rank(a: torch.Tensor, g: torch.Tensor, rank: int) -> tuple[QueryLayer, torch.Tensor]:
+    """Best rank-k factors of each Σ_t g_t a_tᵀ of a batch (a: (B, T, in), g: (B, T, out)), exactly, and each
+    one's squared Frobenius norm. The sum has rank ≤ T: thin QR factorisations of the token vectors leave a
+    small core R_g R_aᵀ whose SVD is the whole SVD, at T²·(out + in) flops instead of out·in per iteration.
+    Fewer than k directions are padded with zeros."""
+    q_g, r_g = torch.linalg.qr(g.mT)  # (B, out, r), (B, r, T)
+    q_a, r_a = torch.linalg.qr(a.mT)
+    u, sigma, vh = torch.linalg.svd(r_g.double() @ r_a.double().mT)
+    k = min(rank, sigma.size(-1))
+    left = q_g @ (u[..., :k] * sigma[..., None, :k]).to(a.dtype)
+    right = vh[..., :k, :].to(a.dtype) @ q_a.mT
+    if k < rank:
+        left = torch.nn.functional.pad(left, (0, rank - k))
+        right = torch.nn.functional.pad(right, (0, 0, 0, rank - k))
+    return QueryLayer(left, right), sigma.square().sum(-1)
+
+
 def _empty_layer(count: int, shape: tuple[int, int], rank: int | None) -> QueryLayer:
     k = min(shape) if rank is None else min(rank, *shape)
     return QueryLayer(torch.empty(count, shape[0], k), torch.empty(count, k, shape[1]))
@@ -194,6 +213,12 @@ def precondition_queries(
             nats[rows] = -captured.values.float().cpu()
             for tracked in modules:
                 a, g = captured.activations[tracked.name], captured.gradients[tracked.name]
+                if args.method in ("dot", "cosine") and args.rank is not None and args.rank < min(tracked.shape):
+                    query, squared = token_low_rank(a, g.neg(), args.rank)
+                    squared_norms[rows] += squared.cpu()
+                    layers[tracked.name].left[rows] = query.left.cpu()
+                    layers[tracked.name].right[rows] = query.right.cpu()
+                    continue
                 if args.method == "ekfac":
                     layer = factors.layers[tracked.name]
                     q_s, q_a, lambdas = (t.to(device) for t in (

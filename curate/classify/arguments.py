@@ -29,6 +29,10 @@ class LabelArguments:
     )
     per_grad_norm: bool = option(False, "rank by score / document gradient norm")
     exclude_factual: bool = option(False, "drop positives also top-ranked for facts")
+    against_factual: bool = option(
+        False, "rank by how much more a document moves the reasoning probes than the factual ones "
+        "(reasoning rank percentile minus factual rank percentile)"
+    )
     sets: list[str] = option(
         [], "reasoning probe sets whose scores make the labels, e.g. code_trace howto (all if not given)",
         flag="--label-sets",

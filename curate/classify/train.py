@@ -8,7 +8,7 @@ find each positive's nearest neighbours with faiss, and add those the current cl
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -158,17 +158,22 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
             char_ngrams=args.char_ngrams,
             seed=args.seed,
         )
+        method = meta.get("arguments", {}).get("method", name)
+        # seeded noise has no gradient norm to divide by, and dividing noise by one would change nothing
+        labels = replace(args.labels, per_grad_norm=False) if method == "random" else args.labels
         classifier, training_set = train_from_scores(
-            scores, training_texts, reasoning, factual, classifier, args.labels, args.recall
+            scores, training_texts, reasoning, factual, classifier, labels, args.recall
         )
         classifier.provenance_.update(
             run_dir=str(run_dir.root),
             scores=str(scores_dir),
+            corpus=str(args.corpus or run_dir.corpus),
+            probe_file=str(args.probes or run_dir.probes),
             ranking=name,
-            method=meta.get("arguments", {}).get("method", name),
+            method=method,
             reasoning_probes=reasoning,
             factual_probes=factual,
-            labels=asdict(args.labels),
+            labels=asdict(labels),
             recall_rounds=args.recall.rounds,
         )
         target = report.out if name == "ekfac" else report.out / f"from_{name}"
