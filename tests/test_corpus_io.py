@@ -110,6 +110,13 @@ def test_corpus_fingerprint_follows_the_shards_content(tmp_path):
     assert corpus_fingerprint(tmp_path / "c") != before
 
 
+def test_corpus_fingerprint_of_a_relative_path(tmp_path, monkeypatch):
+    """`make quickstart` names its corpus runs/quickstart/corpus, relative; datatrove lists its files absolute."""
+    write_documents(make_docs(25), tmp_path / "runs" / "c", docs_per_shard=10)
+    monkeypatch.chdir(tmp_path)
+    assert corpus_fingerprint("runs/c") == corpus_fingerprint(tmp_path / "runs" / "c")
+
+
 def test_bad_records_after_a_killed_run_start_on_a_line_of_their_own(tmp_path):
     path = tmp_path / "bad_records.jsonl"
     path.write_text('{"where": "a:1", "reason": "cut sh')  # the last record of a run killed mid-write

@@ -314,3 +314,14 @@ def test_both_paths_agree_with_every_setting_changed(run_dir, tmp_path):
         assert sharded[probe].to_list() == pytest.approx(single[probe].to_list(), rel=1e-4, abs=1e-6)
     for out in (one, tasks, tmp_path / "scores", tmp_path / "scores-tasks"):  # each path counts the bad record once
         assert len((out / "bad_records.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_default_budget_leaves_out_memory_other_processes_hold(monkeypatch):
+    from attribution.ekfac import memory
+
+    total = memory.device_memory("cpu")
+    monkeypatch.setattr(memory, "_available_now", lambda: 2 * 10**9)
+    assert memory.device_memory("cpu") == min(total, 2 * 10**9)
+    assert memory.default_budget("cpu", processes=2) == pytest.approx(0.8 * min(total, 2e9) / 2 / 1e9)
+    monkeypatch.setattr(memory, "_available_now", lambda: None)  # no /proc/meminfo: the total
+    assert memory.device_memory("cpu") >= total

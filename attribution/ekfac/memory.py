@@ -35,17 +35,32 @@ RUNTIME = int(0.5 * GB)
 LOWER_IT = "a smaller --rank, --batch-size or --max-length, fewer layers (--modules) or fewer probes"
 
 
+def _available_now() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None where there is none)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def device_memory(device: str) -> int:
-    """Bytes of memory where the model runs: the GPU's, or this machine's (a container's limit, if lower)."""
+    """Bytes of memory free where the model runs: the GPU's, or this machine's (a container's limit, if lower),
+    less what other processes hold now. A budget from the machine's total let a score run plan 19.7 GB on a
+    24 GB machine while another process held 4 GB, and the kernel killed it."""
     import torch
 
     if device != "cpu" and torch.cuda.is_available() and torch.device(device).type == "cuda":
-        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+        return torch.cuda.mem_get_info(torch.device(device))[0]
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     try:
-        return min(total, int(Path("/sys/fs/cgroup/memory.max").read_text()))
+        total = min(total, int(Path("/sys/fs/cgroup/memory.max").read_text()))
     except (OSError, ValueError):  # no cgroup v2 limit ("max")
-        return total
+        pass
+    available = _available_now()
+    return min(total, available) if available else total
 
 
 def default_budget(device: str, processes: int = 1) -> float:

@@ -1,4 +1,4 @@
-"""`curate validate removal|mix|lso`: evidence that the rankings are causal and that the curated mix helps."""
+"""`curate validate removal|lds|mix|lso`: evidence that the rankings are causal and that the curated mix helps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from curate.commands import lso
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
-from curate.validate.arguments import MixValidationArguments, RemovalArguments
+from curate.validate.arguments import LdsArguments, MixValidationArguments, RemovalArguments
 
 
 def register(subparsers) -> None:
@@ -19,6 +19,10 @@ def register(subparsers) -> None:
     )
     add_experiment_arguments(removal, RemovalArguments, "RUN_DIR/validate/removal")
     removal.set_defaults(func=run_removal)
+
+    lds = experiments.add_parser("lds", help="linear datamodeling score: retrain on random subsets, correlate")
+    add_experiment_arguments(lds, LdsArguments, "RUN_DIR/validate/lds")
+    lds.set_defaults(func=run_lds)
 
     mix = experiments.add_parser("mix", help="train on a random sample, the curated mix, and the whole crawl")
     add_experiment_arguments(mix, MixValidationArguments, "RUN_DIR/validate/mix")
@@ -47,6 +51,19 @@ def run_removal(args) -> None:
     if not args.summarise_only:
         run_grid(run_dir, out, arguments, parse_shard(args.shard))
     print(write_summary(run_dir, out, arguments))
+    print(f"tables and plot in {out}")
+
+
+def run_lds(args) -> None:
+    from curate.validate.cells import parse_shard
+    from curate.validate.lds import run_experiment, write_summary
+
+    run_dir = RunDir(args.run_dir)
+    out = args.out or run_dir.validation / "lds"
+    arguments = options_from(LdsArguments, args)
+    if not args.summarise_only:
+        run_experiment(run_dir, out, arguments, parse_shard(args.shard))
+    print(write_summary(run_dir, out, arguments, after_shard=not args.summarise_only))
     print(f"tables and plot in {out}")
 
 

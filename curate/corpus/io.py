@@ -289,7 +289,7 @@ def files_fingerprint(files: Iterable[Path], root: Path) -> str:
 
 def corpus_fingerprint(path: str | Path) -> str:
     """A content fingerprint of the corpus at `path`: of its shard files, or a `datasets` directory's files."""
-    path = Path(path)
+    path = Path(path).resolve()  # datatrove lists a folder's files by absolute path, whatever path it is given
     return files_fingerprint(corpus_files(path), path if path.is_dir() else path.parent)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from curate.errors import InputError
 from curate.options import option
 
 
@@ -40,3 +41,28 @@ class MixValidationArguments:
     probe_seed: int = option(1, "seed of the evaluation probes (differs from the selection probes)")
     steps: int | None = option(None, "training steps per arm (None: the run's own)")
     accuracy: bool = option(True, "greedy generation per probe (--no-accuracy: loss only)")
+
+
+@dataclass
+class LdsArguments:
+    models: int = option(32, "random subsets of the training documents, one LM retrained on each")
+    alpha: float = option(0.5, "share of the training documents in each subset")
+    seed: int = option(0, "seeds the subsets and the bootstrap; subset I trains with seed SEED+I")
+    methods: list[str] = option(
+        ["ekfac", "cosine", "dot", "random"],
+        "rankings to score: each reads RUN_DIR/scores (ekfac) or RUN_DIR/scores-METHOD; NAME=DIR reads DIR",
+    )
+    steps: int | None = option(None, "training steps per retrain (None: the run's own)")
+    bootstrap: int = option(1000, "bootstrap resamples over a probe set's probes, for its mean's interval")
+    accuracy: bool = option(False, "greedy generation per probe as well (the score uses the loss only)")
+
+    def __post_init__(self) -> None:
+        # A Spearman correlation over two subsets is +-1 whatever the scores: no evidence at all.
+        if self.models < 3:
+            raise InputError(f"--models must be at least 3, not {self.models}")
+        if not 0 < self.alpha < 1:
+            raise InputError(f"--alpha, the share of documents in a subset, must be in (0, 1), not {self.alpha}")
+        if self.bootstrap < 1:
+            raise InputError(f"--bootstrap must be at least 1, not {self.bootstrap}")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"--steps must be at least 1, not {self.steps}")
