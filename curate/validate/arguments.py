@@ -43,6 +43,56 @@ class MixValidationArguments:
     accuracy: bool = option(True, "greedy generation per probe (--no-accuracy: loss only)")
 
 
+
+@dataclass
+class MixSweepArguments(MixValidationArguments):
+    """`curate validate mix-sweep`: families of mixes at the random arm's token budget, for a frontier of
+    reasoning gained against held-out loss paid. `procedural_share` (the one curated arm) is unused."""
+
+    # Upsampling x4 must stay within the cap (the curated arm's 2 would cut the family to one arm).
+    max_repetitions: int = option(4, "most copies of one document in any arm; upsampling factors may not exceed it")
+    shares: list[float] = option(
+        [0.6, 0.7, 0.8, 0.9],
+        "procedural token shares of the share arms (an arm at the crawl's own share always runs)",
+    )
+    top_fractions: list[float] = option(
+        [0.3, 0.5, 0.7], "shares of the documents kept, those the classifier scores highest, one arm each"
+    )
+    upsample: list[float] = option(
+        [2.0, 3.0, 4.0], "factors procedural documents' sampling weight is multiplied by, one arm each"
+    )
+    heldout_tolerance: float = option(
+        0.05, "held-out loss above the random arm's, as a share of it, that a recommended mix may cost"
+    )
+    target_gain: float = option(
+        0.05, "drop in reasoning loss (nats/token) below the random arm's that meets the target"
+    )
+
+    def __post_init__(self) -> None:
+        for name, values, low, high in (
+            ("--shares", self.shares, 0.0, 1.0),
+            ("--top-fractions", self.top_fractions, 0.0, 1.0),
+            ("--budget-share", [self.budget_share], 0.0, 1.0),
+        ):
+            if bad := [v for v in values if not low < v <= high]:
+                raise InputError(f"{name} takes values in ({low:g}, {high:g}], not {bad}")
+        if self.max_repetitions < 1:
+            raise InputError(f"--max-repetitions must be at least 1, not {self.max_repetitions}")
+        if bad := [r for r in self.upsample if not 1 <= r <= self.max_repetitions]:
+            raise InputError(
+                f"--upsample factors must lie in [1, --max-repetitions = {self.max_repetitions}], not {bad}"
+            )
+        for name, values in (("--shares", self.shares), ("--top-fractions", self.top_fractions),
+                             ("--upsample", self.upsample), ("--seeds", self.seeds)):
+            if len({f"{v:g}" for v in values}) != len(values):
+                raise InputError(f"{name} repeats a value: {values}")
+        if not self.seeds:
+            raise InputError("--seeds: at least one seed")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"--steps must be at least 1, not {self.steps}")
+        if self.heldout_tolerance < 0:
+            raise InputError(f"--heldout-tolerance must be >= 0, not {self.heldout_tolerance}")
+
 @dataclass
 class LdsArguments:
     models: int = option(32, "random subsets of the training documents, one LM retrained on each")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,24 +80,39 @@ def procedural_token_share(documents: list[Document], tokens: list[int], thresho
     return procedural / max(sum(tokens), 1)
 
 
+def annotate(run_dir, out: Path, run) -> Path:
+    """OUT/annotated: the run's training documents, in order, each with the classifier's procedural_score
+    (as `curate filter` writes it). Written under a temporary name, so shards running at once never read a
+    half-written folder."""
+    from curate.classify import load_classifier
+    from curate.corpus.io import write_documents
+
+    annotated = out / "annotated"
+    if annotated.exists():
+        return annotated
+    classifier = load_classifier(run_dir.classifier_file)
+    ids, texts = list(run.train_docs), list(run.train_docs.values())
+    scores = classifier.procedural_probability(texts)
+    documents = (
+        Document(text=t, id=i, metadata={SCORE_KEY: float(s)}) for i, t, s in zip(ids, texts, scores, strict=True)
+    )
+    temporary = Path(tempfile.mkdtemp(prefix=".annotated-", dir=out))
+    write_documents(documents, temporary)
+    try:
+        temporary.rename(annotated)
+    except OSError:  # another shard got there first, with the same documents
+        shutil.rmtree(temporary)
+    return annotated
+
+
 def build_arm_texts(
     run_dir, out: Path, args: MixValidationArguments, run, seed: int
 ) -> dict[str, tuple[list, dict, float]]:
     """Each arm's training texts, its manifest (None for the whole crawl), and its procedural token share."""
-    from curate.classify import load_classifier
-    from curate.corpus.io import read_documents, write_documents
+    from curate.corpus.io import read_documents
     from curate.mix.build import build_mix, hf_token_counter
 
-    annotated = out / "annotated"
-    if not annotated.exists():
-        classifier = load_classifier(run_dir.classifier_file)
-        ids, texts = list(run.train_docs), list(run.train_docs.values())
-        scores = classifier.procedural_probability(texts)
-        documents = (
-            Document(text=t, id=i, metadata={SCORE_KEY: float(s)})
-            for i, t, s in zip(ids, texts, scores, strict=True)
-        )
-        write_documents(documents, annotated)
+    annotated = annotate(run_dir, out, run)
     counter = hf_token_counter(run_dir.model)
     whole = list(read_documents(annotated))  # the run's training documents, in order, with their scores
     whole_tokens = counter([d.text for d in whole])
