@@ -23,6 +23,8 @@ COMMANDS = {
     "eval-probes": "curate.commands.eval_probes",
     "fit-factors": "curate.commands.fit_factors",
     "score": "curate.commands.score",
+    "index": "curate.commands.index",
+    "search": "curate.commands.search",
     "report": "curate.commands.report",
     "train-classifier": "curate.commands.train_classifier",
     "evaluate-classifier": "curate.commands.evaluate_classifier",
@@ -37,7 +39,7 @@ COMMANDS = {
 }
 
 # commands that a rerun resumes where an interrupted run stopped (completed tasks, parts, cells or stages)
-RESUMABLE = {"fit-factors", "score", "filter", "validate", "run", "quickstart"}
+RESUMABLE = {"fit-factors", "score", "index", "filter", "validate", "run", "quickstart"}
 _running: list[str | None] = []  # the commands main() is running, outermost first
 
 

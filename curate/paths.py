@@ -46,6 +46,11 @@ class RunDir:
     def scores(self) -> Path:
         return self.root / "scores"
 
+    @property
+    def store(self) -> Path:
+        """The compressed gradient store (`curate index`)."""
+        return self.root / "store"
+
     def scores_for(self, method: str) -> Path:
         """EK-FAC scores live in `scores/`; the baselines' beside them in `scores-METHOD/`."""
         return self.scores if method == "ekfac" else self.root / f"scores-{method}"

@@ -1,18 +1,24 @@
 """The gradient store's engine: a store that keeps every direction gives the full EK-FAC scores exactly, for
-each compression; compressed stores estimate them; the store's files resume and refuse other inputs."""
+each compression, and compressed stores estimate them."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from test_ekfac_errors import PROBES, documents, tiny_llama
 
-from attribution.ekfac import FactorArguments, ScoreArguments, find_modules, fit_factors, precondition_queries
-from attribution.ekfac import score_documents
+from attribution.ekfac import (
+    FactorArguments,
+    ScoreArguments,
+    find_modules,
+    fit_factors,
+    precondition_queries,
+    score_documents,
+)
 from attribution.store.arguments import IndexArguments
 from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
 from curate.errors import InputError
-from tests.test_ekfac_errors import PROBES, documents, tiny_llama
 
 QUIET = {"progress": False}
 
@@ -23,7 +29,7 @@ def fitted():
     return model, fit_factors(model, None, documents(), FactorArguments(batch_size=4, **QUIET))
 
 
-def store_scores(model, factors, compression: str, dims: int | None, method: str = "ekfac") -> torch.Tensor:
+def store_scores(model, factors, compression: str, dims: int, method: str = "ekfac") -> torch.Tensor:
     """Scores of `documents()` against `PROBES` through a store held in memory, the way `query` scores a shard."""
     modules = find_modules(model, factors.header["module_pattern"])
     args = IndexArguments(compression=compression, dims=dims, batch_size=4, **QUIET)
@@ -42,7 +48,7 @@ def test_a_store_keeping_everything_gives_the_full_scores(fitted, compression):
     model, factors = fitted
     full = precondition_queries(model, None, PROBES, factors, ScoreArguments(rank=None, **QUIET))
     expected = score_documents(model, None, documents(), full).scores
-    got = store_scores(model, factors, compression, dims=None)
+    got = store_scores(model, factors, compression, dims=0)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max()))
 
 
@@ -50,7 +56,7 @@ def test_dot_products_from_an_identity_store_equal_full_dot_scores(fitted):
     model, factors = fitted
     full = precondition_queries(model, None, PROBES, factors, ScoreArguments(method="dot", rank=None, **QUIET))
     expected = score_documents(model, None, documents(), full).scores
-    got = store_scores(model, factors, "logra", dims=None, method="dot")
+    got = store_scores(model, factors, "logra", dims=0, method="dot")
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6 * float(expected.abs().max()))
 
 
@@ -58,7 +64,7 @@ def test_compressed_stores_are_smaller_and_still_track_the_scores(fitted):
     """At k = 8 of the layers' 16 and 32 (a quarter of the numbers or less) the scores are estimates: they
     differ from the full scores, and the seed changes them, but they stay correlated with the full ones."""
     model, factors = fitted
-    full = store_scores(model, factors, "eigen", dims=None)
+    full = store_scores(model, factors, "eigen", dims=0)
     for compression in ("logra", "eigen", "whitened"):
         small = store_scores(model, factors, compression, dims=8)
         assert not torch.allclose(small, full)

@@ -31,6 +31,8 @@ class BenchSettings:
     kronfluence: bool = True
     scaling: bool = True
     threads: int | None = None  # torch threads; None: torch's choice
+    store: bool = False  # also measure the compressed gradient store (`curate.bench.store`)
+    store_plot: str | None = "bench-store-agreement.png"  # its agreement-against-storage curves
 
     @classmethod
     def quick(cls) -> BenchSettings:

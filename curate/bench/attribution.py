@@ -225,4 +225,8 @@ def run_bench(settings: BenchSettings, echo=print) -> dict:
         for count in sorted({1, max(1, settings.probes // 4), settings.probes, settings.probes * 4}):
             query_seconds, document_seconds = scoring_seconds(model, factors, documents, more_probes[:count], settings)
             echo(f"  {count:6d} probes: documents {document_seconds:7.2f} s + queries {query_seconds:.2f} s")
+    if settings.store:
+        from curate.bench.store import run_store_bench
+
+        results["store"] = run_store_bench(model, documents, probes, settings, echo)
     return results

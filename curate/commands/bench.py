@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     attribution.add_argument("--no-kronfluence", action="store_true", help="time this engine only")
     attribution.add_argument("--no-scaling", action="store_true", help="skip the document/probe scaling runs")
     attribution.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    attribution.add_argument("--store", action="store_true", help="also measure the compressed gradient store")
+    attribution.add_argument("--store-plot", default=BenchSettings.store_plot, help="its agreement-against-storage "
+                             "PNG (default: %(default)s)")
     attribution.set_defaults(func=run_attribution)
 
     filter_bench = names.add_parser("filter", help="our procedural filter vs fastText in datatrove, one core")

@@ -20,6 +20,7 @@ from pathlib import Path
 from attribution.ekfac.arguments import DeviceArguments, ScoreArguments, ScoreRunArguments
 from curate.commands.fit_factors import add_task_options, execution_options
 from curate.corpus.options import add_corpus_arguments
+from curate.errors import InputError
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
@@ -38,6 +39,7 @@ def register(subparsers) -> None:
     add_options(parser, DeviceArguments)
     add_options(parser, ScoreRunArguments)
     add_task_options(parser, "run as N datatrove tasks (one share of the corpus each)")
+    parser.add_argument("--index", type=Path, help="score from this gradient store (`curate index`), reading no corpus")
     parser.add_argument("--overwrite", action="store_true", help="replace scores from other settings")
     parser.set_defaults(func=run)
 
@@ -53,6 +55,8 @@ def run(args) -> int:
     score_args = options_from(ScoreArguments, args, rank=None if args.exact else args.rank)
     device, run_args, execution = options_from(DeviceArguments, args), options_from(ScoreRunArguments, args), \
         execution_options(args)
+    if args.index:
+        return score_index(args, model, probes, factors, out, score_args, device)
     if args.tasks:
         whole = score_on_tasks(corpus, model, probes, factors, out, score_args, execution, device, run_args)
         if whole is None:
@@ -68,4 +72,15 @@ def run(args) -> int:
           f"an earlier run -> {out}")
     if summary["skipped"].total:
         print(f"skipped {summary['skipped'].total} documents: {summary['skipped']}")
+    return 0
+
+
+def score_index(args, model, probes, factors, out, score_args, device) -> int:
+    from attribution.store.query import score_from_store
+
+    if args.tasks:
+        raise InputError("--index scores from the store in this process, fast: drop --tasks")
+    done = score_from_store(args.index, model, probes, factors, out, score_args, device, args.overwrite)
+    print(f"{args.method} scores of {done['documents']} stored documents × {done['probes']} probes from {args.index} "
+          f"in {done['seconds']:.1f} s -> {out}")
     return 0

@@ -1,4 +1,5 @@
-"""`curate validate removal|lds|mix|lso`: evidence that the rankings are causal and that the curated mix helps."""
+"""`curate validate removal|lds|mix|mix-sweep|lso`: evidence that the rankings are causal and that curated
+mixes help."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 from curate.commands import lso
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
-from curate.validate.arguments import LdsArguments, MixValidationArguments, RemovalArguments
+from curate.validate.arguments import (
+    LdsArguments,
+    MixSweepArguments,
+    MixValidationArguments,
+    RemovalArguments,
+)
 
 
 def register(subparsers) -> None:
@@ -28,13 +34,17 @@ def register(subparsers) -> None:
     add_experiment_arguments(mix, MixValidationArguments, "RUN_DIR/validate/mix")
     mix.set_defaults(func=run_mix)
 
+    sweep = experiments.add_parser("mix-sweep", help="mixes at the random arm's budget: reasoning against held-out loss")
+    add_experiment_arguments(sweep, MixSweepArguments, "RUN_DIR/validate/mix-sweep", skip=("procedural_share",))
+    sweep.set_defaults(func=run_mix_sweep)
+
     lso.register(experiments)
 
 
-def add_experiment_arguments(parser, arguments: type, default_out: str) -> None:
+def add_experiment_arguments(parser, arguments: type, default_out: str, skip: tuple[str, ...] = ()) -> None:
     add_run_dir_argument(parser)
     parser.add_argument("--out", type=Path, help=f"results directory (default: {default_out})")
-    add_options(parser, arguments)
+    add_options(parser, arguments, skip=skip)
     parser.add_argument(
         "--shard", default="0/1", help="run cells I, I+N, ... of the grid: I/N (independent jobs)"
     )
@@ -77,3 +87,16 @@ def run_mix(args) -> None:
         run_validation(run_dir, out, options_from(MixValidationArguments, args), parse_shard(args.shard))
     print(write_summary(out))
     print(f"tables and plot in {out}")
+
+
+def run_mix_sweep(args) -> None:
+    from curate.validate.cells import parse_shard
+    from curate.validate.mix_sweep import run_sweep, write_frontier
+
+    run_dir = RunDir(args.run_dir)
+    out = args.out or run_dir.validation / "mix-sweep"
+    arguments = options_from(MixSweepArguments, args)
+    if not args.summarise_only:
+        run_sweep(run_dir, out, arguments, parse_shard(args.shard))
+    print(write_frontier(out, arguments))
+    print(f"frontier table, plot and recommended mix in {out}")

@@ -1,0 +1,136 @@
+"""Compressions of per-document gradients: each tracked layer's gradient G = Σ_t g_t a_tᵀ (out × in) is stored as
+
+    C(G) = Lᵀ G R = Σ_t (Lᵀ g_t)(Rᵀ a_t)ᵀ        (k_out × k_in; never forms G)
+
+and a query q (out × in) is mapped to D(q) = L'ᵀ q R', with maps chosen so that ⟨D(q), C(G)⟩ is ⟨q, G⟩ exactly
+when every direction is kept, and an unbiased estimate of it otherwise:
+  logra     L = L' = P_out, R = R' = P_in: seeded Gaussian projections with N(0, 1/k) entries (LoGra, Choe et
+            al. 2024), so E[P Pᵀ] = I; the query is preconditioned exactly in the full space (with the fitted
+            EK-FAC) and then projected: the only approximation is the sketched inner product.
+  eigen     L = L' = Q_S[:, rows], R = R' = Q_A[:, cols]: the gradient rotated into the EK-FAC eigenbasis and
+            truncated to the rows and columns holding most corrected-eigenvalue mass (Σ_j Λ_ij, Σ_i Λ_ij).
+            Inside the kept block preconditioning is exact (division by Λ + λ); outside it the score is dropped.
+  whitened  L = Q_S D_s^{-1/2} P_out, L' = Q_S D_s^{1/2} P_out (R, R' alike with D_a): both sides are rescaled
+            in the eigenbasis by the rank-one (Kronecker) fit D_s D_aᵀ of Λ + λ before the Gaussian sketch, so
+            that the sketch spends its accuracy where the preconditioned score lives rather than on the
+            high-variance directions preconditioning divides away. Still exact at full size, unbiased below it.
+At the bench's anchor setting (`curate bench attribution --store`) eigen agreed best with full EK-FAC at every
+size, whitened beat logra from k = 32 on; hence the default (`IndexArguments`).
+A side whose k reaches the layer's width is kept whole (identity, or the whole eigenbasis): no randomness.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from attribution.ekfac.data import stable_seed
+from attribution.ekfac.factors import Factors, load_tensors, save_tensors
+from attribution.ekfac.modules import Tracked
+from attribution.store.arguments import IndexArguments
+from curate.errors import InputError
+
+COMPRESSION_FILE = "compression.safetensors"
+WHITENING_DAMPING_SCALE = 0.1  # λ of the whitening fit only (the default scoring damping); any λ stays unbiased
+
+
+@dataclass
+class LayerMaps:
+    """Document side (store_out (out, k_out), store_in (in, k_in)) and query side (query_out, query_in)."""
+
+    store_out: torch.Tensor
+    store_in: torch.Tensor
+    query_out: torch.Tensor
+    query_in: torch.Tensor
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.store_out.size(1), self.store_in.size(1))
+
+
+def _gaussian(width: int, k: int, seed: int, *name: object) -> torch.Tensor:
+    """(width, k) with N(0, 1/k) entries, so that E[P Pᵀ] = I; the identity when k ≥ width (keeps everything)."""
+    if k >= width:
+        return torch.eye(width)
+    generator = torch.Generator().manual_seed(stable_seed(seed, *name))
+    return torch.randn(width, k, generator=generator) / k**0.5
+
+
+def _kronecker_fit(lambdas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column scales s, a with s_i a_j ≈ Λ_ij + λ (the independence fit: row sum × column sum / total)."""
+    damped = lambdas.double() + WHITENING_DAMPING_SCALE * lambdas.double().mean()
+    total = damped.sum()
+    return damped.sum(1) / total.sqrt(), damped.sum(0) / total.sqrt()
+
+
+def layer_maps(tracked: Tracked, args: IndexArguments, factors: Factors | None) -> LayerMaps:
+    out_features, in_features = tracked.shape
+    k_out, k_in = args.kept(out_features), args.kept(in_features)
+    if args.compression == "logra":
+        p_out = _gaussian(out_features, k_out, args.seed, tracked.name, "out")
+        p_in = _gaussian(in_features, k_in, args.seed, tracked.name, "in")
+        return LayerMaps(p_out, p_in, p_out, p_in)
+    layer = factors.layers[tracked.name]
+    q_s, q_a, lambdas = layer.gradient_vectors.double(), layer.activation_vectors.double(), layer.corrected_eigenvalues
+    if args.compression == "eigen":
+        # sorted, so the kept block keeps the eigenbasis order; ties cannot arise from float sums in practice
+        rows = lambdas.double().sum(1).topk(k_out).indices.sort().values
+        cols = lambdas.double().sum(0).topk(k_in).indices.sort().values
+        out_map, in_map = q_s[:, rows].float(), q_a[:, cols].float()
+        return LayerMaps(out_map, in_map, out_map, in_map)
+    s, a = _kronecker_fit(lambdas)
+    p_out = _gaussian(out_features, k_out, args.seed, tracked.name, "out").double()
+    p_in = _gaussian(in_features, k_in, args.seed, tracked.name, "in").double()
+    return LayerMaps(*(m.float() for m in (q_s @ (p_out / s.sqrt()[:, None]), q_a @ (p_in / a.sqrt()[:, None]),
+                                          q_s @ (p_out * s.sqrt()[:, None]), q_a @ (p_in * a.sqrt()[:, None]))))
+
+
+@dataclass
+class Compression:
+    """The maps of every tracked layer and the header that says how they were made."""
+
+    header: dict
+    layers: dict[str, LayerMaps]
+
+    @classmethod
+    def build(cls, modules: list[Tracked], args: IndexArguments, factors: Factors | None, header: dict) -> Compression:
+        if args.needs_factors:
+            if factors is None:
+                raise InputError(f"compression {args.compression} works in the EK-FAC eigenbasis: fit factors first "
+                                 "(`curate fit-factors`) or use --compression logra")
+            missing = [t.name for t in modules if t.name not in factors.layers]
+            if missing:
+                raise InputError(f"the factors have no statistics for layers {missing[:5]}")
+        return cls(header, {t.name: layer_maps(t, args, factors) for t in modules})
+
+    def document_side(self, name: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """C(G) for each sequence of a batch (a: (B, T, in), g: (B, T, out)): (B, k_out, k_in)."""
+        maps = self.layers[name]
+        return torch.bmm((g @ maps.store_out.to(g.device)).mT, a @ maps.store_in.to(a.device))
+
+    def query_side(self, name: str, queries: torch.Tensor) -> torch.Tensor:
+        """D(q) for a batch of full queries (Q, out, in): (Q, k_out, k_in)."""
+        maps = self.layers[name]
+        return maps.query_out.mT.to(queries) @ queries @ maps.query_in.to(queries)
+
+    def floats_per_document(self) -> int:
+        return sum(maps.shape[0] * maps.shape[1] for maps in self.layers.values())
+
+    def save(self, path: Path) -> None:
+        # logra and eigen use one map for both sides: safetensors refuses tensors that share memory
+        tensors = {f"{name}/{key}": value.clone() for name, maps in self.layers.items() for key, value in vars(maps).items()}
+        save_tensors(tensors, path, self.header)
+
+    @classmethod
+    def load(cls, path: Path) -> Compression:
+        if not Path(path).exists():
+            raise InputError(f"no gradient store at {Path(path).parent} ({Path(path).name} missing); run `curate index`")
+        tensors, header = load_tensors(path)
+        keys = ("store_out", "store_in", "query_out", "query_in")
+        return cls(header, {name: LayerMaps(*(tensors[f"{name}/{key}"] for key in keys)) for name in header["modules"]})
+
+    def describe(self) -> str:
+        return json.dumps({k: self.header[k] for k in ("compression", "dims", "seed")})

@@ -1,0 +1,38 @@
+"""The memory and disk `curate index` needs, estimated before work starts (the pattern of `ekfac.memory`).
+
+Memory: the runtime and model, one batch's forward pass and captured (a, g) at --max-length tokens, the
+compression's maps, and one shard's compressed gradients held until it is written. Disk: every document's
+k_out × k_in float32 numbers per layer and its gradient norm, plus the ids in each shard's header.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from attribution.ekfac.memory import FLOAT, RUNTIME, _forward, describe
+from attribution.ekfac.modules import Tracked
+from attribution.store.arguments import IndexArguments
+
+ID_BYTES = 32  # a document id in a shard's JSON header, generously
+
+
+def bytes_per_document(modules: list[Tracked], args: IndexArguments) -> int:
+    floats = sum(args.kept(t.out_features) * args.kept(t.in_features) for t in modules)
+    return floats * FLOAT + FLOAT + ID_BYTES
+
+
+def plan_index(model: nn.Module, modules: list[Tracked], args: IndexArguments, documents: int) -> tuple[str, str]:
+    """Descriptions of the peak memory (by component) and of the disk the store will take."""
+    tokens = args.batch_size * args.max_length
+    maps = sum(2 * (t.out_features * args.kept(t.out_features) + t.in_features * args.kept(t.in_features)) * FLOAT
+               for t in modules)
+    parts = {
+        "runtime": RUNTIME,
+        "model": sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())),
+        "batch": _forward(model, args.batch_size, args.max_length)
+        + sum(tokens * (t.in_features + t.out_features) * FLOAT for t in modules),
+        "maps": maps,
+        "shard": min(documents, args.documents_per_shard) * bytes_per_document(modules, args),
+    }
+    disk = documents * bytes_per_document(modules, args)
+    return describe(parts), f"{disk / 1e6:.1f} MB ({bytes_per_document(modules, args)} bytes per document)"

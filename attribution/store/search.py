@@ -1,0 +1,74 @@
+"""`curate search`: the stored documents with the highest score for one probe or a free text, through faiss.
+
+The store's layers, flattened and side by side, are each document's vector; the query's vector is its mapped
+query D(q) (`query`): preconditioned with EK-FAC (the influence `curate score --index` writes), or, plain,
+the negated gradient −∇f, so that the inner product is the gradient dot product. A free text is measured as a
+completion after an empty prompt: log p(text). An exact inner-product index (`IndexFlatIP`) gives the same
+top k as sorting every score; it is built in memory from the shards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from attribution.ekfac.arguments import DeviceArguments, ScoreArguments
+from attribution.store.index import check_complete, shards
+from attribution.store.query import mapped_queries, read_shard
+from curate.errors import InputError
+
+
+@dataclass
+class TextQuery:
+    """A free text as a probe: no prompt, the whole text measured."""
+
+    id: str
+    prompt: str
+    completion: str
+
+
+@dataclass
+class Hit:
+    rank: int
+    doc_id: str
+    score: float
+    snippet: str
+
+
+def find_probe(probes_path: Path, probe_id: str):
+    from attribution.probes import read_probes
+
+    if not Path(probes_path).exists():
+        raise InputError(f"no probes at {probes_path}; pass --probes FILE")
+    probes = read_probes(probes_path)
+    found = [probe for probe in probes if probe.id == probe_id]
+    if not found:
+        raise InputError(f"no probe {probe_id!r} in {probes_path} (its ids include {[p.id for p in probes[:5]]})")
+    return found[0]
+
+
+def search_store(store: Path, model_path: Path, factors_path: Path, query, top_k: int = 10, plain: bool = False,
+                 device: DeviceArguments | None = None) -> list[Hit]:
+    """The `top_k` stored documents with the highest score against `query` (a probe, or a `TextQuery`)."""
+    import faiss
+
+    if top_k < 1:
+        raise InputError("--top-k must be ≥ 1")
+    check_complete(store)
+    args = ScoreArguments(method="dot" if plain else "ekfac", progress=False)
+    model, tokenizer = (device or DeviceArguments()).load(model_path, 2)
+    _, mapped, _ = mapped_queries(model, tokenizer, [query], factors_path, Path(store), args)
+    names = list(mapped)
+    vector = torch.cat([mapped[name] for name in names], dim=1).numpy().astype(np.float32)
+    index, ids, snippets = faiss.IndexFlatIP(vector.shape[1]), [], []
+    for path in shards(store):
+        meta, layers, _ = read_shard(path, names)
+        index.add(np.ascontiguousarray(torch.cat([layers[name] for name in names], dim=1).numpy(), dtype=np.float32))
+        ids += meta["doc_ids"]
+        snippets += meta.get("snippets", [""] * len(meta["doc_ids"]))
+    scores, rows = index.search(vector, min(top_k, index.ntotal))
+    return [Hit(rank + 1, ids[row], float(score), snippets[row])
+            for rank, (score, row) in enumerate(zip(scores[0], rows[0], strict=True)) if row >= 0]

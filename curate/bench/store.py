@@ -1,0 +1,122 @@
+"""`curate bench attribution --store`: the compressed gradient store against full EK-FAC, at the bench's setting.
+
+Measured in the same process, on the bench's model, documents and probes, with the same fitted factors:
+  one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate score` does);
+  exact pass         exact queries (`--exact`): the reference every agreement is measured against;
+  build              `curate index`'s work: one pass compressing every document, against one scoring pass;
+  query              scoring the probes from the store (exact queries mapped into it, one matmul per layer),
+                     against one scoring pass: what a new probe set costs once the store exists;
+  bytes/doc          stored numbers per document against the full per-document gradient (Σ out·in floats);
+  agreement          per probe, Pearson and Spearman correlation across documents with the exact scores (median
+                     over probes), and the overlap of the top 1% of documents (at least one document).
+Each compression at a few sizes k (`--dims`), printed as a table and drawn as agreement against storage.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from scipy.stats import pearsonr, spearmanr
+
+from attribution.ekfac import (
+    FactorArguments,
+    ScoreArguments,
+    find_modules,
+    fit_factors,
+    precondition_queries,
+    score_documents,
+)
+from attribution.store.arguments import COMPRESSIONS, IndexArguments
+from attribution.store.compress import Compression
+from attribution.store.index import compress_documents
+from curate.bench.arguments import BenchSettings
+
+SIZES = (8, 16, 32, 56)  # k per side; at the anchor's 512 × 128 layers: 0.1%, 0.4%, 1.6%, 4.8% of the gradient
+
+
+def top_overlap(ours: torch.Tensor, reference: torch.Tensor, fraction: float = 0.01) -> float:
+    count = max(1, math.ceil(fraction * ours.numel()))
+    return len(set(ours.topk(count).indices.tolist()) & set(reference.topk(count).indices.tolist())) / count
+
+
+def agreement(ours: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    columns = range(ours.size(1))
+    return {
+        "pearson": statistics.median(pearsonr(ours[:, j], reference[:, j])[0] for j in columns),
+        "spearman": statistics.median(spearmanr(ours[:, j], reference[:, j])[0] for j in columns),
+        "top1%": statistics.median(top_overlap(ours[:, j], reference[:, j]) for j in columns),
+    }
+
+
+def _timed(work: Callable):
+    start = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - start
+
+
+def store_scores(model, probes, factors, compression: Compression, layers: dict, settings: BenchSettings):
+    """Scores from an in-memory store, the way `attribution.store.query` scores a shard."""
+    args = ScoreArguments(rank=None, batch_size=settings.batch_size, max_length=settings.tokens, progress=False)
+    queries = precondition_queries(model, None, probes, factors, args)
+    scores = 0
+    for name, layer in queries.layers.items():
+        mapped = compression.query_side(name, torch.bmm(layer.left, layer.right)).flatten(1)
+        scores = scores + layers[name].flatten(1) @ mapped.mT
+    return scores
+
+
+def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
+    factors = fit_factors(model, None, documents, FactorArguments(batch_size=settings.batch_size,
+                                                                  max_length=settings.tokens, progress=False))
+    modules = find_modules(model, factors.header["module_pattern"])
+    full_floats = sum(t.out_features * t.in_features for t in modules)
+
+    def full_pass(rank):
+        args = ScoreArguments(rank=rank, batch_size=settings.batch_size, max_length=settings.tokens, progress=False)
+        return score_documents(model, None, documents, precondition_queries(model, None, probes, factors, args)).scores
+
+    ranked, pass_seconds = _timed(lambda: full_pass(settings.rank))
+    exact, exact_seconds = _timed(lambda: full_pass(None))
+    rows = [{"compression": f"full rank {settings.rank}", "k": "-", "fraction": 1.0, "build": float("nan"),
+             "query": pass_seconds, **agreement(ranked, exact)}]
+    for name in COMPRESSIONS:
+        for size in SIZES:
+            args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
+                                  max_length=settings.tokens, progress=False)
+            compression = Compression.build(modules, args, factors, {})
+            (_, layers, _, _), build = _timed(lambda a=args, c=compression: compress_documents(model, None, documents, c, a))
+            scores, query = _timed(lambda c=compression, s=layers: store_scores(model, probes, factors, c, s, settings))
+            rows.append({"compression": name, "k": size, "fraction": compression.floats_per_document() / full_floats,
+                         "build": build, "query": query, **agreement(scores, exact)})
+    echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
+         f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s, exact pass "
+         f"{exact_seconds:.2f} s; agreement with the exact EK-FAC scores at the same factors (median over probes)")
+    echo(f"{'compression':<14}{'k':>4}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}{'query s':>9}"
+         f"{'pass/query':>11}{'Pearson':>9}{'Spearman':>9}{'top-1%':>8}")
+    for row in rows:
+        echo(f"{row['compression']:<14}{row['k']:>4}{row['fraction'] * full_floats * 4:>11.0f}{row['fraction']:>9.2%}"
+             f"{row['build']:>9.2f}{row['build'] / pass_seconds:>11.2f}{row['query']:>9.3f}"
+             f"{pass_seconds / row['query']:>11.1f}{row['pearson']:>9.3f}{row['spearman']:>9.3f}{row['top1%']:>8.2f}")
+    if settings.store_plot:
+        echo(f"agreement against storage -> {plot_curves(rows, settings.store_plot)}")
+    return rows
+
+
+def plot_curves(rows: list[dict], path: str):
+    from curate.plots import new_figure, save_figure
+
+    figure, axes = new_figure(10, 4, ncols=2)
+    for name in COMPRESSIONS:
+        mine = [row for row in rows if row["compression"] == name]
+        for axis, key in zip(axes, ("spearman", "top1%"), strict=True):
+            axis.plot([100 * row["fraction"] for row in mine], [row[key] for row in mine], marker="o", label=name)
+    for axis, key in zip(axes, ("median Spearman", "median top-1% overlap"), strict=True):
+        axis.set_xscale("log")
+        axis.set_xlabel("stored numbers, % of the full per-document gradient")
+        axis.set_ylabel(key)
+        axis.legend()
+    return save_figure(figure, path)

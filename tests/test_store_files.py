@@ -1,0 +1,118 @@
+"""`curate index`, `curate score --index` and `curate search` on a run directory: store scores equal the full
+exact scores when the store keeps everything, shards resume, other inputs are refused, readers read the scores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_ekfac_files import cli, read_scores
+from test_ekfac_files import run_dir as run_dir  # noqa: F401 (the module-scoped fixture)
+
+from attribution.scores import load_per_nat_scores
+from curate.paths import RunDir
+
+SHORT = ["--max-length", "64", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def fitted_run(run_dir):  # noqa: F811
+    assert cli("fit-factors", "--run-dir", str(run_dir), *SHORT) == 0
+    return run_dir
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The CLI's `error:` lines (datatrove's readers log to stderr too)."""
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def index(run_dir, out, *args: str) -> int:
+    return cli("index", "--run-dir", str(run_dir), "--out", str(out), *SHORT, *args)
+
+
+@pytest.mark.parametrize("compression", ["logra", "eigen", "whitened"])
+def test_store_keeping_everything_scores_like_a_full_pass(fitted_run, tmp_path, compression, capsys):
+    paths = RunDir(fitted_run)
+    store = tmp_path / "store"
+    assert index(fitted_run, store, "--compression", compression, "--dims", "0", "--documents-per-shard", "4") == 0
+    printed = capsys.readouterr().out
+    assert "index plan: 11 documents; memory about" in printed and "11 documents in" in printed
+    assert len(list(store.glob("shard-*.safetensors"))) == 3
+
+    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--exact", "--out",
+               str(tmp_path / "full")) == 0
+    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
+               str(tmp_path / "fast")) == 0
+    full, fast = read_scores(tmp_path / "full"), read_scores(tmp_path / "fast")
+    assert fast.columns == full.columns and fast["doc_id"].to_list() == full["doc_id"].to_list()
+    scale = max(abs(v) for p in ("p-sum", "p-fact", "p-ctrl") for v in full[p].to_list())
+    for column in ("doc_grad_norm", "p-sum", "p-fact", "p-ctrl"):
+        assert fast[column].to_list() == pytest.approx(full[column].to_list(), rel=1e-3, abs=1e-5 * scale)
+    per_nat, meta = load_per_nat_scores(tmp_path / "fast")
+    assert per_nat.height == 11 and meta["index"]["compression"] == compression
+    assert json.loads((tmp_path / "fast" / "manifest.json").read_text())["complete"]["documents"] == 11
+    assert paths.scores.name == "scores"
+
+
+def test_shards_resume_and_other_inputs_are_refused(fitted_run, tmp_path, capsys):
+    store = tmp_path / "store"
+    assert index(fitted_run, store, "--compression", "logra", "--dims", "4", "--documents-per-shard", "4") == 0
+    shards = sorted(store.glob("shard-*.safetensors"))
+    before = {path.name: path.read_bytes() for path in shards}
+    shards[-1].unlink()
+    capsys.readouterr()
+    assert index(fitted_run, store, "--compression", "logra", "--dims", "4", "--documents-per-shard", "4") == 0
+    assert "1 shards written, 2 kept from an earlier run" in capsys.readouterr().out
+    assert {path.name: path.read_bytes() for path in sorted(store.glob("shard-*"))} == before
+
+    # another compression, seed or model into the same store: one error line, exit 2
+    assert index(fitted_run, store, "--compression", "logra", "--dims", "4", "--seed", "1",
+                 "--documents-per-shard", "4") == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "seed" in errors[0]
+    other = tmp_path / "other-model"
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(RunDir(fitted_run).model)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(1.5)
+    model.save_pretrained(other)
+    AutoTokenizer.from_pretrained(RunDir(fitted_run).model).save_pretrained(other)
+    assert index(fitted_run, store, "--compression", "logra", "--dims", "4", "--documents-per-shard", "4",
+                 "--model", str(other)) == 2
+    assert "fingerprint" in capsys.readouterr().err
+    # scoring the store with another model is refused too
+    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--model",
+               str(other), "--method", "dot", "--out", str(tmp_path / "s")) == 2
+    assert "built for another model" in capsys.readouterr().err
+
+
+def test_index_as_datatrove_tasks_matches_one_process(fitted_run, tmp_path):
+    args = ["--compression", "whitened", "--dims", "4"]
+    assert index(fitted_run, tmp_path / "one", *args) == 0
+    assert index(fitted_run, tmp_path / "tasks", *args, "--tasks", "2") == 0
+    for store in ("one", "tasks"):
+        assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(tmp_path / store),
+                   "--out", str(tmp_path / f"scores-{store}")) == 0
+    one, tasks = read_scores(tmp_path / "scores-one"), read_scores(tmp_path / "scores-tasks")
+    assert one["doc_id"].to_list() == tasks["doc_id"].to_list()
+    assert tasks["p-sum"].to_list() == pytest.approx(one["p-sum"].to_list(), rel=1e-4, abs=1e-7)
+
+
+def test_search_finds_the_planted_document(fitted_run, tmp_path, capsys):
+    """A document equal to the query text has the query's own gradient (up to the query's first token), so the
+    plain inner product ranks it first among documents unrelated to it."""
+    store = tmp_path / "store"
+    assert index(fitted_run, store, "--compression", "logra", "--dims", "0") == 0
+    capsys.readouterr()
+    assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--text", "zebra quartz jumps",
+               "--top-k", "3", "--plain") == 0
+    table = capsys.readouterr().out
+    first = [line for line in table.splitlines() if line.startswith("|") and "zebra" in line]
+    assert first and "| 1 " in first[0].replace("|  1", "| 1"), table
+    assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "p-sum", "--top-k", "2") == 0
+    assert "doc" in capsys.readouterr().out
+    assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "nope") == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and errors[0].startswith("error: no probe 'nope'")
