@@ -202,8 +202,10 @@ PARAMETERS = {"model": "model_path", "probes": "probes_path", "factors": "factor
 
 
 def flags(command: str) -> list[argparse.Action]:
+    """The command's flags, less `--index`: it selects a third path, scoring from a gradient store, which
+    tests/test_store_files.py covers (and which refuses --tasks with one line)."""
     parser = build_parser(command)._subparsers._group_actions[0].choices[command]
-    return [a for a in parser._actions if a.option_strings and a.dest not in ("help", "tasks", "num_shards")]
+    return [a for a in parser._actions if a.option_strings and a.dest not in ("help", "tasks", "num_shards", "index")]
 
 
 def other_value(action: argparse.Action, tmp_path: Path) -> tuple[list[str], object]:

@@ -86,6 +86,10 @@ def test_shards_resume_and_other_inputs_are_refused(fitted_run, tmp_path, capsys
     assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--model",
                str(other), "--method", "dot", "--out", str(tmp_path / "s")) == 2
     assert "built for another model" in capsys.readouterr().err
+    # scoring from a store runs in this process: --tasks is refused, not ignored
+    assert cli("score", "--run-dir", str(fitted_run), "--index", str(store), "--tasks", "2",
+               "--out", str(tmp_path / "t")) == 2
+    assert "drop --tasks" in capsys.readouterr().err
 
 
 def test_index_as_datatrove_tasks_matches_one_process(fitted_run, tmp_path):
