@@ -9,7 +9,7 @@ import pytest
 
 from curate.cli import main
 from curate.errors import InputError
-from curate.validate.lds import bootstrap_interval, draw_subsets, lds, score_matrix
+from curate.validate.lds import bootstrap_interval, draw_subsets, lds, score_matrix, spearman_columns
 
 M, N, Q, ALPHA = 200, 400, 20, 0.5  # subsets, documents, probes
 SIGMA = 1.0  # sd of the noise on each measured loss
@@ -106,20 +106,25 @@ def test_subsets_come_from_the_seed_alone():
         draw_subsets(5, 0.01, 20, 0)
 
 
-def test_bootstrap_interval_holds_the_mean_and_narrows_with_more_probes():
+def test_bootstrap_interval_counts_the_subsets_luck_and_narrows_with_more_subsets():
+    """Random scores: every probe's LDS is noise around 0, but probes that share few subsets share their luck.
+    The interval resamples subsets and probes together, so it covers 0 and narrows as subsets are added."""
     rng = np.random.default_rng(0)
-    few, many = rng.normal(0.5, 0.2, size=10), rng.normal(0.5, 0.2, size=160)
+    documents, probes = 300, 20
+    common = rng.normal(size=(documents, 1))  # the probes' losses move together, as a run's do
+    weights = common + 0.3 * rng.normal(size=(documents, probes))
     widths = []
-    for values in (few, many):
-        mean, low, high = bootstrap_interval(values, 1000, seed=0)
-        assert mean == pytest.approx(values.mean()) and low < mean < high
+    for models in (8, 128):
+        membership = np.stack([rng.permutation(documents) < documents // 2 for _ in range(models)])
+        loss = -(membership @ weights) + 0.1 * rng.normal(size=(models, probes))
+        predicted = membership @ rng.normal(size=(documents, probes))  # a random ranking
+        mean, low, high = bootstrap_interval(predicted, loss, 1000, seed=0)
+        assert mean == pytest.approx(np.nanmean(spearman_columns(predicted, -loss)))
+        assert low <= mean <= high and low < 0 < high, (models, low, mean, high)
         widths.append(high - low)
-    # The interval's width scales as sd / sqrt(probes): 4 times narrower expected; 2 leaves room for the
-    # two samples' own sds (10 values: within about +-25%) and the resampling.
-    assert widths[1] < widths[0] / 2
-    with_nan = np.append(few, np.nan)  # an undefined probe is left out, not counted as anything
-    assert bootstrap_interval(with_nan, 1000, seed=0) == bootstrap_interval(few, 1000, seed=0)
-    assert np.isnan(bootstrap_interval(np.array([np.nan]), 1000, seed=0)).all()
+    assert widths[1] < widths[0] / 2  # sd / sqrt(M): 4 times narrower expected
+    constant = np.ones((4, 2))  # nothing to rank: no LDS defined anywhere
+    assert np.isnan(bootstrap_interval(constant, constant, 100, seed=0)).all()
 
 
 def write_scores(directory, doc_ids: list[str], columns: dict[str, list[float]], nats: float) -> None:

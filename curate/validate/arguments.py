@@ -103,7 +103,7 @@ class LdsArguments:
         "rankings to score: each reads RUN_DIR/scores (ekfac) or RUN_DIR/scores-METHOD; NAME=DIR reads DIR",
     )
     steps: int | None = option(None, "training steps per retrain (None: the run's own)")
-    bootstrap: int = option(1000, "bootstrap resamples over a probe set's probes, for its mean's interval")
+    bootstrap: int = option(1000, "bootstrap resamples of the subsets and a probe set's probes, for its mean's interval")
     accuracy: bool = option(False, "greedy generation per probe as well (the score uses the loss only)")
 
     def __post_init__(self) -> None:
