@@ -150,7 +150,7 @@ def test_scoring_memory_is_held_to_the_budget(run_dir, tmp_path, capsys):
     assert cli("score", "--run-dir", str(run_dir), *SMALL, "--method", "dot", "--out", str(out),
                "--memory-budget", "0.1") == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.startswith("error: building the queries would need about 0.5 GB (runtime 0.50")
+    assert error.startswith("error: building the queries would need about 0.7 GB (runtime 0.70")
     assert "memory budget is 0.1 GB (--memory-budget)" in error and "--rank, --batch-size or --max-length" in error
     assert not list(out.glob("part-*"))
 
@@ -327,3 +327,12 @@ def test_the_default_budget_leaves_out_memory_other_processes_hold(monkeypatch):
     assert memory.default_budget("cpu", processes=2) == pytest.approx(0.8 * min(total, 2e9) / 2 / 1e9)
     monkeypatch.setattr(memory, "_available_now", lambda: None)  # no /proc/meminfo: the total
     assert memory.device_memory("cpu") >= total
+
+
+def test_fit_factors_prints_its_plan_and_the_disk_estimate_holds(run_dir, tmp_path, capsys):
+    root = copy_run(run_dir, tmp_path)
+    assert cli("fit-factors", "--run-dir", str(root), *SMALL) == 0
+    plan = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("factors plan:"))
+    estimate = float(plan.rsplit("disk about ", 1)[1].split(" MB")[0]) * 1e6
+    written = sum(path.stat().st_size for path in RunDir(root).factors.glob("*.safetensors"))
+    assert abs(estimate - written) <= 0.2 * written, (plan, written)

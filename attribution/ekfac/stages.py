@@ -38,7 +38,7 @@ from attribution.ekfac.factors import (
     model_fingerprint,
 )
 from attribution.ekfac.manifest import file_digest, read_manifest, start_output
-from attribution.ekfac.memory import default_budget, describe, plan_scoring
+from attribution.ekfac.memory import default_budget, describe, plan_factors, plan_scoring
 from attribution.ekfac.modules import DEFAULT_MODULES, find_modules
 from attribution.ekfac.precondition import Queries, ScoreArguments, precondition_queries
 from attribution.ekfac.scoring import (
@@ -113,6 +113,9 @@ def start_factors(corpus: Corpus, model, out: Path, args: FactorArguments, share
     made_from = {**corpus.made_from(), "model": model_fingerprint(model), **settings, "shares": shares}
     results = [out / name for name in (COVARIANCE_FILE, FACTORS_FILE, "factors.json", "partial", "logs", BAD_RECORDS_FILE)]
     start_output(out, "factors fit", made_from, results, overwrite)
+    if not factors_fitted(out):
+        memory, disk = plan_factors(model, find_modules(model, args.modules), args)
+        print(f"factors plan: memory about {memory} per process; disk about {disk}")
 
 
 def load_covariances(folder: Path, model, args: FactorArguments) -> Statistics | None:
