@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from curate.corpus.io import refuse_other_run, write_atomic
@@ -73,3 +74,11 @@ def mark_complete(folder: Path, **facts) -> None:
     """Record in the manifest that the output is whole, and what it holds."""
     manifest = read_manifest(folder) or {}
     write_manifest(folder, {**manifest, "complete": facts})
+
+
+def refuse_repeated_ids(ids: list[str], kept_by: str = "") -> None:
+    """Outputs are kept by document id: one id twice would silently merge two documents' rows."""
+    repeated = next((doc_id for doc_id, count in Counter(ids).items() if count > 1), None)
+    if repeated is not None:
+        raise InputError(f"document id {repeated!r} appears more than once in the corpus; {kept_by}"
+                         "give every document its own id (--id-key)")

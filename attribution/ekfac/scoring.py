@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
@@ -44,7 +43,7 @@ from tqdm.auto import tqdm
 from attribution.ekfac.arguments import DOCUMENTS_PER_PART
 from attribution.ekfac.data import Skipped, document_batches, stable_seed, to_batch
 from attribution.ekfac.factors import model_fingerprint
-from attribution.ekfac.manifest import mark_complete
+from attribution.ekfac.manifest import mark_complete, refuse_repeated_ids
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import Queries
 from attribution.task import summed_log_prob
@@ -313,10 +312,7 @@ def finish_scores(directory: Path) -> dict:
             ids += pq.read_table(part, columns=["doc_id"])["doc_id"].to_pylist()
         except (pa.ArrowException, OSError) as error:
             raise InputError(f"{part} is cut short or corrupt ({error}); delete it and run again to rescore it") from None
-    repeated = next((doc_id for doc_id, count in Counter(ids).items() if count > 1), None)
-    if repeated is not None:
-        raise InputError(f"document id {repeated!r} appears more than once in the corpus; scores are kept by id: "
-                         "give every document its own id (--id-key)")
+    refuse_repeated_ids(ids, "scores are kept by id: ")
     facts = {"documents": len(ids), "parts": len(parts)}
     mark_complete(directory, **facts)
     return facts

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from itertools import islice
@@ -35,7 +34,7 @@ from tqdm.auto import tqdm
 from attribution.ekfac.arguments import DeviceArguments
 from attribution.ekfac.data import Skipped, document_batches, document_id, to_batch
 from attribution.ekfac.factors import FACTORS_FILE, Factors, load_header, model_fingerprint, save_tensors
-from attribution.ekfac.manifest import mark_complete, read_manifest, start_output
+from attribution.ekfac.manifest import mark_complete, read_manifest, refuse_repeated_ids, start_output
 from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules
 from attribution.ekfac.scoring import _document_loss
 from attribution.ekfac.stages import Corpus, bad_records_file, factors_identity
@@ -197,10 +196,7 @@ def finish_index(directory: Path) -> dict:
         ids = [doc_id for path in files for doc_id in shard_ids(path)]
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"a shard in {directory} is cut short or corrupt ({error}); delete it and rerun") from None
-    repeated = next((doc_id for doc_id, count in Counter(ids).items() if count > 1), None)
-    if repeated is not None:
-        raise InputError(f"document id {repeated!r} appears more than once in the corpus; give every document its "
-                         "own id (--id-key)")
+    refuse_repeated_ids(ids)
     facts = {"documents": len(ids), "shards": len(files)}
     mark_complete(directory, **facts)
     return facts
