@@ -5,8 +5,8 @@ Scoring: each task scores the documents of its rank against queries prepared onc
 after its last part. Documents pass through unchanged, so the step can sit before others.
 
     start_scores(model, tokenizer, Corpus("corpus/"), "probes.jsonl", "factors/", "scores/", ScoreArguments(),
-                 ScoreRunArguments(), tasks=8)
-    pipeline = [JsonlReader("corpus/"), InfluenceScorer("model/", "scores/")]
+                 ScoreRunArguments(baselines=["cosine"]), tasks=8)
+    pipeline = [JsonlReader("corpus/"), InfluenceScorer("model/", "scores/", baseline_folders=["scores-cosine/"])]
     LocalPipelineExecutor(pipeline, tasks=8, workers=2, logging_dir="scores/logs").run()
 
 Fitting: each task sums the statistics of its share of the corpus (`FactorStatistics`, a terminal step that
@@ -50,30 +50,39 @@ from filters.pipeline import ExecutorArguments, run_tasks
 
 
 class InfluenceScorer(PipelineStep):
-    """Scores the documents of this rank against the queries in `output_folder`, in parts of `documents_per_part`
-    documents; full queries take at most `materialise_limit` bytes (see `scoring.materialised_layers`)."""
+    """Scores the documents of this rank against the queries in `output_folder` (and those in `baseline_folders`,
+    in the same pass), in parts of `documents_per_part` documents; full queries take at most `materialise_limit`
+    bytes (see `scoring.materialised_layers`)."""
 
     name = "🎯 influence scores"
     type = "📊 - STATS"
 
     def __init__(self, model_path: str | Path, output_folder: str | Path, documents_per_part: int = DOCUMENTS_PER_PART,
-                 device: DeviceArguments | None = None, materialise_limit: int | None = None):
+                 device: DeviceArguments | None = None, materialise_limit: int | None = None,
+                 baseline_folders: list[str | Path] = ()):
         super().__init__()
         # absolute, so that workers started elsewhere (Ray, Slurm) find the files
         self.model_path, self.output_folder = Path(model_path).absolute(), Path(output_folder).absolute()
+        self.baseline_folders = [Path(folder).absolute() for folder in baseline_folders]
         self.documents_per_part, self.device = documents_per_part, device or DeviceArguments()
         self.materialise_limit = materialise_limit
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        queries_file = self.output_folder / QUERIES_FILE
+    @staticmethod
+    def _queries(folder: Path) -> Queries:
+        queries_file = folder / QUERIES_FILE
         if not queries_file.exists():
             raise InputError(f"no queries at {queries_file}; prepare them first (start_scores or curate score)")
         queries = Queries.load(queries_file)
         queries.args.progress = False
+        return queries
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        queries = self._queries(self.output_folder)
+        baselines = [(self._queries(folder), folder) for folder in self.baseline_folders]
         model, tokenizer = self.device.load(self.model_path, queries.args.max_length)
         summary = new_summary()
         for chunk in score_parts(model, tokenizer, data, queries, self.output_folder, self.documents_per_part,
-                                 summary, rank, self.materialise_limit):
+                                 summary, rank, self.materialise_limit, baselines=baselines):
             yield from chunk
         self.stat_update("scored", value=summary["documents_scored"])
         self.stat_update("skipped", value=summary["skipped"].total)
@@ -130,10 +139,12 @@ def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_
     out, run, device = Path(out), run or ScoreRunArguments(), device or DeviceArguments()
     model, tokenizer = device.load(model_path, args.max_length)
     workers = execution.tasks if execution.workers == -1 else execution.workers
-    room = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, execution.tasks,
-                        workers if execution.executor == "local" else 1, execution.overwrite)[1]
+    started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, execution.tasks,
+                           workers if execution.executor == "local" else 1, execution.overwrite)
     del model  # each task loads its own
-    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, room)
+    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, started.room, started.folders)
     if not run_tasks([corpus.reader(bad_records_file(out)), scorer], out / "logs", execution):
         return None
+    for folder in started.folders:
+        finish_scores(folder)
     return finish_scores(out)

@@ -149,7 +149,7 @@ def test_a_failure_mid_corpus_keeps_finished_parts_and_resumes(fitted, tmp_path,
     model, factors = fitted
     queries = precondition_queries(model, None, PROBES, factors, ScoreArguments(**QUIET))
     corpus = documents(12)
-    real, calls = scoring_module.score_documents, []
+    real, calls = scoring_module.score_query_sets, []
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -157,13 +157,13 @@ def test_a_failure_mid_corpus_keeps_finished_parts_and_resumes(fitted, tmp_path,
             raise RuntimeError("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scoring_module, "score_documents", failing)
+    monkeypatch.setattr(scoring_module, "score_query_sets", failing)
     with pytest.raises(RuntimeError, match="killed"):
         score_corpus(model, None, corpus, queries, tmp_path, documents_per_part=4)
     assert [part_path(tmp_path, i).exists() for i in range(3)] == [True, True, False]
     assert not list(tmp_path.glob(".*tmp"))  # no half-written file left behind
 
-    monkeypatch.setattr(scoring_module, "score_documents", real)
+    monkeypatch.setattr(scoring_module, "score_query_sets", real)
     summary = score_corpus(model, None, corpus, queries, tmp_path, documents_per_part=4)
     assert (summary["parts_kept"], summary["parts_written"]) == (2, 1)
 

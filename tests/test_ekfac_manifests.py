@@ -225,7 +225,7 @@ def other_value(action: argparse.Action, tmp_path: Path) -> tuple[list[str], obj
         value = 2.5
     else:
         value = "elsewhere"
-    return [flag, str(value)], value
+    return [flag, str(value)], [value] if action.nargs == "+" else value
 
 
 def reached(call: dict) -> set[tuple[str, object]]:

@@ -5,7 +5,8 @@ The estimate counts the large tensors each phase holds at its peak, in float32:
   model            every parameter and buffer;
   factors          Q_A, Q_S and Λ of each tracked layer, while the queries are built (EK-FAC only);
   queries          per layer, probes × k directions × (in + out), where k is --rank (or the layer's smaller side
-                   when exact); while scoring, twice: as built, and arranged for one matmul per batch;
+                   when exact); while scoring, twice: as built, and arranged for one matmul per batch (in
+                   --score-dtype); probes counts each query set scored in the pass (EK-FAC and --baselines);
   preconditioning  one batch of probes' gradients per layer, (B, out, in), in the copies a rotation takes, and
                    the float64 Gram matrices of the low-rank step;
   batch            one batch at --max-length tokens: the forward pass's activations and logits kept for the
@@ -109,11 +110,12 @@ def plan_scoring(model: nn.Module, modules: list[Tracked], probes: int, args: Sc
     captured = sum(tokens * (t.in_features + t.out_features) * FLOAT for t in modules)
     products = max((3 * tokens * probes * ranks[t.name] * FLOAT + args.batch_size * t.out_features * t.in_features * FLOAT
                     for t in modules), default=0)
-    phases["scoring"] = {**base, "queries": 2 * queries,
+    itemsize = 2 if args.score_dtype == "bfloat16" else FLOAT  # of the arranged and the full queries
+    phases["scoring"] = {**base, "queries": queries + queries * itemsize // FLOAT,
                          "batch": _forward(model, args.batch_size, args.max_length) + captured + products}
     room = int(budget * GB) - sum(phases["scoring"].values())
-    full = materialised_layers(modules, probes, ranks, args.max_length, args.contraction, max(room, 0))
-    phases["scoring"]["full queries"] = sum(t.out_features * t.in_features * probes * FLOAT for t in full)
+    full = materialised_layers(modules, probes, ranks, args.max_length, args.contraction, max(room, 0), itemsize)
+    phases["scoring"]["full queries"] = sum(t.out_features * t.in_features * probes * itemsize for t in full)
     for phase, parts in phases.items():
         if sum(parts.values()) > budget * GB:
             raise ResourceError(f"{'building the queries' if phase == 'queries' else 'scoring'} would need about "

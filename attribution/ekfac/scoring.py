@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from itertools import islice
@@ -84,8 +84,9 @@ def gradient_path_cheaper(tracked: Tracked, tokens: int, probes: int, rank: int)
 
 
 def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, int], max_length: int,
-                        contraction: str = "auto", limit: int | None = None) -> list[Tracked]:
-    """The layers the gradient path may score, whose full (out·in, Q) float32 queries are then built: with "auto",
+                        contraction: str = "auto", limit: int | None = None, itemsize: int = 4) -> list[Tracked]:
+    """The layers the gradient path may score, whose full (out·in, Q) queries (`itemsize` bytes per number) are
+    then built: with "auto",
     those where that path is the cheaper one at `max_length` tokens (it wins only above some length, and no
     batch is longer), in order while their total stays within `limit` bytes. The other layers are scored
     factorised: the same scores, in more flops but no more memory."""
@@ -93,7 +94,7 @@ def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, in
         return list(modules) if contraction == "gradient" else []
     chosen, total = [], 0
     for tracked in modules:
-        size = tracked.out_features * tracked.in_features * probes * 4
+        size = tracked.out_features * tracked.in_features * probes * itemsize
         if gradient_path_cheaper(tracked, max_length, probes, ranks[tracked.name]) and \
                 (limit is None or total + size <= limit):
             chosen.append(tracked)
@@ -102,68 +103,98 @@ def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, in
 
 
 class Scorer:
-    """Holds one model's queries in the shapes scoring needs; `score_batch` scores one padded batch. Full queries
-    are built for at most `materialise_limit` bytes (None: no limit), see `materialised_layers`."""
+    """Holds one model's queries in the shapes scoring needs; `score_batch` scores one padded batch. Several query
+    sets over the same layers (EK-FAC and its dot/cosine baselines) share each batch's forward and backward pass
+    and its gradient norms: their directions sit side by side in one matmul. Full queries are built for at most
+    `materialise_limit` bytes (None: no limit), see `materialised_layers`."""
 
-    def __init__(self, model: nn.Module, queries: Queries, materialise_limit: int | None = None):
-        self.model, self.queries = model.eval(), queries
-        self.method = queries.args.method
-        if queries.header.get("fingerprint", model_fingerprint(model)) != model_fingerprint(model):
-            raise InputError("these queries were built for another model (fingerprints differ)")
-        names = "|".join(f"^{re.escape(name)}$" for name in queries.layers)
-        self.modules: list[Tracked] = find_modules(model, names) if queries.layers else []
-        device = next(model.parameters()).device
+    def __init__(self, model: nn.Module, queries: Queries | Sequence[Queries], materialise_limit: int | None = None):
+        self.model = model.eval()
+        self.sets = [queries] if isinstance(queries, Queries) else list(queries)
+        first = self.sets[0]
+        for other in self.sets:
+            if other.header.get("fingerprint", model_fingerprint(model)) != model_fingerprint(model):
+                raise InputError("these queries were built for another model (fingerprints differ)")
+            if list(other.layers) != list(first.layers) or other.args.score_dtype != first.args.score_dtype:
+                raise InputError("query sets scored in one pass need the same layers and score dtype")
+        self.sizes = [len(queries.probe_ids) for queries in self.sets]
+        self.dtype = getattr(torch, first.args.score_dtype)
+        names = "|".join(f"^{re.escape(name)}$" for name in first.layers)
+        self.modules: list[Tracked] = find_modules(model, names) if first.layers else []
+        self.device = next(model.parameters()).device
         self.projections, self.materialised = {}, {}
         for tracked in self.modules:
-            layer = queries.layers[tracked.name]
-            q, out_features, k = layer.left.shape
-            if (out_features, layer.right.size(2)) != tracked.shape:
-                raise InputError(f"queries for {tracked.name} have shape {(out_features, layer.right.size(2))}, "
-                                      f"the model's layer {tracked.shape}: they were built for another model")
-            # (out, Q·k) and (in, Q·k): all probes' directions side by side, one matmul per batch.
-            self.projections[tracked.name] = (layer.left.permute(1, 0, 2).reshape(out_features, q * k).to(device),
-                                              layer.right.permute(2, 0, 1).reshape(-1, q * k).to(device))
-        ranks = {name: layer.left.size(2) for name, layer in queries.layers.items()}
+            lefts, rights = [], []
+            for queries in self.sets:
+                layer = queries.layers[tracked.name]
+                q, out_features, k = layer.left.shape
+                if (out_features, layer.right.size(2)) != tracked.shape:
+                    raise InputError(f"queries for {tracked.name} have shape {(out_features, layer.right.size(2))}, "
+                                     f"the model's layer {tracked.shape}: they were built for another model")
+                # (out, Q·k) and (in, Q·k): all probes' directions side by side, one matmul per batch.
+                lefts.append(layer.left.permute(1, 0, 2).reshape(out_features, q * k))
+                rights.append(layer.right.permute(2, 0, 1).reshape(-1, q * k))
+            self.projections[tracked.name] = (torch.cat(lefts, 1).to(self.device, self.dtype),
+                                              torch.cat(rights, 1).to(self.device, self.dtype))
+        ranks = {name: max(queries.layers[name].left.size(2) for queries in self.sets) for name in first.layers}
         self.gradient_layers = {t.name for t in materialised_layers(
-            self.modules, len(queries.probe_ids), ranks, queries.args.max_length, queries.args.contraction,
-            materialise_limit)}
+            self.modules, sum(self.sizes), ranks, first.args.max_length, first.args.contraction, materialise_limit,
+            self.dtype.itemsize)}
 
     def _materialised(self, name: str) -> torch.Tensor:
-        if name not in self.materialised:  # (out·in, Q), built on first use only
-            layer = self.queries.layers[name]
-            full = torch.bmm(layer.left, layer.right).flatten(1).t().contiguous()
-            self.materialised[name] = full.to(next(self.model.parameters()).device)
+        if name not in self.materialised:  # (out·in, ΣQ), built on first use only
+            full = [torch.bmm(q.layers[name].left, q.layers[name].right).flatten(1).t() for q in self.sets]
+            self.materialised[name] = torch.cat(full, 1).to(self.device, self.dtype).contiguous()
         return self.materialised[name]
+
+    def _factorised(self, name: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """(B, ΣQ): Σ_k Σ_t (u_kᵀ g_t)(v_kᵀ a_t) per probe, summed in float32."""
+        left, right = self.projections[name]
+        products = ((g.to(self.dtype) @ left) * (a.to(self.dtype) @ right)).float().sum(1)  # (B, ΣQ·k)
+        columns, start = [], 0
+        for queries, q in zip(self.sets, self.sizes, strict=True):
+            k = queries.layers[name].left.size(2)
+            columns.append(products[:, start:start + q * k].view(-1, q, k).sum(2))
+            start += q * k
+        return torch.cat(columns, 1)
 
     def _path(self, tracked: Tracked, tokens: int) -> str:
         if tracked.name not in self.gradient_layers:
             return "factorised"
-        q, _, k = self.queries.layers[tracked.name].left.shape
-        cheaper = self.queries.args.contraction == "gradient" or gradient_path_cheaper(tracked, tokens, q, k)
+        k = max(queries.layers[tracked.name].left.size(2) for queries in self.sets)
+        contraction = self.sets[0].args.contraction
+        cheaper = contraction == "gradient" or gradient_path_cheaper(tracked, tokens, sum(self.sizes), k)
         return "gradient" if cheaper else "factorised"
 
     @torch.no_grad()
     def score_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, Q) raw influence and (B,) gradient norms for a batch of documents."""
+        """(B, ΣQ) raw influence (each set's probes in turn; cosine sets divided by both norms) and (B,) gradient
+        norms for a batch of documents."""
         captured = capture(self.model, self.modules, batch, _document_loss)
-        size, q = batch["input_ids"].size(0), len(self.queries.probe_ids)
-        scores = torch.zeros(size, q, device=captured.values.device)
+        size = batch["input_ids"].size(0)
+        scores = torch.zeros(size, sum(self.sizes), device=captured.values.device)
         squared_norms = torch.zeros(size, device=captured.values.device)
         for tracked in self.modules:
             a, g = captured.activations[tracked.name], captured.gradients[tracked.name]
             if self._path(tracked, a.size(1)) == "factorised":
-                left, right = self.projections[tracked.name]
-                k = left.size(1) // q
-                scores += ((g @ left) * (a @ right)).view(size, -1, q, k).sum(dim=(1, 3))
+                scores += self._factorised(tracked.name, a, g)
                 squared_norms += ((g @ g.transpose(1, 2)) * (a @ a.transpose(1, 2))).sum(dim=(1, 2))
             else:
                 gradient = per_example_gradients(a, g).flatten(1)
-                scores += gradient @ self._materialised(tracked.name)
+                scores += (gradient.to(self.dtype) @ self._materialised(tracked.name)).float()
                 squared_norms += gradient.square().sum(dim=1)
         norms = squared_norms.clamp(min=0).sqrt()
-        if self.method == "cosine":
-            scores = scores / (norms[:, None] * self.queries.norms.to(scores.device)[None, :]).clamp(min=1e-30)
+        start = 0
+        for queries, q in zip(self.sets, self.sizes, strict=True):
+            if queries.args.method == "cosine":
+                outer = norms[:, None] * queries.norms.to(scores.device)[None, :]
+                scores[:, start:start + q] /= outer.clamp(min=1e-30)
+            start += q
         return scores.cpu(), norms.cpu()
+
+    def split(self, scores: torch.Tensor) -> list[torch.Tensor]:
+        """`score_batch`'s columns, one block per query set."""
+        return list(scores.split(self.sizes, dim=1))
 
 
 def random_scores(doc_ids: list[str], probes: int, seed: int) -> torch.Tensor:
@@ -178,19 +209,28 @@ def score_documents(
 ) -> DocumentScores:
     """Scores of every document against every query; documents too short or with non-finite gradients are
     skipped and counted. `start` numbers documents that carry no id; `progress`: a bar to count them on."""
-    args = queries.args if batch_size is None else replace(queries.args, batch_size=batch_size)
+    return score_query_sets(model, tokenizer, documents, [queries], batch_size, start, scorer, progress)[0]
+
+
+def score_query_sets(
+    model: nn.Module, tokenizer, documents: Iterable, sets: Sequence[Queries], batch_size: int | None = None,
+    start: int = 0, scorer: Scorer | None = None, progress: tqdm | None = None,
+) -> list[DocumentScores]:
+    """`score_documents` for several query sets over the same layers in one pass (see `Scorer`), one result each;
+    a document whose scores are not finite in any set is skipped in all."""
+    args = sets[0].args if batch_size is None else replace(sets[0].args, batch_size=batch_size)
     device = next(model.parameters()).device
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
     skipped = Skipped()
     positions_out, ids_out, norms_out, scores_out = [], [], [], []
-    scorer = scorer or (Scorer(model, queries) if args.method != "random" else None)
+    scorer = scorer or (Scorer(model, sets) if args.method != "random" else None)
     batches = document_batches(documents, tokenizer, args.batch_size, args.max_length, skipped, start=start)
     counter = tqdm(desc="scoring", unit="doc", disable=not args.progress) if progress is None else nullcontext(progress)
     with counter as bar:
         for positions, ids, items in batches:
             bar.update(len(items))
             if scorer is None:
-                scores, norms = random_scores(ids, len(queries.probe_ids), args.seed), torch.full((len(ids),), float("nan"))
+                scores, norms = random_scores(ids, len(sets[0].probe_ids), args.seed), torch.full((len(ids),), float("nan"))
             else:
                 scores, norms = scorer.score_batch(to_batch(items, pad_id, device))
                 finite = torch.isfinite(scores).all(dim=1) & torch.isfinite(norms)
@@ -206,10 +246,12 @@ def score_documents(
             norms_out.append(norms)
         bar.update(skipped.too_short)
     order = sorted(range(len(ids_out)), key=positions_out.__getitem__)  # back to the input order
-    q = len(queries.probe_ids)
-    scores = torch.cat(scores_out)[order] if scores_out else torch.zeros(0, q)
+    sizes = [len(queries.probe_ids) for queries in sets]
+    scores = torch.cat(scores_out)[order] if scores_out else torch.zeros(0, sum(sizes))
     norms = torch.cat(norms_out)[order] if norms_out else torch.zeros(0)
-    return DocumentScores([ids_out[i] for i in order], norms, scores, list(queries.probe_ids), skipped)
+    ids = [ids_out[i] for i in order]
+    return [DocumentScores(ids, norms, block, list(queries.probe_ids), skipped)
+            for queries, block in zip(sets, scores.split(sizes, dim=1), strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -266,39 +308,46 @@ def new_summary() -> dict:
 def score_parts(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path, documents_per_part: int,
     summary: dict, rank: int | None = None, materialise_limit: int | None = None, total: int | None = None,
+    baselines: Sequence[tuple[Queries, Path]] = (),
 ) -> Iterator[list]:
     """Score documents into parts of `documents_per_part` consecutive documents (of one datatrove task, with
     `rank`), counting into `summary`; yields each part's documents once its file is written. A part that
     already exists is not scored again, so a killed run, started again with the same documents, finishes only
-    what is missing. `total`: the number of documents, for the progress bar's rate and time left."""
-    scorer = Scorer(model, queries, materialise_limit) if queries.args.method != "random" else None
+    what is missing. `total`: the number of documents, for the progress bar's rate and time left. `baselines`:
+    (queries, folder) pairs scored in the same pass, each part written to every folder (a part counts as done
+    only where every folder has it)."""
+    outputs = [(queries, Path(directory)), *((q, Path(folder)) for q, folder in baselines)]
+    sets = [q for q, _ in outputs]
+    scorer = Scorer(model, sets, materialise_limit) if queries.args.method != "random" else None
     with tqdm(desc="scoring", unit="doc", total=total, disable=not queries.args.progress) as bar:
         for index, chunk in enumerate(_chunks(documents, documents_per_part)):
-            path = part_path(directory, index, rank)
-            if path.exists():
+            paths = [part_path(folder, index, rank) for _, folder in outputs]
+            if all(path.exists() for path in paths):
                 summary["parts_kept"] += 1
                 bar.update(len(chunk))
             else:
-                scores = score_documents(model, tokenizer, chunk, queries, start=index * documents_per_part,
-                                         scorer=scorer, progress=bar)
-                write_part(scores, path)
+                results = score_query_sets(model, tokenizer, chunk, sets, start=index * documents_per_part,
+                                           scorer=scorer, progress=bar)
+                for scores, path in zip(results, paths, strict=True):
+                    write_part(scores, path)
                 summary["parts_written"] += 1
-                summary["documents_scored"] += len(scores.doc_ids)
-                summary["skipped"] += scores.skipped
+                summary["documents_scored"] += len(results[0].doc_ids)
+                summary["skipped"] += results[0].skipped
             yield chunk
 
 
 def score_corpus(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path,
     documents_per_part: int = DOCUMENTS_PER_PART, overwrite: bool = False, materialise_limit: int | None = None,
-    total: int | None = None,
+    total: int | None = None, baselines: Sequence[tuple[Queries, Path]] = (),
 ) -> dict:
-    """Score a corpus into `directory` (see `score_parts`); returns the counts of parts written and kept, of
-    documents scored and skipped."""
-    prepare_output(directory, queries, overwrite)
+    """Score a corpus into `directory`, and `baselines` into theirs in the same pass (see `score_parts`); returns
+    the counts of parts written and kept, of documents scored and skipped."""
+    for q, folder in [(queries, directory), *baselines]:
+        prepare_output(folder, q, overwrite)
     summary = new_summary()
     for _ in score_parts(model, tokenizer, documents, queries, directory, documents_per_part, summary,
-                         materialise_limit=materialise_limit, total=total):
+                         materialise_limit=materialise_limit, total=total, baselines=baselines):
         pass
     return summary
 

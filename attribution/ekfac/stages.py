@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -231,51 +231,84 @@ def _hold_to_budget(model, probes: int, args: ScoreArguments, header: dict | Non
     return room
 
 
+@dataclass
+class StartedScores:
+    """What `start_scores` prepared: the queries, the baselines scored in the same pass with their folders, and
+    the bytes full queries may take (`scoring.materialised_layers`)."""
+
+    queries: Queries
+    baselines: list[tuple[Queries, Path]]
+    room: int
+
+    @property
+    def folders(self) -> list[Path]:
+        return [folder for _, folder in self.baselines]
+
+
 def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_path: Path, out: Path,
                  args: ScoreArguments, run: ScoreRunArguments, tasks: int = 0, workers: int = 1,
-                 overwrite: bool = False) -> tuple[Queries, int]:
-    """Start or resume the scores in `out` (of one process, or of `tasks` datatrove tasks, `workers` at a time):
-    check or record what they are made from, hold the memory they need to the budget, and build the queries, or
-    load those an earlier run of the same manifest saved. Returns the queries and the bytes full queries may take."""
+                 overwrite: bool = False) -> StartedScores:
+    """Start or resume the scores in `out`, and those of `run.baselines` beside it (of one process, or of `tasks`
+    datatrove tasks, `workers` at a time): check or record what each folder is made from (a baseline's record
+    is the one its own `curate score --method` run would write), hold the memory they need to the budget, and
+    build the queries, or load those an earlier run of the same manifest saved."""
     from attribution.probes import read_probes
 
     out = Path(out)
     if not Path(probes_path).exists():
         raise InputError(f"no probes at {probes_path}; run `curate probes` or pass --probes FILE")
-    header = _factors_header(args, factors_path)
-    settings = {key: value for key, value in asdict(args).items() if key != "progress"}
-    made_from = {**corpus.made_from(), "model": model_fingerprint(model), "probes": file_digest(probes_path),
-                 "factors": factors_identity(factors_path) if header else None,
-                 **settings, "tasks": tasks, "documents_per_part": run.documents_per_part}
-    results = [*out.glob("part-*.parquet"), *(out / name for name in (QUERIES_FILE, "probes.json", "logs", BAD_RECORDS_FILE))]
-    start_output(out, "scoring run", made_from, results, overwrite)
+    if run.baselines and args.method not in ("ekfac", "dot", "cosine"):
+        raise InputError("--baselines share the documents' gradients: score them with --method ekfac, dot or cosine")
+    if args.method in run.baselines:
+        raise InputError(f"--baselines {args.method} repeats --method {args.method}")
+    outputs = [(args, out), *((replace(args, method=m), run.baseline_folder(out, m)) for m in run.baselines)]
+    headers = [_factors_header(method_args, factors_path) for method_args, _ in outputs]
+    if len({json.dumps((h or {}).get("module_pattern")) for h in headers}) > 1:
+        raise InputError("--baselines must score the layers EK-FAC scores: drop --modules, or fit factors first")
+    for (method_args, folder), header in zip(outputs, headers, strict=True):
+        settings = {key: value for key, value in asdict(method_args).items() if key != "progress"}
+        made_from = {**corpus.made_from(), "model": model_fingerprint(model), "probes": file_digest(probes_path),
+                     "factors": factors_identity(factors_path) if header else None,
+                     **settings, "tasks": tasks, "documents_per_part": run.documents_per_part}
+        results = [*folder.glob("part-*.parquet"),
+                   *(folder / name for name in (QUERIES_FILE, "probes.json", "logs", BAD_RECORDS_FILE))]
+        start_output(folder, "scoring run", made_from, results, overwrite)
 
-    probes, saved = read_probes(probes_path), out / QUERIES_FILE
+    probes = read_probes(probes_path)
+    build = [not (folder / QUERIES_FILE).exists() for _, folder in outputs]
     budget = run.memory_budget or default_budget(next(model.parameters()).device.type, workers)
-    room = _hold_to_budget(model, len(probes), args, header, not saved.exists(), budget)
-    if saved.exists():
-        queries = Queries.load(saved)
-    else:
-        factors = Factors.load(factors_path) if header else None
-        queries = precondition_queries(model, tokenizer, probes, factors, args)
-    prepare_output(out, queries)
-    return queries, room
+    room = _hold_to_budget(model, len(probes) * len(outputs), args, headers[0], any(build), budget)
+    factors = Factors.load(factors_path) if any(b and h for b, h in zip(build, headers, strict=True)) else None
+    prepared = []
+    for (method_args, folder), header, missing in zip(outputs, headers, build, strict=True):
+        if missing:
+            queries = precondition_queries(model, tokenizer, probes, factors if header else None, method_args)
+        else:
+            queries = Queries.load(folder / QUERIES_FILE)
+        prepare_output(folder, queries)
+        prepared.append((queries, folder))
+    return StartedScores(prepared[0][0], prepared[1:], room)
 
 
 def score_stage(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
                 args: ScoreArguments, device: DeviceArguments | None = None, run: ScoreRunArguments | None = None,
                 overwrite: bool = False) -> dict:
     """`curate score` in one process: every document's influence on every probe, in parts of
-    `run.documents_per_part` documents under `out`; parts from an earlier run of the same manifest are kept.
-    Returns `score_corpus`'s summary, the `documents` and `parts` the whole scores hold, the number of
-    `probes`, and the `seconds` spent after loading the model."""
+    `run.documents_per_part` documents under `out` (and `run.baselines` beside it, in the same pass); parts
+    from an earlier run of the same manifest are kept. Returns `score_corpus`'s summary, the `documents` and
+    `parts` the whole scores hold, the number of `probes`, the `baselines`' folders and the `seconds` spent
+    after loading the model."""
     run = run or ScoreRunArguments()
     model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
     start = time.perf_counter()
-    queries, room = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, overwrite=overwrite)
+    started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, overwrite=overwrite)
     total = sum(1 for _ in corpus.read(os.devnull))
-    bad_records = Path(out) / BAD_RECORDS_FILE
-    bad_records.unlink(missing_ok=True)  # the corpus is read whole again: its bad records are counted again
-    summary = score_corpus(model, tokenizer, corpus.read(bad_records), queries, out, run.documents_per_part,
-                           materialise_limit=room, total=total)
-    return {**summary, **finish_scores(out), "probes": len(queries.probe_ids), "seconds": time.perf_counter() - start}
+    for folder in [Path(out), *started.folders]:
+        (folder / BAD_RECORDS_FILE).unlink(missing_ok=True)  # the corpus is read whole again: counted again
+    summary = score_corpus(model, tokenizer, corpus.read(Path(out) / BAD_RECORDS_FILE), started.queries, out,
+                           run.documents_per_part, materialise_limit=started.room, total=total,
+                           baselines=started.baselines)
+    for folder in started.folders:
+        finish_scores(folder)
+    return {**summary, **finish_scores(out), "probes": len(started.queries.probe_ids), "baselines": started.folders,
+            "seconds": time.perf_counter() - start}

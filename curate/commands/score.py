@@ -2,6 +2,7 @@
 
     curate score --run-dir runs/x                      EK-FAC (needs `curate fit-factors`)
     curate score --method dot|cosine|random            baselines through the same code path
+    curate score --baselines cosine dot                EK-FAC and baselines in one pass: RUN_DIR/scores-cosine, ...
     curate score --tasks 4 --workers 2                 datatrove tasks, each scoring a share of the corpus
     curate score --tasks 64 --executor slurm --partition cpu --time 01:00:00   the same on Slurm (or Ray)
 
@@ -63,16 +64,20 @@ def run(args) -> int:
             print(f"submitted to Slurm; rerun this command once the jobs finish to check the scores in {out}")
         else:
             print(f"{args.method} scores of {whole['documents']} documents in {whole['parts']} parts by "
-                  f"{args.tasks} tasks -> {out}")
+                  f"{args.tasks} tasks -> {out}" + _beside(run_args, out))
         return 0
 
     summary = score_stage(corpus, model, probes, factors, out, score_args, device, run_args, args.overwrite)
     print(f"{args.method} scores of {summary['documents_scored']} documents × {summary['probes']} probes in "
           f"{summary['seconds']:.1f} s: {summary['parts_written']} parts written, {summary['parts_kept']} kept from "
-          f"an earlier run -> {out}")
+          f"an earlier run -> {out}" + _beside(run_args, out))
     if summary["skipped"].total:
         print(f"skipped {summary['skipped'].total} documents: {summary['skipped']}")
     return 0
+
+
+def _beside(run_args: ScoreRunArguments, out: Path) -> str:
+    return "".join(f", {method} -> {run_args.baseline_folder(out, method)}" for method in run_args.baselines)
 
 
 def score_index(args, model, probes, factors, out, score_args, device) -> int:
