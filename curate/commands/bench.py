@@ -1,10 +1,10 @@
-"""`curate bench attribution|filter`: benchmarks; `curate.bench.<name>` runs each."""
+"""`curate bench attribution|filter|precondition`: benchmarks; `curate.bench.<name>` runs each."""
 
 from __future__ import annotations
 
 from dataclasses import fields, replace
 
-from curate.bench.arguments import BenchSettings, FilterBenchArguments
+from curate.bench.arguments import BenchSettings, FilterBenchArguments, PreconditionBenchArguments
 from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
 
@@ -33,6 +33,11 @@ def register(subparsers) -> None:
     add_options(filter_bench, FilterBenchArguments)
     filter_bench.set_defaults(func=run_filter)
 
+    precondition = names.add_parser("precondition", help="query preconditioning, per phase, against the earlier "
+                                    "dense algorithm (SmolLM2-135M's layer shapes)")
+    add_options(precondition, PreconditionBenchArguments)
+    precondition.set_defaults(func=run_precondition)
+
 
 def run_attribution(args) -> int:
     from curate.bench.attribution import run_bench
@@ -56,4 +61,11 @@ def run_filter(args) -> int:
         print(f"{name:<10} {summary[name]['docs_per_second_per_core']:>12.0f} {summary[name]['f1']:>14.3f}")
     print(f"ours / fastText throughput: {summary['speed_ratio_ours_over_fasttext']:.2f}; "
           f"written to {options.output_dir}")
+    return 0
+
+
+def run_precondition(args) -> int:
+    from curate.bench.precondition import run_precondition_bench
+
+    run_precondition_bench(options_from(PreconditionBenchArguments, args))
     return 0
