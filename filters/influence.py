@@ -82,7 +82,7 @@ class InfluenceScorer(PipelineStep):
         model, tokenizer = self.device.load(self.model_path, queries.args.max_length)
         summary = new_summary()
         for chunk in score_parts(model, tokenizer, data, queries, self.output_folder, self.documents_per_part,
-                                 summary, rank, self.materialise_limit, baselines=baselines):
+                                 summary, rank, self.materialise_limit, baselines=baselines, release_queries=True):
             yield from chunk
         self.stat_update("scored", value=summary["documents_scored"])
         self.stat_update("skipped", value=summary["skipped"].total)
@@ -111,13 +111,21 @@ class FactorStatistics(PipelineStep):
         yield  # a terminal step: a generator that passes nothing on
 
 
+def local_workers(execution: ExecutorArguments) -> int:
+    """How many tasks run at once on this machine: the local executor's workers, else 1 (Slurm and Ray tasks run
+    elsewhere)."""
+    if execution.executor != "local":
+        return 1
+    return execution.tasks if execution.workers == -1 else execution.workers
+
+
 def fit_factors_on_tasks(corpus: Corpus, model_path: Path, out: Path, args: FactorArguments,
                          execution: ExecutorArguments, device: DeviceArguments | None = None) -> Factors | None:
     """`curate fit-factors --tasks N`: covariances on N tasks, merge, corrected eigenvalues on N tasks, merge.
     Returns the factors (as they are if already fitted from the same inputs), or None when Slurm jobs were
     submitted without waiting (rerun to go on)."""
-    out = Path(out)
-    model, _ = (device or DeviceArguments()).load(model_path, args.max_length)
+    out, device = Path(out), device or DeviceArguments()
+    model, _ = device.for_coordinator(local_workers(execution)).load(model_path, args.max_length)
     start_factors(corpus, model, out, args, execution.tasks, execution.overwrite)
     del model  # each task loads its own
     if factors_fitted(out):
@@ -137,10 +145,10 @@ def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_
     """`curate score --tasks N`: prepare the queries, then score the corpus with N datatrove tasks. Returns the
     `documents` and `parts` the whole scores hold, or None when Slurm jobs were submitted without waiting."""
     out, run, device = Path(out), run or ScoreRunArguments(), device or DeviceArguments()
-    model, tokenizer = device.load(model_path, args.max_length)
-    workers = execution.tasks if execution.workers == -1 else execution.workers
+    workers = local_workers(execution)
+    model, tokenizer = device.for_coordinator(workers).load(model_path, args.max_length)
     started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, execution.tasks,
-                           workers if execution.executor == "local" else 1, execution.overwrite)
+                           workers, execution.overwrite)
     del model  # each task loads its own
     scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, started.room, started.folders)
     if not run_tasks([corpus.reader(bad_records_file(out)), scorer], out / "logs", execution):

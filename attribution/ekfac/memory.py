@@ -5,8 +5,9 @@ The estimate counts the large tensors each phase holds at its peak, in float32:
   model            every parameter and buffer;
   factors          Q_A, Q_S and Λ of each tracked layer, while the queries are built (EK-FAC only);
   queries          per layer, probes × k directions × (in + out), where k is --rank (or the layer's smaller side
-                   when exact); while scoring, twice: as built, and arranged for one matmul per batch (in
-                   --score-dtype); probes counts each query set scored in the pass (EK-FAC and --baselines);
+                   when exact); as loaded, then arranged for one matmul per batch (in --score-dtype), the
+                   loaded copy freed once arranged; probes counts each query set scored in the pass (EK-FAC
+                   and --baselines);
   preconditioning  one batch of probes' gradients per layer, (B, out, in), in the copies a rotation takes, and
                    the float64 Gram matrices of the low-rank step;
   batch            one batch at --max-length tokens: the forward pass's activations and logits kept for the
@@ -35,6 +36,8 @@ FLOAT = 4
 # 500 quickstart documents (a 2.1M-parameter LM, so nearly all of it is runtime) was 1.30, 1.77 and 1.33 GB
 # against estimates 0.2 GB lower with 0.5 here.
 RUNTIME = int(0.7 * GB)
+
+ID_BYTES = 32  # a document id in a score part or a store shard, generously
 
 LOWER_IT = "a smaller --rank, --batch-size or --max-length, fewer layers (--modules) or fewer probes"
 
@@ -111,21 +114,25 @@ def plan_scoring(model: nn.Module, modules: list[Tracked], probes: int, args: Sc
     products = max((3 * tokens * probes * ranks[t.name] * FLOAT + args.batch_size * t.out_features * t.in_features * FLOAT
                     for t in modules), default=0)
     itemsize = 2 if args.score_dtype == "bfloat16" else FLOAT  # of the arranged and the full queries
-    phases["scoring"] = {**base, "queries": queries + queries * itemsize // FLOAT,
+    arranged = queries * itemsize // FLOAT
+    # the stages free the queries as loaded once the scorer has arranged them (`score_parts(release_queries=)`)
+    phases["arranging"] = {**base, "queries": queries + arranged}
+    phases["scoring"] = {**base, "queries": arranged,
                          "batch": _forward(model, args.batch_size, args.max_length) + captured + products}
     room = int(budget * GB) - sum(phases["scoring"].values())
     full = materialised_layers(modules, probes, ranks, args.max_length, args.contraction, max(room, 0), itemsize)
     phases["scoring"]["full queries"] = sum(t.out_features * t.in_features * probes * itemsize for t in full)
     for phase, parts in phases.items():
         if sum(parts.values()) > budget * GB:
-            raise ResourceError(f"{'building the queries' if phase == 'queries' else 'scoring'} would need about "
+            doing = {"queries": "building the queries", "arranging": "arranging the queries"}.get(phase, "scoring")
+            raise ResourceError(f"{doing} would need about "
                                 f"{describe(parts)} but the memory budget is {budget:.1f} GB (--memory-budget); "
                                 f"lower the need with {LOWER_IT}")
     return phases, max(room, 0)
 
 
-def plan_factors(model: nn.Module, modules: list[Tracked], args: FactorArguments) -> tuple[str, str]:
-    """Descriptions of one fitting process's peak memory (by component) and of the disk the factors take.
+def factor_needs(model: nn.Module, modules: list[Tracked], args: FactorArguments) -> tuple[dict[str, int], int]:
+    """Bytes per component of one fitting process's peak memory, and bytes of the files the factors take.
 
     Memory: the runtime and model, a batch's forward pass and captured (a, g), the float64 sums (A and S
     covariances, then the corrected eigenvalues beside the float64 eigenbases) and an eigendecomposition's
@@ -143,8 +150,23 @@ def plan_factors(model: nn.Module, modules: list[Tracked], args: FactorArguments
         "statistics": 2 * square * 8 + cells * 8,  # covariance sums and the eigenbases, then the eigenvalue sums
         "eigendecomposition": 3 * widest**2 * 8,
     }
-    disk = square * 8 + (square + cells) * FLOAT
+    return parts, square * 8 + (square + cells) * FLOAT
+
+
+def plan_factors(model: nn.Module, modules: list[Tracked], args: FactorArguments) -> tuple[str, str]:
+    """Descriptions of one fitting process's peak memory (by component) and of the disk the factors take
+    (`factor_needs`)."""
+    parts, disk = factor_needs(model, modules, args)
     return describe(parts), f"{disk / 1e6:.3g} MB"
+
+
+def scores_disk(modules: list[Tracked], probes: int, documents: int, args: ScoreArguments) -> int:
+    """Bytes `curate score` writes: the queries (float32 factors of each probe's rank-k query per layer), and per
+    document a float32 score per probe, its gradient norm and its id in the parquet parts."""
+    if args.method == "random":
+        modules = []
+    queries = sum(probes * _rank(t, args.rank) * (t.in_features + t.out_features) * FLOAT for t in modules)
+    return queries + documents * ((probes + 1) * FLOAT + ID_BYTES)
 
 
 def describe(parts: dict[str, int]) -> str:

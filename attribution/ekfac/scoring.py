@@ -122,9 +122,10 @@ class Scorer:
         names = "|".join(f"^{re.escape(name)}$" for name in first.layers)
         self.modules: list[Tracked] = find_modules(model, names) if first.layers else []
         self.device = next(model.parameters()).device
-        self.projections, self.materialised = {}, {}
+        self.projections, self.materialised, self.ranks = {}, {}, {}
         for tracked in self.modules:
             lefts, rights = [], []
+            self.ranks[tracked.name] = [queries.layers[tracked.name].left.size(2) for queries in self.sets]
             for queries in self.sets:
                 layer = queries.layers[tracked.name]
                 q, out_features, k = layer.left.shape
@@ -136,15 +137,22 @@ class Scorer:
                 rights.append(layer.right.permute(2, 0, 1).reshape(-1, q * k))
             self.projections[tracked.name] = (torch.cat(lefts, 1).to(self.device, self.dtype),
                                               torch.cat(rights, 1).to(self.device, self.dtype))
-        ranks = {name: max(queries.layers[name].left.size(2) for queries in self.sets) for name in first.layers}
+        ranks = {name: max(ks) for name, ks in self.ranks.items()}
         self.gradient_layers = {t.name for t in materialised_layers(
             self.modules, sum(self.sizes), ranks, first.args.max_length, first.args.contraction, materialise_limit,
             self.dtype.itemsize)}
 
     def _materialised(self, name: str) -> torch.Tensor:
-        if name not in self.materialised:  # (out·in, ΣQ), built on first use only
-            full = [torch.bmm(q.layers[name].left, q.layers[name].right).flatten(1).t() for q in self.sets]
-            self.materialised[name] = torch.cat(full, 1).to(self.device, self.dtype).contiguous()
+        if name not in self.materialised:  # (out·in, ΣQ), built on first use only, from the arranged directions
+            left, right = self.projections[name]
+            columns, start = [], 0
+            for q, k in zip(self.sizes, self.ranks[name], strict=True):
+                block = slice(start, start + q * k)
+                left_q = left[:, block].float().view(left.size(0), q, k).permute(1, 0, 2)  # (Q, out, k)
+                right_q = right[:, block].float().view(right.size(0), q, k).permute(1, 2, 0)  # (Q, k, in)
+                columns.append(torch.bmm(left_q, right_q).flatten(1).t())
+                start += q * k
+            self.materialised[name] = torch.cat(columns, 1).to(self.dtype).contiguous()
         return self.materialised[name]
 
     def _factorised(self, name: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -152,8 +160,7 @@ class Scorer:
         left, right = self.projections[name]
         products = ((g.to(self.dtype) @ left) * (a.to(self.dtype) @ right)).float().sum(1)  # (B, ΣQ·k)
         columns, start = [], 0
-        for queries, q in zip(self.sets, self.sizes, strict=True):
-            k = queries.layers[name].left.size(2)
+        for q, k in zip(self.sizes, self.ranks[name], strict=True):
             columns.append(products[:, start:start + q * k].view(-1, q, k).sum(2))
             start += q * k
         return torch.cat(columns, 1)
@@ -161,7 +168,7 @@ class Scorer:
     def _path(self, tracked: Tracked, tokens: int) -> str:
         if tracked.name not in self.gradient_layers:
             return "factorised"
-        k = max(queries.layers[tracked.name].left.size(2) for queries in self.sets)
+        k = max(self.ranks[tracked.name])
         contraction = self.sets[0].args.contraction
         cheaper = contraction == "gradient" or gradient_path_cheaper(tracked, tokens, sum(self.sizes), k)
         return "gradient" if cheaper else "factorised"
@@ -308,17 +315,21 @@ def new_summary() -> dict:
 def score_parts(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path, documents_per_part: int,
     summary: dict, rank: int | None = None, materialise_limit: int | None = None, total: int | None = None,
-    baselines: Sequence[tuple[Queries, Path]] = (),
+    baselines: Sequence[tuple[Queries, Path]] = (), release_queries: bool = False,
 ) -> Iterator[list]:
     """Score documents into parts of `documents_per_part` consecutive documents (of one datatrove task, with
     `rank`), counting into `summary`; yields each part's documents once its file is written. A part that
     already exists is not scored again, so a killed run, started again with the same documents, finishes only
     what is missing. `total`: the number of documents, for the progress bar's rate and time left. `baselines`:
     (queries, folder) pairs scored in the same pass, each part written to every folder (a part counts as done
-    only where every folder has it)."""
+    only where every folder has it). `release_queries`: empty the queries' layers once the scorer has arranged
+    them, so that a stage that loaded them for this pass does not hold them twice (the memory plan counts on it)."""
     outputs = [(queries, Path(directory)), *((q, Path(folder)) for q, folder in baselines)]
     sets = [q for q, _ in outputs]
     scorer = Scorer(model, sets, materialise_limit) if queries.args.method != "random" else None
+    if release_queries:
+        for q in sets:
+            q.layers = {}
     with tqdm(desc="scoring", unit="doc", total=total, disable=not queries.args.progress) as bar:
         for index, chunk in enumerate(_chunks(documents, documents_per_part)):
             paths = [part_path(folder, index, rank) for _, folder in outputs]
@@ -339,7 +350,7 @@ def score_parts(
 def score_corpus(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path,
     documents_per_part: int = DOCUMENTS_PER_PART, overwrite: bool = False, materialise_limit: int | None = None,
-    total: int | None = None, baselines: Sequence[tuple[Queries, Path]] = (),
+    total: int | None = None, baselines: Sequence[tuple[Queries, Path]] = (), release_queries: bool = False,
 ) -> dict:
     """Score a corpus into `directory`, and `baselines` into theirs in the same pass (see `score_parts`); returns
     the counts of parts written and kept, of documents scored and skipped."""
@@ -347,7 +358,8 @@ def score_corpus(
         prepare_output(folder, q, overwrite)
     summary = new_summary()
     for _ in score_parts(model, tokenizer, documents, queries, directory, documents_per_part, summary,
-                         materialise_limit=materialise_limit, total=total, baselines=baselines):
+                         materialise_limit=materialise_limit, total=total, baselines=baselines,
+                         release_queries=release_queries):
         pass
     return summary
 

@@ -307,7 +307,7 @@ def score_stage(corpus: Corpus, model_path: Path, probes_path: Path, factors_pat
         (folder / BAD_RECORDS_FILE).unlink(missing_ok=True)  # the corpus is read whole again: counted again
     summary = score_corpus(model, tokenizer, corpus.read(Path(out) / BAD_RECORDS_FILE), started.queries, out,
                            run.documents_per_part, materialise_limit=started.room, total=total,
-                           baselines=started.baselines)
+                           baselines=started.baselines, release_queries=True)
     for folder in started.folders:
         finish_scores(folder)
     return {**summary, **finish_scores(out), "probes": len(started.queries.probe_ids), "baselines": started.folders,
