@@ -124,8 +124,10 @@ def fit_factors_on_tasks(corpus: Corpus, model_path: Path, out: Path, args: Fact
     """`curate fit-factors --tasks N`: covariances on N tasks, merge, corrected eigenvalues on N tasks, merge.
     Returns the factors (as they are if already fitted from the same inputs), or None when Slurm jobs were
     submitted without waiting (rerun to go on)."""
-    out, device = Path(out), device or DeviceArguments()
-    model, _ = device.for_coordinator(local_workers(execution)).load(model_path, args.max_length)
+    out = Path(out)
+    # the tasks' threads, not the coordinator's: the merge eigendecomposes the covariances again and checks that the
+    # tasks' corrected eigenvalues came from the same eigenbasis, which LAPACK gives bitwise only at equal threads
+    model, _ = (device or DeviceArguments()).load(model_path, args.max_length)
     start_factors(corpus, model, out, args, execution.tasks, execution.overwrite)
     del model  # each task loads its own
     if factors_fitted(out):
@@ -149,10 +151,11 @@ def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_
     model, tokenizer = device.for_coordinator(workers).load(model_path, args.max_length)
     started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, execution.tasks,
                            workers, execution.overwrite)
-    del model  # each task loads its own
-    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, started.room, started.folders)
+    room, folders = started.room, started.folders
+    del model, started  # each task loads its own model and queries: none stays in this process while they score
+    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, room, folders)
     if not run_tasks([corpus.reader(bad_records_file(out)), scorer], out / "logs", execution):
         return None
-    for folder in started.folders:
+    for folder in folders:
         finish_scores(folder)
     return finish_scores(out)

@@ -97,8 +97,8 @@ class DeviceArguments:
         return load_causal_lm(path, self.device, threads=self.threads, max_length=max_length)
 
     def for_coordinator(self, workers: int) -> DeviceArguments:
-        """The settings of the process that runs before and between local datatrove workers (query preconditioning,
-        merging and eigendecomposing factors): no worker runs then, so it takes the threads they will share.
+        """The settings of the process that prepares the queries before local datatrove workers score: no worker
+        runs then, so it takes the threads they will share.
         `--threads 1 --workers 2` left preconditioning on one core of two (about 8 s per SmolLM2 probe)."""
         return DeviceArguments(self.device, self.threads * workers if self.threads else None)
 
