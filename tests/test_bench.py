@@ -106,3 +106,53 @@ def test_bench_precondition_reads_real_probes_and_documents(tiny_run, capsys, on
     assert main(command) == 0
     out = capsys.readouterr().out
     assert "2 probes of" in out and "3 documents of" in out and "random-token" not in out
+
+
+def test_bench_memory_quick(tmp_path, capsys):
+    """Each command runs as its own process; planned and measured memory and disk are both there for every stage
+    (whether they agree within 20% depends on the machine: the bench prints it, the test does not assert it)."""
+    import math
+
+    from curate.bench.arguments import MemoryBenchArguments
+    from curate.bench.memory import STAGES, run_memory_bench
+
+    out = tmp_path / "memory"
+    results = run_memory_bench(MemoryBenchArguments(quick=True, documents=12, threads=1, out=out))
+    assert list(results["stages"]) == list(STAGES) and results["documents"] == 12
+    for row in results["stages"].values():
+        assert min(row["memory_planned"], row["memory_measured"], row["disk_planned"], row["disk_measured"]) > 0
+        assert all(math.isfinite(row[key]) and row[key] > 0 for key in ("memory_ratio", "disk_ratio"))
+    printed = capsys.readouterr().out
+    rows = [line.split("|")[1].strip() for line in printed.splitlines() if line.startswith("| ")]
+    assert rows == ["stage", *STAGES]
+    assert "within 20% of its measurement" in printed and "it printed: factors plan:" in printed
+    assert (out / "factors" / "factors.safetensors").exists() and list((out / "store").glob("shard-*"))
+
+
+def test_bench_memory_refuses(tmp_path, capsys):
+    from curate.cli import main
+
+    assert main(["bench", "memory", "--model", str(tmp_path)]) == 2
+    assert "--model, --corpus and --probes go together" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["bench", "memory", "--quick", "--out", str(tmp_path)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+
+
+def test_bench_store_on_a_given_model(tiny_run, tmp_path, capsys, one_thread):
+    """The store bench on a Hugging Face model directory, its corpus and probes, on the layers --modules picks."""
+    from curate.cli import main
+
+    plot = tmp_path / "store.png"
+    command = ["bench", "attribution", "--store", "--store-only", "--model", str(tiny_run.model), "--corpus",
+               str(tiny_run.corpus), "--probe-file", str(tiny_run.probes), "--documents", "12", "--tokens", "48",
+               "--probes", "2", "--dims", "4", "8", "--modules", r"\.mlp\.(up|down)_proj$", "--store-plot", str(plot)]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert f"model: {tiny_run.model}" in printed and "2 tracked layers" in printed and "12 documents of" in printed
+    assert "gradient store, 12 documents, 2 probes" in printed and plot.exists()
+    rows = [line.split() for line in printed.splitlines() if line.startswith(("logra", "eigen", "whitened"))]
+    assert [(row[0], row[1]) for row in rows] == [(name, k) for name in ("logra", "eigen", "whitened") for k in "48"]
+    assert "plain forward+backward" not in printed and "ours fit" not in printed
+    assert main(["bench", "attribution", "--model", str(tiny_run.model)]) == 2
+    assert "--model, --corpus and --probe-file go together" in capsys.readouterr().err

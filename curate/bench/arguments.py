@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from attribution.ekfac.arguments import DEFAULT_MODULES
 from curate.classify.arguments import ClassifierArguments
 from curate.errors import InputError
 from curate.options import option
 from curate.paths import RunDir
+
+# k per side of each compression the store bench measures; at the anchor's 512 × 128 layers: 0.1%, 0.4%, 1.6%
+# and 4.8% of the gradient
+STORE_SIZES = (8, 16, 32, 56)
 
 
 @dataclass
@@ -34,11 +39,77 @@ class BenchSettings:
     threads: int | None = None  # torch threads; None: torch's choice
     store: bool = False  # also measure the compressed gradient store (`curate.bench.store`)
     store_plot: str | None = "bench-store-agreement.png"  # its agreement-against-storage curves
+    # A real model instead of the random-init one: the shape fields above then do not apply.
+    model: Path | None = option(None, "a Hugging Face model directory instead of the random-init Llama (with "
+                                "--corpus and --probe-file)")
+    corpus: Path | None = option(None, "documents for --model (a corpus folder or file): its first --documents of "
+                                 "at least half --tokens tokens, truncated to --tokens")
+    probe_file: Path | None = option(None, "probes (probes.jsonl) for --model: --probes of them, spread evenly over "
+                                     "the file")
+    modules: str | None = option(None, "regex over layer names (default: the MLP linears)")
+    dims: list[int] = option(list(STORE_SIZES), "k per side of each compression the store bench measures")
+    store_only: bool = option(False, "with --store, only the store bench: no plain pass, no timing of the "
+                              "engine or kronfluence")
+
+    def __post_init__(self) -> None:
+        given = [self.model is not None, self.corpus is not None, self.probe_file is not None]
+        if any(given) and not all(given):
+            raise InputError("--model, --corpus and --probe-file go together: a real model, its documents and probes")
+        if self.store_only and not self.store:
+            raise InputError("--store-only needs --store")
+        if not self.dims or min(self.dims) < 1:
+            raise InputError("--dims must be one or more sizes ≥ 1")
+
+    @property
+    def module_pattern(self) -> str:
+        return self.modules or DEFAULT_MODULES
 
     @classmethod
     def quick(cls) -> BenchSettings:
         return cls(documents=48, tokens=32, probes=4, prompt_tokens=8, completion_tokens=4, vocab=256,
                    hidden=32, intermediate=64, layers=2, heads=4, rank=8)
+
+
+_QUICK = BenchSettings.quick()
+
+
+@dataclass
+class MemoryBenchArguments:
+    """`curate bench memory`: the peak memory and disk `curate fit-factors`, `score` and `index` plan, against
+    what each measures, run as its own process on the anchor setting of `curate bench attribution` (written into
+    a run directory) or on a given model, corpus and probes."""
+
+    model: Path | None = option(None, "a Hugging Face model directory (with --corpus and --probes; default: the "
+                                "attribution bench's random-init anchor Llama)")
+    corpus: Path | None = option(None, "documents for --model (a corpus folder or file): its first --documents "
+                                 "are copied into the run directory")
+    probes: Path | None = option(None, "probes (probes.jsonl) for --model")
+    documents: int | None = option(None, f"documents fitted, scored and indexed (default: {BenchSettings.documents}; "
+                                   f"--quick {_QUICK.documents})")
+    max_length: int | None = option(None, f"tokens per document, the commands' --max-length (default: "
+                                    f"{BenchSettings.tokens}; --quick {_QUICK.tokens})")
+    batch_size: int = option(BenchSettings.batch_size, "the commands' --batch-size")
+    threads: int | None = option(None, "the commands' --threads (None: torch's choice)")
+    quick: bool = option(False, "a tiny model and corpus (seconds; for tests)")
+    out: Path | None = option(None, "an empty or new run directory the commands write into (default: a "
+                              "temporary one, removed afterwards)")
+    seed: int = option(BenchSettings.seed, "seed of the anchor model, documents and probes, and of the fit")
+
+    def __post_init__(self) -> None:
+        given = [self.model is not None, self.corpus is not None, self.probes is not None]
+        if any(given) and not all(given):
+            raise InputError("--model, --corpus and --probes go together: a real model, its documents and probes")
+        base = self.settings
+        self.documents, self.max_length = self.documents or base.documents, self.max_length or base.tokens
+        if min(self.documents, self.batch_size, self.max_length - 1) < 1 or (self.threads or 1) < 1:
+            raise InputError("--documents, --batch-size and --threads must be ≥ 1, --max-length ≥ 2")
+
+    @property
+    def settings(self) -> BenchSettings:
+        """The attribution bench's setting the model and data are built from."""
+        base = _QUICK if self.quick else BenchSettings()
+        return replace(base, documents=self.documents or base.documents, tokens=self.max_length or base.tokens,
+                       batch_size=self.batch_size, seed=self.seed, threads=self.threads)
 
 
 @dataclass

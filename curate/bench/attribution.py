@@ -9,7 +9,9 @@ how our time grows with the number of documents (linear) and probes (nearly flat
 all probes are contracted in one matmul).
 
 The default is the anchor setting (4 layers, hidden 128, MLP 512, vocab 4096; 512 documents × 128 tokens;
-20 probes); `--quick` is a tiny version for a smoke test.
+20 probes); `--quick` is a tiny version for a smoke test. `--model DIR --corpus C --probe-file F` run the same on
+a real model, its documents and probes (`--modules` picks the layers); `--store --store-only` measures only the
+compressed gradient store (`curate.bench.store`).
 """
 
 from __future__ import annotations
@@ -23,18 +25,20 @@ from dataclasses import replace
 
 import torch
 from scipy.stats import pearsonr, spearmanr
+from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from attribution.ekfac import (
-    DEFAULT_MODULES,
     FactorArguments,
     ScoreArguments,
+    find_modules,
     fit_factors,
     precondition_queries,
     score_documents,
 )
 from attribution.task import IGNORE, Encoded, collate, summed_log_prob
 from curate.bench.arguments import BenchSettings
+from curate.errors import InputError
 
 
 def build_model(settings: BenchSettings) -> LlamaForCausalLM:
@@ -115,8 +119,8 @@ def plain_forward_backward(model, documents: list[Encoded], batch_size: int) -> 
 
 
 def run_ours(model, documents, probes, settings: BenchSettings) -> dict:
-    factor_args = FactorArguments(batch_size=settings.batch_size, max_length=settings.tokens, seed=settings.seed,
-                                  progress=False)
+    factor_args = FactorArguments(modules=settings.module_pattern, batch_size=settings.batch_size,
+                                  max_length=settings.tokens, seed=settings.seed, progress=False)
     score_args = ScoreArguments(rank=settings.rank, batch_size=settings.batch_size, max_length=settings.tokens,
                                 progress=False)
     with PeakMemory() as fit_memory:
@@ -136,7 +140,7 @@ def run_reference(model, documents, probes, settings: BenchSettings) -> dict:
     from curate.bench.reference import run_kronfluence
 
     with PeakMemory() as memory:
-        result = run_kronfluence(model, documents, probes, DEFAULT_MODULES, rank=settings.rank,
+        result = run_kronfluence(model, documents, probes, settings.module_pattern, rank=settings.rank,
                                  batch_size=settings.batch_size, seed=settings.seed)
     return {"fit": result.fit_seconds, "score": result.score_seconds, "scores": result.scores,
             "total": result.fit_seconds + result.score_seconds, "memory": memory.peak_mib}
@@ -160,22 +164,73 @@ def agreement(ours: torch.Tensor, reference: torch.Tensor) -> tuple[float, float
     return sum(pearson) / len(pearson), min(pearson), sum(spearman) / len(spearman), min(spearman)
 
 
+def load_real(settings: BenchSettings) -> tuple[nn.Module, list[Encoded], list[Encoded]]:
+    """--model, the first --documents of --corpus of at least half --tokens tokens (truncated to --tokens), and
+    --probes probes spread evenly over --probe-file (which lists its sets one after another)."""
+    from attribution.ekfac.data import encode, encode_probes
+    from attribution.probes import read_probes
+    from curate.corpus.io import read_documents
+    from curate.lm.load import load_causal_lm
+
+    model, tokenizer = load_causal_lm(settings.model, "cpu", threads=settings.threads, max_length=settings.tokens)
+    documents = []
+    for document in read_documents(settings.corpus):
+        encoded = encode(document, tokenizer, settings.tokens)
+        if 2 * len(encoded.input_ids) >= settings.tokens:
+            documents.append(encoded)
+        if len(documents) == settings.documents:
+            break
+    if not documents:
+        raise InputError(f"{settings.corpus} has no document of {settings.tokens // 2} tokens or more")
+    read = read_probes(settings.probe_file)
+    count = min(settings.probes, len(read))
+    return model, documents, encode_probes([read[i * len(read) // count] for i in range(count)], tokenizer)[1]
+
+
+def _lengths(sequences: list[Encoded]) -> str:
+    low, high = min(len(s.input_ids) for s in sequences), max(len(s.input_ids) for s in sequences)
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
 def run_bench(settings: BenchSettings, echo=print) -> dict:
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    if settings.kronfluence:
+    if settings.kronfluence and not settings.store_only:
         try:
             import kronfluence  # noqa: F401
         except ImportError:
             echo("kronfluence is not installed (pip install --no-deps kronfluence); timing this engine only")
             settings = replace(settings, kronfluence=False)
-    model = build_model(settings)
-    documents, probes = build_data(settings)
-    parameters = sum(p.numel() for p in model.parameters())
-    echo(f"model: Llama, {parameters / 1e6:.2f}M parameters ({settings.layers} layers, hidden {settings.hidden}, "
-         f"MLP {settings.intermediate}, vocab {settings.vocab}); {settings.documents} documents × {settings.tokens} "
-         f"tokens; {settings.probes} probes; rank {settings.rank}; batch {settings.batch_size}; "
-         f"{torch.get_num_threads()} threads")
+    if settings.model is None:
+        model = build_model(settings)
+        documents, probes = build_data(settings)
+        parameters = sum(p.numel() for p in model.parameters())
+        echo(f"model: Llama, {parameters / 1e6:.2f}M parameters ({settings.layers} layers, hidden {settings.hidden}, "
+             f"MLP {settings.intermediate}, vocab {settings.vocab}); {settings.documents} documents × {settings.tokens} "
+             f"tokens; {settings.probes} probes; rank {settings.rank}; batch {settings.batch_size}; "
+             f"{torch.get_num_threads()} threads")
+    else:
+        model, documents, probes = load_real(settings)
+        # the counts found, and the model's vocabulary for the random probes of the probe scaling
+        settings = replace(settings, documents=len(documents), probes=len(probes), vocab=model.config.vocab_size)
+        parameters = sum(p.numel() for p in model.parameters())
+        tracked = find_modules(model, settings.module_pattern)
+        echo(f"model: {settings.model}, {parameters / 1e6:.2f}M parameters, {len(tracked)} tracked layers "
+             f"({settings.module_pattern}); {len(documents)} documents of {_lengths(documents)} tokens from "
+             f"{settings.corpus}; {len(probes)} probes of {_lengths(probes)} tokens from {settings.probe_file}; "
+             f"rank {settings.rank}; batch {settings.batch_size}; {torch.get_num_threads()} threads")
+    results = {} if settings.store_only else compare(model, documents, probes, settings, echo)
+    if settings.scaling and not settings.store_only:
+        scaling(model, documents, probes, settings, echo)
+    if settings.store:
+        from curate.bench.store import run_store_bench
+
+        results["store"] = run_store_bench(model, documents, probes, settings, echo)
+    return results
+
+
+def compare(model, documents: list[Encoded], probes: list[Encoded], settings: BenchSettings, echo=print) -> dict:
+    """Plain forward+backward, this engine and kronfluence (each the best of --repeats), printed and returned."""
     # On a shared machine one run can be slowed by a neighbour: repeat everything interleaved, keep the best.
     runs = {"plain": [], "ours": [], "kronfluence": []}
     for _ in range(settings.repeats):
@@ -210,23 +265,22 @@ def run_bench(settings: BenchSettings, echo=print) -> dict:
                                 "spearman_min": min_s}
         echo(f"agreement with kronfluence per probe: Pearson mean {mean_p:.5f} min {min_p:.5f}; "
              f"Spearman mean {mean_s:.5f} min {min_s:.5f}")
-
-    if settings.scaling:
-        factors = fit_factors(model, None, documents, FactorArguments(batch_size=settings.batch_size,
-                                                                      max_length=settings.tokens, progress=False))
-        echo("our scoring time as documents grow, all probes (queries are built once per probe set):")
-        for fraction in (4, 2, 1):
-            n = max(1, settings.documents // fraction)
-            query_seconds, document_seconds = scoring_seconds(model, factors, documents[:n], probes, settings)
-            echo(f"  {n:6d} documents: {document_seconds:7.2f} s ({document_seconds / n * 1000:.1f} ms/document)"
-                 f" + queries {query_seconds:.2f} s")
-        echo(f"our scoring time as probes grow, {settings.documents} documents:")
-        more_probes = build_data(replace(settings, probes=settings.probes * 4, seed=settings.seed + 1))[1]
-        for count in sorted({1, max(1, settings.probes // 4), settings.probes, settings.probes * 4}):
-            query_seconds, document_seconds = scoring_seconds(model, factors, documents, more_probes[:count], settings)
-            echo(f"  {count:6d} probes: documents {document_seconds:7.2f} s + queries {query_seconds:.2f} s")
-    if settings.store:
-        from curate.bench.store import run_store_bench
-
-        results["store"] = run_store_bench(model, documents, probes, settings, echo)
     return results
+
+
+def scaling(model, documents: list[Encoded], probes: list[Encoded], settings: BenchSettings, echo=print) -> None:
+    """How our scoring time grows with the documents and with the probes."""
+    factors = fit_factors(model, None, documents, FactorArguments(modules=settings.module_pattern,
+                                                                  batch_size=settings.batch_size,
+                                                                  max_length=settings.tokens, progress=False))
+    echo("our scoring time as documents grow, all probes (queries are built once per probe set):")
+    for fraction in (4, 2, 1):
+        n = max(1, settings.documents // fraction)
+        query_seconds, document_seconds = scoring_seconds(model, factors, documents[:n], probes, settings)
+        echo(f"  {n:6d} documents: {document_seconds:7.2f} s ({document_seconds / n * 1000:.1f} ms/document)"
+             f" + queries {query_seconds:.2f} s")
+    echo(f"our scoring time as probes grow, {settings.documents} documents:")
+    more_probes = build_data(replace(settings, probes=settings.probes * 4, seed=settings.seed + 1))[1]
+    for count in sorted({1, max(1, settings.probes // 4), settings.probes, settings.probes * 4}):
+        query_seconds, document_seconds = scoring_seconds(model, factors, documents, more_probes[:count], settings)
+        echo(f"  {count:6d} probes: documents {document_seconds:7.2f} s + queries {query_seconds:.2f} s")

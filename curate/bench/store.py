@@ -1,6 +1,7 @@
 """`curate bench attribution --store`: the compressed gradient store against full EK-FAC, at the bench's setting.
 
-Measured in the same process, on the bench's model, documents and probes, with the same fitted factors:
+Measured in the same process, on the bench's model, documents and probes (the random-init anchor, or `--model`
+with `--corpus` and `--probe-file`), with the same fitted factors:
   one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate score` does);
   exact pass         exact queries (`--exact`): the reference every agreement is measured against;
   build              `curate index`'s work: one pass compressing every document, against one scoring pass;
@@ -35,8 +36,6 @@ from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
 from curate.bench.arguments import BenchSettings
 
-SIZES = (8, 16, 32, 56)  # k per side; at the anchor's 512 × 128 layers: 0.1%, 0.4%, 1.6%, 4.8% of the gradient
-
 
 def top_overlap(ours: torch.Tensor, reference: torch.Tensor, fraction: float = 0.01) -> float:
     count = max(1, math.ceil(fraction * ours.numel()))
@@ -70,7 +69,8 @@ def store_scores(model, probes, factors, compression: Compression, layers: dict,
 
 
 def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
-    factors = fit_factors(model, None, documents, FactorArguments(batch_size=settings.batch_size,
+    factors = fit_factors(model, None, documents, FactorArguments(modules=settings.module_pattern,
+                                                                  batch_size=settings.batch_size,
                                                                   max_length=settings.tokens, progress=False))
     modules = find_modules(model, factors.header["module_pattern"])
     full_floats = sum(t.out_features * t.in_features for t in modules)
@@ -84,7 +84,7 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
     rows = [{"compression": f"full rank {settings.rank}", "k": "-", "fraction": 1.0, "build": float("nan"),
              "query": pass_seconds, **agreement(ranked, exact)}]
     for name in COMPRESSIONS:
-        for size in SIZES:
+        for size in settings.dims:
             args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
                                   max_length=settings.tokens, progress=False)
             compression = Compression.build(modules, args, factors, {})

@@ -1,10 +1,15 @@
-"""`curate bench attribution|filter|precondition`: benchmarks; `curate.bench.<name>` runs each."""
+"""`curate bench attribution|filter|precondition|memory`: benchmarks; `curate.bench.<name>` runs each."""
 
 from __future__ import annotations
 
 from dataclasses import fields, replace
 
-from curate.bench.arguments import BenchSettings, FilterBenchArguments, PreconditionBenchArguments
+from curate.bench.arguments import (
+    BenchSettings,
+    FilterBenchArguments,
+    MemoryBenchArguments,
+    PreconditionBenchArguments,
+)
 from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
 
@@ -26,6 +31,7 @@ def register(subparsers) -> None:
     attribution.add_argument("--store", action="store_true", help="also measure the compressed gradient store")
     attribution.add_argument("--store-plot", default=BenchSettings.store_plot, help="its agreement-against-storage "
                              "PNG (default: %(default)s)")
+    add_options(attribution, BenchSettings)  # the fields with help text: a real model, its data, the store's sizes
     attribution.set_defaults(func=run_attribution)
 
     filter_bench = names.add_parser("filter", help="our procedural filter vs fastText in datatrove, one core")
@@ -37,6 +43,11 @@ def register(subparsers) -> None:
                                     "dense algorithm (SmolLM2-135M's layer shapes)")
     add_options(precondition, PreconditionBenchArguments)
     precondition.set_defaults(func=run_precondition)
+
+    memory = names.add_parser("memory", help="planned against measured peak memory and disk of fit-factors, score "
+                              "and index, each run as its own process")
+    add_options(memory, MemoryBenchArguments)
+    memory.set_defaults(func=run_memory)
 
 
 def run_attribution(args) -> int:
@@ -68,4 +79,11 @@ def run_precondition(args) -> int:
     from curate.bench.precondition import run_precondition_bench
 
     run_precondition_bench(options_from(PreconditionBenchArguments, args))
+    return 0
+
+
+def run_memory(args) -> int:
+    from curate.bench.memory import run_memory_bench
+
+    run_memory_bench(options_from(MemoryBenchArguments, args))
     return 0
