@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from attribution.ekfac.arguments import BUDGET_SHARE, FactorArguments
@@ -120,7 +121,8 @@ def plan_scoring(model: nn.Module, modules: list[Tracked], probes: int, args: Sc
     phases["scoring"] = {**base, "queries": arranged,
                          "batch": _forward(model, args.batch_size, args.max_length) + captured + products}
     room = int(budget * GB) - sum(phases["scoring"].values())
-    full = materialised_layers(modules, probes, ranks, args.max_length, args.contraction, max(room, 0), itemsize)
+    full = materialised_layers(modules, probes, ranks, args.max_length, args.batch_size, args.contraction,
+                               max(room, 0), getattr(torch, args.score_dtype))
     phases["scoring"]["full queries"] = sum(t.out_features * t.in_features * probes * itemsize for t in full)
     for phase, parts in phases.items():
         if sum(parts.values()) > budget * GB:

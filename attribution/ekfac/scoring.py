@@ -4,12 +4,17 @@ A document's gradient for a layer is G = Σ_t g_t a_tᵀ, and its score against 
 
     ⟨q, G⟩ = Σ_k Σ_t (u_kᵀ g_t)(v_kᵀ a_t)
 
-Two ways to evaluate it, both exact; per layer we take the one with fewer flops for the batch at hand:
+Two ways to evaluate it, both exact; per layer we take the one that costs less for the batch at hand:
   factorised: project every token's g and a onto the queries' k directions and contract over tokens,
               T·Q·k·(in+out) flops per document; never forms G, so it wins for few probes and wide layers;
   gradient:   form G once, T·in·out flops, then one matmul against all Q materialised queries, Q·in·out;
               wins when Q·k exceeds the layer's width, as with the paper's 20+ probes at rank 32, but holds
               Q·in·out floats per layer: layers get it only within a memory limit (`materialised_layers`).
+              Its matmul has only the batch's few rows, so it is bound by reading those floats, not by its
+              flops: each byte read per batch is costed as `BYTE_COST` multiply-adds (measured on one
+              Sapphire Rapids core, SmolLM2's MLPs, 320 probes, 4 documents: the factorised path took 9 ms per
+              document and the gradient path 36 in bfloat16, 47 and 34 in float32; the anchor's 128 × 512
+              layers at 120 probes take 13 ms factorised and 0.5 gradient).
 The document's gradient norm (reported, and needed for cosine) comes from G, or without it from the token
 Gram matrices: ‖Σ_t g_t a_tᵀ‖² = Σ_{t,s} (g_t·g_s)(a_t·a_s).
 
@@ -76,26 +81,35 @@ def _document_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torc
     return -summed_log_prob(logits, batch["labels"])
 
 
-def gradient_path_cheaper(tracked: Tracked, tokens: int, probes: int, rank: int) -> bool:
-    """Whether forming each document's gradient costs fewer flops than the factorised contraction (module doc)."""
+# Multiply-adds that reading one byte of full queries costs, by their dtype (the module doc's measurements: the
+# effective bandwidth is ~9 GB/s in float32 against ~70 GMAC/s, ~4 GB/s in bfloat16 against ~300 GMAC/s).
+BYTE_COST = {torch.float32: 8, torch.bfloat16: 64}
+
+
+def gradient_path_cheaper(tracked: Tracked, tokens: int, probes: int, rank: int, batch: int,
+                          dtype: torch.dtype = torch.float32) -> bool:
+    """Whether forming each document's gradient costs less than the factorised contraction (module doc), per
+    document of a `batch` of `tokens` tokens."""
     width = tracked.in_features + tracked.out_features
+    size = tracked.in_features * tracked.out_features
     factorised = tokens * probes * rank * width + tokens * tokens * width
-    return factorised >= (tokens + probes) * tracked.in_features * tracked.out_features
+    reading = BYTE_COST.get(dtype, BYTE_COST[torch.float32]) * size * probes * dtype.itemsize / batch
+    return factorised >= (tokens + probes) * size + reading
 
 
-def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, int], max_length: int,
-                        contraction: str = "auto", limit: int | None = None, itemsize: int = 4) -> list[Tracked]:
-    """The layers the gradient path may score, whose full (out·in, Q) queries (`itemsize` bytes per number) are
-    then built: with "auto",
-    those where that path is the cheaper one at `max_length` tokens (it wins only above some length, and no
-    batch is longer), in order while their total stays within `limit` bytes. The other layers are scored
-    factorised: the same scores, in more flops but no more memory."""
+def materialised_layers(modules: list[Tracked], probes: int, ranks: dict[str, int], max_length: int, batch: int,
+                        contraction: str = "auto", limit: int | None = None,
+                        dtype: torch.dtype = torch.float32) -> list[Tracked]:
+    """The layers the gradient path may score, whose full (out·in, Q) queries of `dtype` are then built: with
+    "auto", those where that path is the cheaper one for batches of `batch` documents of `max_length` tokens (it
+    wins only above some length, and no batch is longer), in order while their total stays within `limit`
+    bytes. The other layers are scored factorised: the same scores, at a higher cost but no more memory."""
     if contraction != "auto":
         return list(modules) if contraction == "gradient" else []
     chosen, total = [], 0
     for tracked in modules:
-        size = tracked.out_features * tracked.in_features * probes * itemsize
-        if gradient_path_cheaper(tracked, max_length, probes, ranks[tracked.name]) and \
+        size = tracked.out_features * tracked.in_features * probes * dtype.itemsize
+        if gradient_path_cheaper(tracked, max_length, probes, ranks[tracked.name], batch, dtype) and \
                 (limit is None or total + size <= limit):
             chosen.append(tracked)
             total += size
@@ -139,8 +153,8 @@ class Scorer:
                                               torch.cat(rights, 1).to(self.device, self.dtype))
         ranks = {name: max(ks) for name, ks in self.ranks.items()}
         self.gradient_layers = {t.name for t in materialised_layers(
-            self.modules, sum(self.sizes), ranks, first.args.max_length, first.args.contraction, materialise_limit,
-            self.dtype.itemsize)}
+            self.modules, sum(self.sizes), ranks, first.args.max_length, first.args.batch_size,
+            first.args.contraction, materialise_limit, self.dtype)}
 
     def _materialised(self, name: str) -> torch.Tensor:
         if name not in self.materialised:  # (out·in, ΣQ), built on first use only, from the arranged directions
@@ -165,12 +179,13 @@ class Scorer:
             start += q * k
         return torch.cat(columns, 1)
 
-    def _path(self, tracked: Tracked, tokens: int) -> str:
+    def _path(self, tracked: Tracked, batch: int, tokens: int) -> str:
         if tracked.name not in self.gradient_layers:
             return "factorised"
         k = max(self.ranks[tracked.name])
         contraction = self.sets[0].args.contraction
-        cheaper = contraction == "gradient" or gradient_path_cheaper(tracked, tokens, sum(self.sizes), k)
+        cheaper = contraction == "gradient" or gradient_path_cheaper(tracked, tokens, sum(self.sizes), k, batch,
+                                                                     self.dtype)
         return "gradient" if cheaper else "factorised"
 
     @torch.no_grad()
@@ -183,7 +198,7 @@ class Scorer:
         squared_norms = torch.zeros(size, device=captured.values.device)
         for tracked in self.modules:
             a, g = captured.activations[tracked.name], captured.gradients[tracked.name]
-            if self._path(tracked, a.size(1)) == "factorised":
+            if self._path(tracked, a.size(0), a.size(1)) == "factorised":
                 scores += self._factorised(tracked.name, a, g)
                 squared_norms += ((g @ g.transpose(1, 2)) * (a @ a.transpose(1, 2))).sum(dim=(1, 2))
             else:

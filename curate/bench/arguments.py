@@ -89,6 +89,7 @@ class MemoryBenchArguments:
     max_length: int | None = option(None, f"tokens per document, the commands' --max-length (default: "
                                     f"{BenchSettings.tokens}; --quick {_QUICK.tokens})")
     batch_size: int = option(BenchSettings.batch_size, "the commands' --batch-size")
+    modules: str = option(DEFAULT_MODULES, "fit-factors' --modules (score and index take the factors' layers)")
     threads: int | None = option(None, "the commands' --threads (None: torch's choice)")
     quick: bool = option(False, "a tiny model and corpus (seconds; for tests)")
     out: Path | None = option(None, "an empty or new run directory the commands write into (default: a "

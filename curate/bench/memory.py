@@ -127,7 +127,8 @@ def estimates(model_dir: Path, probes: Path, documents: int, args: MemoryBenchAr
     from curate.lm.load import load_causal_lm
 
     model, _ = load_causal_lm(model_dir, "cpu", max_length=args.max_length)
-    factor_args = FactorArguments(batch_size=args.batch_size, max_length=args.max_length, seed=args.seed)
+    factor_args = FactorArguments(modules=args.modules, batch_size=args.batch_size, max_length=args.max_length,
+                                  seed=args.seed)
     modules = find_modules(model, factor_args.modules)
     score_args = ScoreArguments(batch_size=args.batch_size, max_length=args.max_length)
     count = len(read_probes(probes))
@@ -177,11 +178,12 @@ def _run(args: MemoryBenchArguments, run: RunDir, echo: Callable[[str], None]) -
     budget = default_budget("cpu")
     planned = estimates(model_dir, probes, documents, args, budget)
     echo(f"memory bench: {described}; {documents} documents, --max-length {args.max_length}, --batch-size "
-         f"{args.batch_size}, threads {args.threads or 'torch default'}; run directory {run.root}")
+         f"{args.batch_size}, --modules {args.modules}, threads {args.threads or 'torch default'}; run directory "
+         f"{run.root}")
     common = ["--run-dir", str(run.root), "--model", str(model_dir), "--corpus", str(run.corpus),
               "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
               *(["--threads", str(args.threads)] if args.threads else [])]
-    extra = {"fit-factors": ["--seed", str(args.seed)],
+    extra = {"fit-factors": ["--seed", str(args.seed), "--modules", args.modules],
              "score": ["--probes", str(probes), "--memory-budget", f"{budget:.3f}"], "index": []}
     outputs = {"fit-factors": run.factors, "score": run.scores, "index": run.store}
     logs = run.root / "bench-logs"
