@@ -18,6 +18,7 @@ tasks); the sums are merged between the covariance stage and the corrected-eigen
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,41 +49,45 @@ from attribution.ekfac.stages import (
 from curate.errors import InputError
 from filters.pipeline import ExecutorArguments, run_tasks
 
+# Seconds between redraws of a task's progress bar: tasks share a terminal (and a log file, where every redraw stays).
+TASK_PROGRESS_EVERY = 30.0
+
 
 class InfluenceScorer(PipelineStep):
     """Scores the documents of this rank against the queries in `output_folder` (and those in `baseline_folders`,
     in the same pass), in parts of `documents_per_part` documents; full queries take at most `materialise_limit`
-    bytes (see `scoring.materialised_layers`)."""
+    bytes (see `scoring.materialised_layers`). `totals`: each rank's number of documents, for its progress bar's
+    time left (without them the bar shows the count and rate)."""
 
     name = "🎯 influence scores"
     type = "📊 - STATS"
 
     def __init__(self, model_path: str | Path, output_folder: str | Path, documents_per_part: int = DOCUMENTS_PER_PART,
                  device: DeviceArguments | None = None, materialise_limit: int | None = None,
-                 baseline_folders: list[str | Path] = ()):
+                 baseline_folders: list[str | Path] = (), totals: list[int] | None = None):
         super().__init__()
         # absolute, so that workers started elsewhere (Ray, Slurm) find the files
         self.model_path, self.output_folder = Path(model_path).absolute(), Path(output_folder).absolute()
         self.baseline_folders = [Path(folder).absolute() for folder in baseline_folders]
         self.documents_per_part, self.device = documents_per_part, device or DeviceArguments()
-        self.materialise_limit = materialise_limit
+        self.materialise_limit, self.totals = materialise_limit, totals
 
     @staticmethod
     def _queries(folder: Path) -> Queries:
         queries_file = folder / QUERIES_FILE
         if not queries_file.exists():
             raise InputError(f"no queries at {queries_file}; prepare them first (start_scores or curate score)")
-        queries = Queries.load(queries_file)
-        queries.args.progress = False
-        return queries
+        return Queries.load(queries_file)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         queries = self._queries(self.output_folder)
         baselines = [(self._queries(folder), folder) for folder in self.baseline_folders]
         model, tokenizer = self.device.load(self.model_path, queries.args.max_length)
         summary = new_summary()
+        total = self.totals[rank] if self.totals and rank < len(self.totals) else None
         for chunk in score_parts(model, tokenizer, data, queries, self.output_folder, self.documents_per_part,
-                                 summary, rank, self.materialise_limit, baselines=baselines, release_queries=True):
+                                 summary, rank, self.materialise_limit, total, baselines, release_queries=True,
+                                 every=TASK_PROGRESS_EVERY):
             yield from chunk
         self.stat_update("scored", value=summary["documents_scored"])
         self.stat_update("skipped", value=summary["skipped"].total)
@@ -153,7 +158,10 @@ def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_
                            workers, execution.overwrite)
     room, folders = started.room, started.folders
     del model, started  # each task loads its own model and queries: none stays in this process while they score
-    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, room, folders)
+    # a local run counts each task's documents for its progress bar (one read of the corpus, as one process does)
+    totals = [sum(1 for _ in corpus.read(os.devnull, rank, execution.tasks)) for rank in range(execution.tasks)] \
+        if execution.executor == "local" else None
+    scorer = InfluenceScorer(model_path, out, run.documents_per_part, device, room, folders, totals)
     if not run_tasks([corpus.reader(bad_records_file(out)), scorer], out / "logs", execution):
         return None
     for folder in folders:

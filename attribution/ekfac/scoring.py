@@ -330,12 +330,14 @@ def new_summary() -> dict:
 def score_parts(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, directory: Path, documents_per_part: int,
     summary: dict, rank: int | None = None, materialise_limit: int | None = None, total: int | None = None,
-    baselines: Sequence[tuple[Queries, Path]] = (), release_queries: bool = False,
+    baselines: Sequence[tuple[Queries, Path]] = (), release_queries: bool = False, every: float = 0.1,
 ) -> Iterator[list]:
     """Score documents into parts of `documents_per_part` consecutive documents (of one datatrove task, with
     `rank`), counting into `summary`; yields each part's documents once its file is written. A part that
     already exists is not scored again, so a killed run, started again with the same documents, finishes only
-    what is missing. `total`: the number of documents, for the progress bar's rate and time left. `baselines`:
+    what is missing. `total`: the number of documents, for the progress bar's rate and time left, which it
+    redraws at most every `every` seconds (a datatrove task's bar, named after its rank, shares the terminal
+    with the other tasks' and is drawn rarely). `baselines`:
     (queries, folder) pairs scored in the same pass, each part written to every folder (a part counts as done
     only where every folder has it). `release_queries`: empty the queries' layers once the scorer has arranged
     them, so that a stage that loaded them for this pass does not hold them twice (the memory plan counts on it)."""
@@ -345,7 +347,8 @@ def score_parts(
     if release_queries:
         for q in sets:
             q.layers = {}
-    with tqdm(desc="scoring", unit="doc", total=total, disable=not queries.args.progress) as bar:
+    label = "scoring" if rank is None else f"scoring, task {rank}"
+    with tqdm(desc=label, unit="doc", total=total, disable=not queries.args.progress, mininterval=every) as bar:
         for index, chunk in enumerate(_chunks(documents, documents_per_part)):
             paths = [part_path(folder, index, rank) for _, folder in outputs]
             if all(path.exists() for path in paths):
