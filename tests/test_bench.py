@@ -151,6 +151,8 @@ def test_bench_store_on_a_given_model(tiny_run, tmp_path, capsys, one_thread):
     printed = capsys.readouterr().out
     assert f"model: {tiny_run.model}" in printed and "2 tracked layers" in printed and "12 documents of" in printed
     assert "gradient store, 12 documents, 2 probes" in printed and plot.exists()
+    assert "then 8 passes" in printed and "pass 2/8: scoring, exact queries" in printed  # phases announced
+    assert "pass 8/8: whitened, k 8" in printed
     rows = [line.split() for line in printed.splitlines() if line.startswith(("logra", "eigen", "whitened"))]
     assert [(row[0], row[1]) for row in rows] == [(name, k) for name in ("logra", "eigen", "whitened") for k in "48"]
     assert "plain forward+backward" not in printed and "ours fit" not in printed

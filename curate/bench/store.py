@@ -69,6 +69,10 @@ def store_scores(model, probes, factors, compression: Compression, layers: dict,
 
 
 def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
+    runs = 2 + len(COMPRESSIONS) * len(settings.dims)
+    # each phase is one pass over the documents, minutes long on a real model: say which one is running
+    echo(f"store bench: fitting factors on {len(documents)} documents, then {runs} passes (rank {settings.rank} and "
+         f"exact scoring, then {len(COMPRESSIONS)} compressions × k {settings.dims})")
     factors = fit_factors(model, None, documents, FactorArguments(modules=settings.module_pattern,
                                                                   batch_size=settings.batch_size,
                                                                   max_length=settings.tokens, progress=False))
@@ -79,12 +83,15 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
         args = ScoreArguments(rank=rank, batch_size=settings.batch_size, max_length=settings.tokens, progress=False)
         return score_documents(model, None, documents, precondition_queries(model, None, probes, factors, args)).scores
 
+    echo(f"pass 1/{runs}: scoring, queries of rank {settings.rank}")
     ranked, pass_seconds = _timed(lambda: full_pass(settings.rank))
+    echo(f"pass 2/{runs}: scoring, exact queries ({pass_seconds:.1f} s for the first)")
     exact, exact_seconds = _timed(lambda: full_pass(None))
     rows = [{"compression": f"full rank {settings.rank}", "k": "-", "fraction": 1.0, "build": float("nan"),
              "query": pass_seconds, **agreement(ranked, exact)}]
     for name in COMPRESSIONS:
         for size in settings.dims:
+            echo(f"pass {len(rows) + 2}/{runs}: {name}, k {size}")
             args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
                                   max_length=settings.tokens, progress=False)
             compression = Compression.build(modules, args, factors, {})
