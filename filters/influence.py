@@ -19,7 +19,6 @@ tasks); the sums are merged between the covariance stage and the corrected-eigen
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from datatrove.data import DocumentsPipeline
@@ -105,7 +104,7 @@ class FactorStatistics(PipelineStep):
         super().__init__()
         self.corpus, self.model_path = corpus, Path(model_path).absolute()
         self.factors_folder = Path(factors_folder).absolute()
-        self.args, self.device = replace(args, progress=False), device or DeviceArguments()
+        self.args, self.device = args, device or DeviceArguments()
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         model, tokenizer = self.device.load(self.model_path, self.args.max_length)

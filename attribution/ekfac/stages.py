@@ -139,6 +139,8 @@ def fit_share(model, tokenizer, corpus: Corpus, folder: Path, args: FactorArgume
     `share_file` for `merge_shares`."""
     covariances = load_covariances(folder, model, args)
     documents = corpus.share(bad_records_file(folder, covariances is None), rank, world_size, args.max_documents)
+    if args.max_documents is not None:  # this share's count: what its progress bar counts to
+        args = replace(args, max_documents=len(range(rank, args.max_documents, world_size)))
     if covariances is None:
         statistics = fit_covariances(model, tokenizer, documents, args)
     else:
