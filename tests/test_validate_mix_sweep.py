@@ -129,6 +129,13 @@ def test_recommendation_is_the_largest_gain_within_five_percent():
     assert recommend(wide) == "top-0.5" and not wide["meets_target"].any()
 
 
+def test_a_partial_sweep_with_one_seed_per_arm_is_judged_without_intervals():
+    table = frontier([("random", "random", 0.84, None, 1.00), ("top-0.5", "top", 0.70, None, 1.01)])
+    judged = judge(table, 0.05, 0.05)
+    assert recommend(judged) == "top-0.5"  # the gain is there to see; the target needs intervals apart
+    assert judged["reasoning_gain"][1] == pytest.approx(0.14) and not judged["meets_target"].any()
+
+
 def test_no_arm_within_five_percent_writes_no_recommendation(tmp_path):
     table = frontier([
         ("random", "random", 0.84, 0.014, 1.00),

@@ -236,6 +236,7 @@ def judge(summary: pl.DataFrame, tolerance: float, target_gain: float) -> pl.Dat
     if random.is_empty():
         raise InputError("no finished cell of the random arm yet: every arm is measured against it")
     loss, ci, heldout = (random[column][0] for column in ("reasoning_loss", "reasoning_loss_ci95", "heldout_loss"))
+    ci = float("nan") if ci is None else ci  # one finished seed has no interval (a partial sweep, summarised)
     judged = summary.with_columns(
         reasoning_gain=loss - pl.col("reasoning_loss"),
         heldout_vs_random=pl.col("heldout_loss") / heldout - 1,
