@@ -167,21 +167,12 @@ def agreement(ours: torch.Tensor, reference: torch.Tensor) -> tuple[float, float
 def load_real(settings: BenchSettings) -> tuple[nn.Module, list[Encoded], list[Encoded]]:
     """--model, the first --documents of --corpus of at least half --tokens tokens (truncated to --tokens), and
     --probes probes spread evenly over --probe-file (which lists its sets one after another)."""
-    from attribution.ekfac.data import encode, encode_probes
+    from attribution.ekfac.data import encode_probes
     from attribution.probes import read_probes
-    from curate.corpus.io import read_documents
     from curate.lm.load import load_causal_lm
 
     model, tokenizer = load_causal_lm(settings.model, "cpu", threads=settings.threads, max_length=settings.tokens)
-    documents = []
-    for document in read_documents(settings.corpus):
-        encoded = encode(document, tokenizer, settings.tokens)
-        if 2 * len(encoded.input_ids) >= settings.tokens:
-            documents.append(encoded)
-        if len(documents) == settings.documents:
-            break
-    if not documents:
-        raise InputError(f"{settings.corpus} has no document of {settings.tokens // 2} tokens or more")
+    documents = long_documents(settings.corpus, tokenizer, settings.tokens, settings.documents)
     read = read_probes(settings.probe_file)
     count = min(settings.probes, len(read))
     return model, documents, encode_probes([read[i * len(read) // count] for i in range(count)], tokenizer)[1]
@@ -284,3 +275,21 @@ def scaling(model, documents: list[Encoded], probes: list[Encoded], settings: Be
     for count in sorted({1, max(1, settings.probes // 4), settings.probes, settings.probes * 4}):
         query_seconds, document_seconds = scoring_seconds(model, factors, documents, more_probes[:count], settings)
         echo(f"  {count:6d} probes: documents {document_seconds:7.2f} s + queries {query_seconds:.2f} s")
+
+
+def long_documents(corpus, tokenizer, tokens: int, count: int) -> list[Encoded]:
+    """The first `count` documents of `corpus` with at least half of `tokens` tokens, encoded and truncated to
+    `tokens`: a benchmark's rows should measure full-length work, not short documents."""
+    from attribution.ekfac.data import encode
+    from curate.corpus.io import read_documents
+
+    documents = []
+    for document in read_documents(corpus):
+        encoded = encode(document, tokenizer, tokens)
+        if 2 * len(encoded.input_ids) >= tokens:
+            documents.append(encoded)
+        if len(documents) == count:
+            break
+    if not documents:
+        raise InputError(f"{corpus} has no document of {tokens // 2} tokens or more")
+    return documents

@@ -32,7 +32,7 @@ import torch
 
 from attribution.ekfac import FactorArguments, Factors, ScoreArguments, fit_factors
 from attribution.ekfac.arguments import DEFAULT_MODULES
-from attribution.ekfac.data import encode, encode_probes, to_batch
+from attribution.ekfac.data import encode_probes, to_batch
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import (
     KRYLOV_BLOCK,
@@ -180,17 +180,9 @@ def real_sequences(args: PreconditionBenchArguments, tokenizer, documents: list[
         probes = encode_probes([read[i * len(read) // min(args.probes, len(read))]
                                 for i in range(min(args.probes, len(read)))], tokenizer)[1]
     if args.corpus is not None:
-        from curate.corpus.io import read_documents
+        from curate.bench.attribution import long_documents
 
-        documents = []
-        for document in read_documents(args.corpus):
-            encoded = encode(document, tokenizer, args.document_tokens)
-            if 2 * len(encoded.input_ids) >= args.document_tokens:
-                documents.append(encoded)
-            if len(documents) == args.documents:
-                break
-        if not documents:
-            raise InputError(f"{args.corpus} has no document of {args.document_tokens // 2} tokens or more")
+        documents = long_documents(args.corpus, tokenizer, args.document_tokens, args.documents)
     return documents, probes
 
 
