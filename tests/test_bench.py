@@ -55,6 +55,27 @@ def test_bench_filter_refuses_a_non_empty_out_without_overwrite(classifier_run, 
     assert f"written to {out}" in capsys.readouterr().out
 
 
+def test_bench_filter_leaves_no_model_copy_in_the_hugging_face_cache(classifier_run, tmp_path, monkeypatch):
+    """datatrove copies the fastText model into the assets cache and reuses the copy by path: a second bench in
+    the same folder must time its own model, and no bench may leave its copy behind (half a GB each)."""
+    import huggingface_hub.utils._cache_assets as assets
+
+    from curate.bench.arguments import FilterBenchArguments
+    from curate.bench.filter import run_filter_bench
+
+    monkeypatch.setattr(assets, "HF_ASSETS_CACHE", tmp_path / "assets")
+    copies = tmp_path / "assets" / "datatrove" / "filters" / "fasttext"
+    out = tmp_path / "bench"
+    stale = copies / str(out / "fasttext.bin").replace("/", "_")
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier bench's model")
+    stale.with_name(stale.name + ".completed").touch()
+    args = FilterBenchArguments(run_dir=classifier_run.root, out=out, repeats=1, copies=1, overwrite=True)
+    summary = run_filter_bench(args)
+    assert summary["fasttext"]["f1"] > 0.5  # the stale copy is no fastText model: loading it would have failed
+    assert list(copies.iterdir()) == []
+
+
 def test_bench_filter_needs_a_trained_classifier(tmp_path):
     from curate.bench.arguments import FilterBenchArguments
     from curate.bench.filter import run_filter_bench
