@@ -34,6 +34,19 @@ def test_krylov_truncation_equals_the_exact_one_on_tall_and_wide_matrices():
     assert torch.equal(again.left, query.left) and torch.equal(again.right, query.right)
 
 
+def test_narrow_matrices_take_the_whole_gram_and_give_the_same_truncation():
+    from attribution.ekfac.precondition import EXACT_WIDTH_PER_RANK
+
+    rank = 40
+    for rows, columns in ((300, 120), (120, 300)):  # 120 ≤ EXACT_WIDTH_PER_RANK × 40: no Krylov blocks
+        assert min(rows, columns) <= EXACT_WIDTH_PER_RANK * rank
+        matrices = flat_spectrum_matrices(3, rows, columns, seed=1)
+        query = low_rank(matrices, rank)
+        expected = truncated(matrices, rank)
+        error = (query.left.double() @ query.right.double() - expected).norm(dim=(1, 2)) / expected.norm(dim=(1, 2))
+        assert float(error.max()) < 1e-5
+
+
 def test_full_rank_keeps_the_matrix_and_rank_deficient_matrices_converge():
     matrices = flat_spectrum_matrices(2, 40, 24)
     for rank in (None, 24, 100):
@@ -58,3 +71,17 @@ def test_token_factors_give_the_exact_truncation_of_a_gradient_sum_and_its_norm(
         error = (query.left.double() @ query.right.double() - expected).norm(dim=(1, 2)) / expected.norm(dim=(1, 2))
         assert float(error.max()) < 1e-5
         torch.testing.assert_close(squared, gradient.double().square().sum(dim=(1, 2)), rtol=1e-5, atol=0)
+
+
+def test_decompositions_run_on_one_thread_and_give_the_thread_count_back():
+    from attribution.ekfac.threads import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        low_rank(flat_spectrum_matrices(2, 200, 90), 8)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -35,6 +35,7 @@ from attribution.ekfac.arguments import DEFAULT_MODULES
 from attribution.ekfac.data import encode_probes, to_batch
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import (
+    EXACT_WIDTH_PER_RANK,
     KRYLOV_BLOCK,
     KRYLOV_TOLERANCE,
     QueryLayer,
@@ -122,12 +123,14 @@ def krylov_flops(batch: int, long: int, short: int, rank: int, blocks: int) -> f
 def flops(batch: int, tokens: int, out: int, inp: int, rank: int, blocks: int) -> dict[str, dict[str, float]]:
     long, short = max(out, inp), min(out, inp)
     dense_rotation = batch * 2.0 * (out**2 * inp + out * inp**2)
+    gram_truncation = batch * (2.0 * long * short**2 + EIGH_FLOPS * short**3 + 2.0 * long * short * rank)
+    narrow = rank < short <= EXACT_WIDTH_PER_RANK * rank  # `top_singular` truncates through the whole Gram
     return {
         "earlier": {"rotate in": batch * 2.0 * tokens * out * inp + dense_rotation,
-                    "truncate": batch * (2.0 * long * short**2 + EIGH_FLOPS * short**3 + 2.0 * long * short * rank),
+                    "truncate": gram_truncation,
                     "rotate out": dense_rotation},
         "today": {"rotate in": today_rotate_in_flops(batch, tokens, out, inp),
-                  "truncate": krylov_flops(batch, long, short, rank, blocks),
+                  "truncate": gram_truncation if narrow else krylov_flops(batch, long, short, rank, blocks),
                   "rotate out": batch * 2.0 * rank * (out**2 + inp**2)},
     }
 
@@ -267,9 +270,10 @@ def query_errors(reference: QueryLayer, other: QueryLayer) -> torch.Tensor:
 
 
 def krylov_blocks(divided: torch.Tensor, rank: int, tolerance: float) -> int:
-    """How many blocks `top_singular` builds on this batch (0 when `low_rank` needs no decomposition)."""
+    """How many blocks `top_singular` builds on this batch (0 when `low_rank` needs no decomposition, or when
+    the matrices are narrow enough to be truncated through their whole Gram)."""
     tall = divided.mT if divided.size(-1) > divided.size(-2) else divided
-    if rank >= tall.size(-1):
+    if rank >= tall.size(-1) or tall.size(-1) <= EXACT_WIDTH_PER_RANK * rank:
         return 0
     return -(-krylov_basis(tall, rank, tolerance)[1].size(-1) // KRYLOV_BLOCK)
 
