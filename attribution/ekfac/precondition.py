@@ -102,8 +102,9 @@ KRYLOV_TOLERANCE = 1e-8
 # A matrix whose short side is at most this many times the rank is truncated through its whole float64 Gram
 # instead: block Krylov would span most of it before converging, with an eigendecomposition per block on the
 # way. On the quickstart's 512 × 128 layers at rank 32 it built 6.3 blocks (101 of the 128 columns) for its real
-# probes, and the whole Gram with one `eigh` truncated in 2.3× less time (`curate bench precondition --model
-# runs/quickstart/model`); SmolLM2's 1536 × 576 layers (18 × the rank) keep Krylov, 3.5× faster there.
+# probes, and the whole Gram with one `eigh` truncated 40 probes in 0.74 s against Krylov's 1.77 (`curate bench
+# precondition --model runs/quickstart/model --factors ... --probe-file ... --probes 40 --threads 2`, decompositions
+# on one thread); SmolLM2's 1536 × 576 layers (18 × the rank) keep Krylov, 3.5× faster there.
 EXACT_WIDTH_PER_RANK = 4
 
 
