@@ -104,7 +104,7 @@ KRYLOV_TOLERANCE = 1e-8
 # way. On the quickstart's 512 × 128 layers at rank 32 it built 6.3 blocks (101 of the 128 columns) for its real
 # probes, and the whole Gram with one `eigh` truncated 40 probes in 0.74 s against Krylov's 1.77 (`curate bench
 # precondition --model runs/quickstart/model --factors ... --probe-file ... --probes 40 --threads 2`, decompositions
-# on one thread); SmolLM2's 1536 × 576 layers (18 × the rank) keep Krylov, 3.5× faster there.
+# on one thread); SmolLM2's 1536 × 576 layers (18 × the rank) keep Krylov, which its default bench measures.
 EXACT_WIDTH_PER_RANK = 4
 
 
