@@ -108,11 +108,9 @@ KRYLOV_TOLERANCE = 1e-8
 EXACT_WIDTH_PER_RANK = 4
 
 
-def exact_basis(matrices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`krylov_basis`'s result when the basis spans all N dimensions from the start: (A in float64, I, AᵀA)."""
-    images = matrices.double()
-    basis = torch.eye(matrices.size(-1), dtype=matrices.dtype, device=matrices.device).expand(matrices.size(0), -1, -1)
-    return images, basis, images.mT @ images
+def through_whole_gram(short: int, rank: int) -> bool:
+    """Whether `top_singular` truncates a matrix with this short side through its whole Gram (no Krylov blocks)."""
+    return short <= EXACT_WIDTH_PER_RANK * rank
 
 
 def krylov_basis(
@@ -161,11 +159,15 @@ def top_singular(
     A costs M·N² and an N×N eigendecomposition; once V spans all N dimensions the result is exact. A narrow A
     (N ≤ EXACT_WIDTH_PER_RANK · k) starts from the whole basis: the exact truncation, at that cheaper cost.
     """
-    narrow = matrices.size(-1) <= EXACT_WIDTH_PER_RANK * k
-    images, basis, gram = exact_basis(matrices) if narrow else krylov_basis(matrices, k, tolerance)
+    if through_whole_gram(matrices.size(-1), k):  # the basis is the identity: V_k are the Gram's eigenvectors
+        images, basis = matrices.double(), None
+        gram = images.mT @ images
+    else:
+        images, basis, gram = krylov_basis(matrices, k, tolerance)
     with one_thread():
         vectors = torch.linalg.eigh(gram).eigenvectors[..., -k:]  # ascending: the top k are last
-    return (images @ vectors).to(matrices.dtype), (basis.double() @ vectors).mT.to(matrices.dtype)
+    right = vectors if basis is None else basis.double() @ vectors
+    return (images @ vectors).to(matrices.dtype), right.mT.to(matrices.dtype)
 
 
 def low_rank(matrices: torch.Tensor, rank: int | None, tolerance: float = KRYLOV_TOLERANCE) -> QueryLayer:

@@ -35,7 +35,6 @@ from attribution.ekfac.arguments import DEFAULT_MODULES
 from attribution.ekfac.data import encode_probes, to_batch
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import (
-    EXACT_WIDTH_PER_RANK,
     KRYLOV_BLOCK,
     KRYLOV_TOLERANCE,
     QueryLayer,
@@ -44,6 +43,7 @@ from attribution.ekfac.precondition import (
     low_rank,
     rotate_and_divide,
     rotate_back,
+    through_whole_gram,
 )
 from attribution.task import IGNORE, Encoded, summed_log_prob
 from curate.bench.arguments import PreconditionBenchArguments
@@ -124,7 +124,7 @@ def flops(batch: int, tokens: int, out: int, inp: int, rank: int, blocks: int) -
     long, short = max(out, inp), min(out, inp)
     dense_rotation = batch * 2.0 * (out**2 * inp + out * inp**2)
     gram_truncation = batch * (2.0 * long * short**2 + EIGH_FLOPS * short**3 + 2.0 * long * short * rank)
-    narrow = rank < short <= EXACT_WIDTH_PER_RANK * rank  # `top_singular` truncates through the whole Gram
+    narrow = rank < short and through_whole_gram(short, rank)
     return {
         "earlier": {"rotate in": batch * 2.0 * tokens * out * inp + dense_rotation,
                     "truncate": gram_truncation,
@@ -273,7 +273,7 @@ def krylov_blocks(divided: torch.Tensor, rank: int, tolerance: float) -> int:
     """How many blocks `top_singular` builds on this batch (0 when `low_rank` needs no decomposition, or when
     the matrices are narrow enough to be truncated through their whole Gram)."""
     tall = divided.mT if divided.size(-1) > divided.size(-2) else divided
-    if rank >= tall.size(-1) or tall.size(-1) <= EXACT_WIDTH_PER_RANK * rank:
+    if rank >= tall.size(-1) or through_whole_gram(tall.size(-1), rank):
         return 0
     return -(-krylov_basis(tall, rank, tolerance)[1].size(-1) // KRYLOV_BLOCK)
 
