@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from curate.errors import CurateError
+from curate.openmp import set_openmp_waiting
 
 # command name -> module; only the module of the command being run is imported, so the CLI starts fast
 COMMANDS = {
@@ -55,9 +55,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # OpenMP threads that spin while waiting make torch 5-10x slower when other processes share the cores
-    # (datatrove workers, a busy server); passive waiting costs little when the cores are free.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # bounded spinning: fast alone, and no 2x slowdown when other processes share the cores (curate.openmp)
+    set_openmp_waiting()
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     outermost = not _running  # a recipe runs each stage through main(): the outermost call reports Ctrl-C

@@ -1,6 +1,6 @@
-import os
+from curate.openmp import set_openmp_waiting
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: see curate/cli.py
+set_openmp_waiting()  # before torch loads OpenMP, as the CLI does
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -175,7 +175,11 @@ def test_bench_store_on_a_given_model(tiny_run, tmp_path, capsys, one_thread):
     assert "then 8 passes" in printed and "pass 2/8: scoring, exact queries" in printed  # phases announced
     assert "pass 8/8: whitened, k 8" in printed
     rows = [line.split() for line in printed.splitlines() if line.startswith(("logra", "eigen", "whitened"))]
-    assert [(row[0], row[1]) for row in rows] == [(name, k) for name in ("logra", "eigen", "whitened") for k in "48"]
+    assert [tuple(row[:3]) for row in rows] == [(name, k, precision) for name in ("logra", "eigen", "whitened")
+                                                for k in "48" for precision in ("float32", "int8", "int4")]
+    # bytes per document: an int8 row is a byte per number and a float32 scale, int4 half a byte per number
+    by_precision = {row[2]: int(row[3]) for row in rows if row[:2] == ["eigen", "8"]}
+    assert by_precision["float32"] > by_precision["int8"] > by_precision["int4"]
     assert "plain forward+backward" not in printed and "ours fit" not in printed
     assert main(["bench", "attribution", "--model", str(tiny_run.model)]) == 2
     assert "--model, --corpus and --probe-file go together" in capsys.readouterr().err

@@ -35,7 +35,8 @@ def index(run_dir, out, *args: str) -> int:
 def test_store_keeping_everything_scores_like_a_full_pass(fitted_run, tmp_path, compression, capsys):
     paths = RunDir(fitted_run)
     store = tmp_path / "store"
-    assert index(fitted_run, store, "--compression", compression, "--dims", "0", "--documents-per-shard", "4") == 0
+    assert index(fitted_run, store, "--compression", compression, "--dims", "0", "--precision", "float32",
+                 "--documents-per-shard", "4") == 0
     printed = capsys.readouterr().out
     assert "index plan: 11 documents; memory about" in printed and "11 documents in" in printed
     assert len(list(store.glob("shard-*.safetensors"))) == 3
@@ -120,3 +121,28 @@ def test_search_finds_the_planted_document(fitted_run, tmp_path, capsys):
     assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "nope") == 2
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and errors[0].startswith("error: no probe 'nope'")
+
+
+def test_quantised_stores_are_smaller_and_score_close_to_float32(fitted_run, tmp_path):
+    from safetensors import safe_open
+
+    sizes, scores = {}, {}
+    for precision in ("float32", "int8", "int4"):
+        store = tmp_path / precision
+        assert index(fitted_run, store, "--compression", "eigen", "--dims", "5", "--precision", precision) == 0
+        assert json.loads((store / "store.json").read_text())["precision"] == precision
+        with safe_open(str(next(store.glob("shard-*.safetensors"))), framework="pt") as handle:
+            layer = next(key for key in handle.keys() if key.endswith("down_proj"))
+            sizes[precision] = handle.get_tensor(layer)
+        assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
+                   str(tmp_path / f"scores-{precision}")) == 0
+        scores[precision] = read_scores(tmp_path / f"scores-{precision}")
+    # 5 × 5 kept numbers per document: float32, one byte each, two to a byte (the odd one padded)
+    assert [(tuple(t.shape[1:]), t.dtype) for t in sizes.values()] == [((5, 5), torch.float32), ((5, 5), torch.int8),
+                                                                      ((5, 3), torch.uint8)]
+    reference = torch.tensor(scores["float32"]["p-sum"].to_list())
+    for precision, tolerance in (("int8", 0.01), ("int4", 0.2)):
+        got = torch.tensor(scores[precision]["p-sum"].to_list())
+        # per-row rounding: at most half a step of each row's largest number, so errors stay small against scores
+        assert (got - reference).abs().max() <= tolerance * reference.abs().max()
+        assert torch.corrcoef(torch.stack([got, reference]))[0, 1] > (0.9999 if precision == "int8" else 0.98)

@@ -218,12 +218,14 @@ def rotate_back(query: QueryLayer, q_s: torch.Tensor, q_a: torch.Tensor) -> Quer
 
 def ekfac_query(
     a: torch.Tensor, g: torch.Tensor, q_s: torch.Tensor, q_a: torch.Tensor, lambdas: torch.Tensor, damping: float,
-    rank: int | None,
+    rank: int | None, eigenbasis: bool = False,
 ) -> tuple[QueryLayer, torch.Tensor]:
-    """One layer's EK-FAC queries for a captured batch, and ‖∇f‖² per probe. Its three phases are separate
-    functions so that `curate bench precondition` can time each."""
+    """One layer's EK-FAC queries for a captured batch, and ‖∇f‖² per probe; `eigenbasis` leaves them in the
+    layer's eigenbasis (Q_Sᵀ q Q_A), unrotated. Its three phases are separate functions so that `curate bench
+    precondition` can time each."""
     divided, squared = rotate_and_divide(a, g, q_s, q_a, lambdas, damping)
-    return rotate_back(low_rank(divided, rank), q_s, q_a), squared
+    query = low_rank(divided, rank)
+    return (query if eigenbasis else rotate_back(query, q_s, q_a)), squared
 
 
 def _empty_layer(count: int, shape: tuple[int, int], rank: int | None) -> QueryLayer:
@@ -233,9 +235,12 @@ def _empty_layer(count: int, shape: tuple[int, int], rank: int | None) -> QueryL
 
 @torch.no_grad()
 def precondition_queries(
-    model: nn.Module, tokenizer, probes, factors: Factors | None = None, args: ScoreArguments | None = None
+    model: nn.Module, tokenizer, probes, factors: Factors | None = None, args: ScoreArguments | None = None,
+    eigenbasis: bool = False,
 ) -> Queries:
     """The query of every probe: −(G + λI)⁻¹ ∇f per tracked layer (identity G for dot/cosine), low-rank.
+    `eigenbasis` (EK-FAC only) keeps each query in its layer's eigenbasis, Q_Sᵀ q Q_A, for a caller that would
+    rotate it again anyway (the gradient store, whose maps it turns into that basis once per layer).
 
     EK-FAC works in the layer's eigenbasis, where G is diagonal: a probe's gradient Σ_t g_t a_tᵀ is rotated
     through its tokens (T·(out² + in²) flops, `rotated_gradients`), divided by Λ + λ, truncated there, and only
@@ -287,7 +292,8 @@ def precondition_queries(
                     layer = factors.layers[tracked.name]
                     q_s, q_a, lambdas = (t.to(device) for t in (
                         layer.gradient_vectors, layer.activation_vectors, layer.corrected_eigenvalues))
-                    query, squared = ekfac_query(a, g, q_s, q_a, lambdas, damping[tracked.name], args.rank)
+                    query, squared = ekfac_query(a, g, q_s, q_a, lambdas, damping[tracked.name], args.rank,
+                                                  eigenbasis)
                     squared_norms[rows] += squared.double().cpu()
                 else:
                     gradient = per_example_gradients(a, g)
@@ -304,6 +310,7 @@ def precondition_queries(
         "modules": [t.name for t in modules] if layers else [],
         "damping": damping,
         "rank": args.rank,
+        "basis": "eigen" if eigenbasis and args.method == "ekfac" else "layer",
         "sign": "positive: upweighting the document raises log p(completion | prompt)",
     }
     return Queries(probe_ids, nats, squared_norms.sqrt().float(), layers, args, header)

@@ -129,6 +129,8 @@ class Scorer:
         for other in self.sets:
             if other.header.get("fingerprint", model_fingerprint(model)) != model_fingerprint(model):
                 raise InputError("these queries were built for another model (fingerprints differ)")
+            if other.header.get("basis", "layer") != "layer":
+                raise InputError("these queries are in the layers' eigenbasis (for a gradient store), not the layers'")
             if list(other.layers) != list(first.layers) or other.args.score_dtype != first.args.score_dtype:
                 raise InputError("query sets scored in one pass need the same layers and score dtype")
         self.sizes = [len(queries.probe_ids) for queries in self.sets]

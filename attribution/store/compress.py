@@ -30,7 +30,9 @@ import torch
 from attribution.ekfac.data import stable_seed
 from attribution.ekfac.factors import Factors, load_tensors, save_tensors
 from attribution.ekfac.modules import Tracked
+from attribution.ekfac.precondition import QueryLayer
 from attribution.store.arguments import IndexArguments
+from attribution.store.precision import bytes_per_layer
 from curate.errors import InputError
 
 COMPRESSION_FILE = "compression.safetensors"
@@ -111,13 +113,27 @@ class Compression:
         maps = self.layers[name]
         return torch.bmm((g @ maps.store_out.to(g.device)).mT, a @ maps.store_in.to(a.device))
 
-    def query_side(self, name: str, queries: torch.Tensor) -> torch.Tensor:
-        """D(q) for a batch of full queries (Q, out, in): (Q, k_out, k_in)."""
+    def query_side(self, name: str, queries: QueryLayer, eigenbasis: tuple[torch.Tensor, torch.Tensor] | None = None
+                   ) -> torch.Tensor:
+        """D(q) for a batch of queries q = left @ right ((Q, out, r) and (Q, r, in)): (Q, k_out, k_in), never forming
+        q. Queries left in the layer's eigenbasis (`precondition_queries(eigenbasis=True)`) come with its vectors
+        (Q_S, Q_A): the maps turn into that basis instead (Q_Sᵀ L', Q_Aᵀ R'; for eigen, a selection of rows and
+        columns), which spares each query the rotation back (out²·in flops) and the rotation in again."""
         maps = self.layers[name]
-        return maps.query_out.mT.to(queries) @ queries @ maps.query_in.to(queries)
+        out_map, in_map = maps.query_out, maps.query_in
+        if eigenbasis is not None:
+            q_s, q_a = eigenbasis
+            out_map, in_map = (q_s.double().mT @ out_map.double()).float(), (q_a.double().mT @ in_map.double()).float()
+        left, right = queries.left, queries.right
+        return (out_map.mT.to(left) @ left) @ (right @ in_map.to(right))
 
-    def floats_per_document(self) -> int:
-        return sum(maps.shape[0] * maps.shape[1] for maps in self.layers.values())
+    @property
+    def precision(self) -> str:
+        return self.header.get("precision", "float32")  # stores from before `precision` existed are float32
+
+    def bytes_per_document(self, precision: str | None = None) -> int:
+        """Bytes of one document's compressed layers in `precision` (default: the store's)."""
+        return sum(bytes_per_layer(*maps.shape, precision or self.precision) for maps in self.layers.values())
 
     def save(self, path: Path) -> None:
         # logra and eigen use one map for both sides: safetensors refuses tensors that share memory
@@ -133,4 +149,4 @@ class Compression:
         return cls(header, {name: LayerMaps(*(tensors[f"{name}/{key}"] for key in keys)) for name in header["modules"]})
 
     def describe(self) -> str:
-        return json.dumps({k: self.header[k] for k in ("compression", "dims", "seed")})
+        return json.dumps({**{k: self.header[k] for k in ("compression", "dims", "seed")}, "precision": self.precision})

@@ -5,7 +5,8 @@ A store folder holds:
                                      compression, its dims and seed, max_length, the factors' identity (or null)
     compression.safetensors          each layer's maps (`compress.Compression`), so queries map the same way
     shard-XXXXX.safetensors          (datatrove task R: shard-RRRRR-XXXXX) `documents_per_shard` consecutive
-                                     documents: per layer a float32 tensor (N, k_out, k_in), memory-mappable,
+                                     documents: per layer a tensor (N, k_out, k_in) in the store's precision
+                                     (`precision`: float32, or integers with per-row scales), memory-mappable,
                                      `doc_grad_norm` (N,), and in its JSON header the store header, the document
                                      ids, the skipped counts
                                      and the first characters of each document (for `curate search`)
@@ -41,6 +42,7 @@ from attribution.ekfac.stages import Corpus, bad_records_file, factors_identity
 from attribution.store.arguments import IndexArguments
 from attribution.store.compress import COMPRESSION_FILE, Compression
 from attribution.store.memory import plan_index
+from attribution.store.precision import encode
 from curate.corpus.io import BAD_RECORDS_FILE, write_atomic
 from curate.errors import InputError
 
@@ -67,6 +69,7 @@ def store_header(model, modules, args: IndexArguments, factors_path: Path | None
         "compression": args.compression,
         "dims": args.dims,
         "seed": args.seed,
+        "precision": args.precision,
         "max_length": args.max_length,
         "factors": factors_identity(factors_path) if factors_path is not None else None,
     }
@@ -173,7 +176,9 @@ def index_parts(model, tokenizer, documents: Iterable, compression: Compression,
                          for p, d in enumerate(chunk, start=index * args.documents_per_shard)}
                 snippets = [" ".join(str(texts.get(i, "")).split())[:SNIPPET] for i in ids]
                 meta = {**compression.header, "doc_ids": ids, "snippets": snippets, "skipped": asdict(skipped)}
-                save_tensors({**layers, NORM_KEY: norms.float()}, path, meta)
+                stored = {key: value for name, layer in layers.items()
+                          for key, value in encode(name, layer, compression.precision).items()}
+                save_tensors({**stored, NORM_KEY: norms.float()}, path, meta)
                 summary["shards_written"] += 1
                 summary["documents_indexed"] += len(ids)
                 summary["skipped"] += skipped

@@ -1,8 +1,9 @@
 """The memory and disk `curate index` needs, estimated before work starts (the pattern of `ekfac.memory`).
 
 Memory: the runtime and model, one batch's forward pass and captured (a, g) at --max-length tokens, the
-compression's maps, and one shard's compressed gradients held until it is written. Disk: every document's
-k_out × k_in float32 numbers per layer and its gradient norm, plus the ids in each shard's header, and the maps.
+compression's maps, and one shard's compressed gradients held until it is written (in float32 and encoded). Disk:
+every document's k_out × k_in numbers per layer in the store's precision and its gradient norm, plus the ids in
+each shard's header, and the maps.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from torch import nn
 from attribution.ekfac.memory import FLOAT, ID_BYTES, RUNTIME, _forward, describe
 from attribution.ekfac.modules import Tracked
 from attribution.store.arguments import IndexArguments
+from attribution.store.precision import bytes_per_layer
 
 
-def bytes_per_document(modules: list[Tracked], args: IndexArguments) -> int:
-    floats = sum(args.kept(t.out_features) * args.kept(t.in_features) for t in modules)
-    return floats * FLOAT + FLOAT + ID_BYTES
+def bytes_per_document(modules: list[Tracked], args: IndexArguments, precision: str | None = None) -> int:
+    """A document's bytes in a shard at `precision` (default: the store's): its layers, its norm and its id."""
+    stored = sum(bytes_per_layer(args.kept(t.out_features), args.kept(t.in_features), precision or args.precision)
+                 for t in modules)
+    return stored + FLOAT + ID_BYTES
 
 
 def index_needs(model: nn.Module, modules: list[Tracked], args: IndexArguments,
@@ -31,7 +35,9 @@ def index_needs(model: nn.Module, modules: list[Tracked], args: IndexArguments,
         "batch": _forward(model, args.batch_size, args.max_length)
         + sum(tokens * (t.in_features + t.out_features) * FLOAT for t in modules),
         "maps": maps,
-        "shard": min(documents, args.documents_per_shard) * bytes_per_document(modules, args),
+        # a shard's layers are held in float32 until they are encoded, then both until it is written
+        "shard": min(documents, args.documents_per_shard) * (bytes_per_document(modules, args, "float32")
+                                                              + bytes_per_document(modules, args)),
     }
     # The maps are saved beside the shards (compression.safetensors): at `curate bench memory --quick` (16
     # documents) leaving them out put the store at 0.69 MB against 0.92 MB measured.

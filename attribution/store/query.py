@@ -29,6 +29,7 @@ from attribution.ekfac.scoring import DocumentScores, finish_scores, write_part
 from attribution.ekfac.stages import factors_identity
 from attribution.store.compress import COMPRESSION_FILE, Compression
 from attribution.store.index import NORM_KEY, check_complete, read_store_header, shards
+from attribution.store.precision import decode
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
 
@@ -50,31 +51,42 @@ def mapped_queries(model, tokenizer, probes, factors_path: Path, store: Path, ar
     compression = Compression.load(Path(store) / COMPRESSION_FILE)
     factors = Factors.load(factors_path) if args.method == "ekfac" else None
     layers = "|".join(f"^{re.escape(name)}$" for name in compression.layers)
-    queries = precondition_queries(model, tokenizer, probes, factors, replace(args, rank=None, modules=layers))
+    queries = precondition_queries(model, tokenizer, probes, factors, replace(args, rank=None, modules=layers),
+                                   eigenbasis=factors is not None)
     missing = [name for name in compression.layers if name not in queries.layers]
     if missing:
         raise InputError(f"the factors have no statistics for the store's layers {missing[:5]}")
+    return queries, map_queries(queries, compression, factors), compression
+
+
+def map_queries(queries: Queries, compression: Compression, factors: Factors | None) -> dict[str, torch.Tensor]:
+    """Each layer's D(q), flattened (Q, k_out·k_in); EK-FAC queries are in the eigenbasis of `factors`."""
     mapped = {}
     for name in compression.layers:
-        layer = queries.layers[name]
-        mapped[name] = compression.query_side(name, torch.bmm(layer.left, layer.right)).flatten(1)
-    return queries, mapped, compression
+        basis = None if factors is None else (factors.layers[name].gradient_vectors,
+                                              factors.layers[name].activation_vectors)
+        mapped[name] = compression.query_side(name, queries.layers[name], basis).flatten(1)
+    return mapped
 
 
-def read_shard(path: Path, names: list[str]) -> tuple[dict, dict[str, torch.Tensor], torch.Tensor]:
-    """A shard's header, its layers (N, k_out·k_in) and norms; safetensors maps the file rather than parse it."""
+def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, torch.Tensor], torch.Tensor]:
+    """A shard's header, its layers as float32 (N, k_out·k_in) and norms; safetensors maps the file rather than
+    parse it."""
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = json.loads(handle.metadata()["header"])
-            layers = {name: handle.get_tensor(name).flatten(1) for name in names}
-            return meta, layers, handle.get_tensor(NORM_KEY)
+            stored = {key: handle.get_tensor(key) for key in handle.keys()}
+            layers = {name: decode(stored, name, compression.precision, maps.shape[1]).flatten(1)
+                      for name, maps in compression.layers.items()}
+            return meta, layers, stored[NORM_KEY]
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"{path} is cut short or corrupt ({error}); rebuild it: delete it and rerun `curate index`") \
             from None
 
 
-def shard_scores(path: Path, mapped: dict[str, torch.Tensor], queries: Queries) -> DocumentScores:
-    meta, layers, norms = read_shard(path, list(mapped))
+def shard_scores(path: Path, compression: Compression, mapped: dict[str, torch.Tensor], queries: Queries
+                 ) -> DocumentScores:
+    meta, layers, norms = read_shard(path, compression)
     scores = torch.zeros(norms.size(0), len(queries.probe_ids))
     for name, query in mapped.items():
         scores += layers[name] @ query.mT
@@ -105,8 +117,8 @@ def score_from_store(store: Path, model_path: Path, probes_path: Path, factors_p
     for old in out.glob("part-*.parquet"):
         old.unlink()  # fast to redo whole: no part is kept from an earlier run
     for path in shards(store):
-        write_part(shard_scores(path, mapped, queries), out / f"{path.stem.replace('shard', 'part', 1)}.parquet")
+        write_part(shard_scores(path, compression, mapped, queries), out / f"{path.stem.replace('shard', 'part', 1)}.parquet")
     described = {**queries.describe(), "index": {"path": str(store.absolute()), **{k: compression.header[k] for k in (
-        "compression", "dims", "seed", "factors")}, "documents": complete["documents"]}}
+        "compression", "dims", "seed", "factors")}, "precision": compression.precision, "documents": complete["documents"]}}
     write_atomic(out / "probes.json", json.dumps(described, indent=2) + "\n")
     return {**finish_scores(out), "probes": len(queries.probe_ids), "seconds": time.perf_counter() - started}

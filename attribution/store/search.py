@@ -60,12 +60,12 @@ def search_store(store: Path, model_path: Path, factors_path: Path, query, top_k
     check_complete(store)
     args = ScoreArguments(method="dot" if plain else "ekfac", progress=False)
     model, tokenizer = (device or DeviceArguments()).load(model_path, 2)
-    _, mapped, _ = mapped_queries(model, tokenizer, [query], factors_path, Path(store), args)
+    _, mapped, compression = mapped_queries(model, tokenizer, [query], factors_path, Path(store), args)
     names = list(mapped)
     vector = torch.cat([mapped[name] for name in names], dim=1).numpy().astype(np.float32)
     index, ids, snippets = faiss.IndexFlatIP(vector.shape[1]), [], []
     for path in shards(store):
-        meta, layers, _ = read_shard(path, names)
+        meta, layers, _ = read_shard(path, compression)
         index.add(np.ascontiguousarray(torch.cat([layers[name] for name in names], dim=1).numpy(), dtype=np.float32))
         ids += meta["doc_ids"]
         snippets += meta.get("snippets", [""] * len(meta["doc_ids"]))

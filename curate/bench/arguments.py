@@ -6,14 +6,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from attribution.ekfac.arguments import DEFAULT_MODULES
+from attribution.store.arguments import PRECISIONS
 from curate.classify.arguments import ClassifierArguments
 from curate.errors import InputError
 from curate.options import option
 from curate.paths import RunDir
 
-# k per side of each compression the store bench measures; at the anchor's 512 × 128 layers: 0.1%, 0.4%, 1.6%
-# and 4.8% of the gradient
-STORE_SIZES = (8, 16, 32, 56)
+# k per side of each compression the store bench measures; at the anchor's 512 × 128 layers these keep 0.4%, 4.8%,
+# 19% and 37.5% of the gradient's numbers, and in int4 (`--precisions`) 0.1% to 4.98% of its float32 bytes
+STORE_SIZES = (16, 56, 112, 192)
 
 
 @dataclass
@@ -48,6 +49,8 @@ class BenchSettings:
                                      "the file")
     modules: str | None = option(None, "regex over layer names (default: the MLP linears)")
     dims: list[int] = option(list(STORE_SIZES), "k per side of each compression the store bench measures")
+    precisions: list[str] = option(list(PRECISIONS), "how the store bench keeps the stored numbers: float32, int8, "
+                                   "int4 (each size is built once and scored in each precision)")
     store_only: bool = option(False, "with --store, only the store bench: no plain pass, no timing of the "
                               "engine or kronfluence")
 
@@ -59,6 +62,8 @@ class BenchSettings:
             raise InputError("--store-only needs --store")
         if not self.dims or min(self.dims) < 1:
             raise InputError("--dims must be one or more sizes ≥ 1")
+        if not self.precisions or set(self.precisions) - set(PRECISIONS):
+            raise InputError(f"--precisions must be one or more of {', '.join(PRECISIONS)}")
 
     @property
     def module_pattern(self) -> str:

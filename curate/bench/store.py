@@ -5,12 +5,15 @@ with `--corpus` and `--probe-file`), with the same fitted factors:
   one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate score` does);
   exact pass         exact queries (`--exact`): the reference every agreement is measured against;
   build              `curate index`'s work: one pass compressing every document, against one scoring pass;
-  query              scoring the probes from the store (exact queries mapped into it, one matmul per layer),
-                     against one scoring pass: what a new probe set costs once the store exists;
-  bytes/doc          stored numbers per document against the full per-document gradient (Σ out·in floats);
+  query              scoring the probes from the store (exact queries mapped into it, the stored numbers decoded
+                     to float32, one matmul per layer), against one scoring pass: what a new probe set costs
+                     once the store exists;
+  bytes/doc          stored bytes per document in each precision (`--precisions`; each size is built once and
+                     encoded in each) against the full per-document gradient in float32 (Σ out·in · 4 bytes);
   agreement          per probe, Pearson and Spearman correlation across documents with the exact scores (median
                      over probes), and the overlap of the top 1% of documents (at least one document).
-Each compression at a few sizes k (`--dims`), printed as a table and drawn as agreement against storage.
+Each compression at a few sizes k (`--dims`) and precisions, printed as a table and drawn as agreement against
+stored bytes.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from attribution.ekfac import (
 from attribution.store.arguments import COMPRESSIONS, IndexArguments
 from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
+from attribution.store.precision import decode, encode
+from attribution.store.query import map_queries
 from curate.bench.arguments import BenchSettings
 
 
@@ -57,15 +62,15 @@ def _timed(work: Callable):
     return result, time.perf_counter() - start
 
 
-def store_scores(model, probes, factors, compression: Compression, layers: dict, settings: BenchSettings):
-    """Scores from an in-memory store, the way `attribution.store.query` scores a shard."""
+def store_scores(model, probes, factors, compression: Compression, encoded: dict, precision: str,
+                 settings: BenchSettings):
+    """Scores from an in-memory store, the way `attribution.store.query` scores a shard: the numbers decoded from
+    `precision`, the queries mapped into the store."""
     args = ScoreArguments(rank=None, batch_size=settings.batch_size, max_length=settings.tokens, progress=False)
-    queries = precondition_queries(model, None, probes, factors, args)
-    scores = 0
-    for name, layer in queries.layers.items():
-        mapped = compression.query_side(name, torch.bmm(layer.left, layer.right)).flatten(1)
-        scores = scores + layers[name].flatten(1) @ mapped.mT
-    return scores
+    queries = precondition_queries(model, None, probes, factors, args, eigenbasis=True)
+    mapped = map_queries(queries, compression, factors)
+    return sum(decode(encoded, name, precision, compression.layers[name].shape[1]).flatten(1) @ query.mT
+               for name, query in mapped.items())
 
 
 def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
@@ -87,25 +92,31 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
     ranked, pass_seconds = _timed(lambda: full_pass(settings.rank))
     echo(f"pass 2/{runs}: scoring, exact queries ({pass_seconds:.1f} s for the first)")
     exact, exact_seconds = _timed(lambda: full_pass(None))
-    rows = [{"compression": f"full rank {settings.rank}", "k": "-", "fraction": 1.0, "build": float("nan"),
-             "query": pass_seconds, **agreement(ranked, exact)}]
-    for name in COMPRESSIONS:
-        for size in settings.dims:
-            echo(f"pass {len(rows) + 2}/{runs}: {name}, k {size}")
-            args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
-                                  max_length=settings.tokens, progress=False)
-            compression = Compression.build(modules, args, factors, {})
-            (_, layers, _, _), build = _timed(lambda a=args, c=compression: compress_documents(model, None, documents, c, a))
-            scores, query = _timed(lambda c=compression, s=layers: store_scores(model, probes, factors, c, s, settings))
-            rows.append({"compression": name, "k": size, "fraction": compression.floats_per_document() / full_floats,
+    rows = [{"compression": f"full rank {settings.rank}", "k": "-", "precision": "float32", "fraction": 1.0,
+             "build": float("nan"), "query": pass_seconds, **agreement(ranked, exact)}]
+    sizes = [(name, size) for name in COMPRESSIONS for size in settings.dims]
+    for number, (name, size) in enumerate(sizes, start=3):
+        echo(f"pass {number}/{runs}: {name}, k {size}")
+        args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
+                              max_length=settings.tokens, progress=False)
+        compression = Compression.build(modules, args, factors, {})
+        (_, layers, _, _), build = _timed(lambda a=args, c=compression: compress_documents(model, None, documents, c, a))
+        for precision in settings.precisions:
+            encoded = {key: value for layer, values in layers.items() for key, value in
+                       encode(layer, values, precision).items()}
+            scores, query = _timed(lambda c=compression, e=encoded, p=precision:
+                                   store_scores(model, probes, factors, c, e, p, settings))
+            rows.append({"compression": name, "k": size, "precision": precision,
+                         "fraction": compression.bytes_per_document(precision) / (4 * full_floats),
                          "build": build, "query": query, **agreement(scores, exact)})
     echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
          f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s, exact pass "
          f"{exact_seconds:.2f} s; agreement with the exact EK-FAC scores at the same factors (median over probes)")
-    echo(f"{'compression':<14}{'k':>4}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}{'query s':>9}"
-         f"{'pass/query':>11}{'Pearson':>9}{'Spearman':>9}{'top-1%':>8}")
+    echo(f"{'compression':<14}{'k':>4}{'precision':>10}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}"
+         f"{'query s':>9}{'pass/query':>11}{'Pearson':>9}{'Spearman':>9}{'top-1%':>8}")
     for row in rows:
-        echo(f"{row['compression']:<14}{row['k']:>4}{row['fraction'] * full_floats * 4:>11.0f}{row['fraction']:>9.2%}"
+        echo(f"{row['compression']:<14}{row['k']:>4}{row['precision']:>10}{row['fraction'] * full_floats * 4:>11.0f}"
+             f"{row['fraction']:>9.2%}"
              f"{row['build']:>9.2f}{row['build'] / pass_seconds:>11.2f}{row['query']:>9.3f}"
              f"{pass_seconds / row['query']:>11.1f}{row['pearson']:>9.3f}{row['spearman']:>9.3f}{row['top1%']:>8.2f}")
     if settings.store_plot:
@@ -118,12 +129,15 @@ def plot_curves(rows: list[dict], path: str):
 
     figure, axes = new_figure(10, 4, ncols=2)
     for name in COMPRESSIONS:
-        mine = [row for row in rows if row["compression"] == name]
-        for axis, key in zip(axes, ("spearman", "top1%"), strict=True):
-            axis.plot([100 * row["fraction"] for row in mine], [row[key] for row in mine], marker="o", label=name)
+        for precision in dict.fromkeys(row["precision"] for row in rows if row["compression"] == name):
+            mine = [row for row in rows if (row["compression"], row["precision"]) == (name, precision)]
+            for axis, key in zip(axes, ("spearman", "top1%"), strict=True):
+                axis.plot([100 * row["fraction"] for row in mine], [row[key] for row in mine], marker="o",
+                          label=f"{name} {precision}")
     for axis, key in zip(axes, ("median Spearman", "median top-1% overlap"), strict=True):
+        axis.axvline(5, color="grey", linestyle=":", linewidth=1)
         axis.set_xscale("log")
-        axis.set_xlabel("stored numbers, % of the full per-document gradient")
+        axis.set_xlabel("stored bytes, % of the full per-document gradient in float32")
         axis.set_ylabel(key)
         axis.legend()
     return save_figure(figure, path)
