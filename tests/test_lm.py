@@ -1,6 +1,7 @@
 import json
 import math
 
+import pytest
 import torch
 from datatrove.data import Document
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -85,3 +86,26 @@ def test_train_from_corpus_records_what_the_model_was_made_from(tmp_path, tiny_t
     }
     assert len(heldout) == sum(is_heldout(d.id, 0.1, 3) for d in docs) > 0
     assert (tmp_path / "model" / "loss.png").exists()
+
+
+def test_a_step_that_cannot_compile_trains_eagerly_and_says_so(tiny_texts, monkeypatch, capsys):
+    def no_compiler(function):
+        def fails(*args):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return fails
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    eager = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, tiny_config(steps=3), progress=False)
+    tried = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, tiny_config(steps=3, compile=True),
+                     tokenizer=eager.tokenizer, progress=False)
+    assert capsys.readouterr().out.count("torch.compile failed (RuntimeError: no C++ compiler found); training eagerly") == 1
+    assert tried.train_losses == eager.train_losses
+
+
+@pytest.mark.slow
+def test_a_compiled_step_trains_like_the_eager_one(tiny_texts):
+    eager = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, tiny_config(steps=10), progress=False)
+    compiled = train_lm(tiny_texts[:270], tiny_texts[270:], TINY_MODEL, tiny_config(steps=10, compile=True),
+                        tokenizer=eager.tokenizer, progress=False)
+    # fused kernels sum in another order: the same trajectory up to float32 rounding
+    assert compiled.train_losses == pytest.approx(eager.train_losses, rel=1e-3)

@@ -14,8 +14,9 @@ when every direction is kept, and an unbiased estimate of it otherwise:
             in the eigenbasis by the rank-one (Kronecker) fit D_s D_aᵀ of Λ + λ before the Gaussian sketch, so
             that the sketch spends its accuracy where the preconditioned score lives rather than on the
             high-variance directions preconditioning divides away. Still exact at full size, unbiased below it.
-At the bench's anchor setting (`curate bench attribution --store`) eigen agreed best with full EK-FAC at every
-size, whitened beat logra from k = 32 on; hence the default (`IndexArguments`).
+`curate bench attribution --store` found eigen agreeing best with full EK-FAC at every size measured, on the
+random-init anchor and on the quickstart's trained LM; hence the default (`IndexArguments`), whose numbers are
+stored in int4 (`precision`).
 A side whose k reaches the layer's width is kept whole (identity, or the whole eigenbasis): no randomness.
 """
 

@@ -116,14 +116,19 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
 
 @torch.no_grad()
 def compress_documents(model, tokenizer, documents: Iterable, compression: Compression, args: IndexArguments,
-                       start: int = 0, progress: tqdm | None = None) -> tuple[list[str], dict, torch.Tensor, Skipped]:
-    """Ids, per-layer compressed gradients (N, k_out, k_in), full-gradient norms and skipped counts of `documents`
-    in their input order. Documents too short or with non-finite gradients are skipped and counted."""
+                       start: int = 0, progress: tqdm | None = None, precision: str = "float32"
+                       ) -> tuple[list[str], dict, torch.Tensor, Skipped]:
+    """Ids, per-layer compressed gradients (N, k_out, k_in) encoded in `precision` (the tensors `precision.encode`
+    makes: for float32 just the layers), full-gradient norms and skipped counts of `documents` in their input order.
+    Each batch is encoded as soon as it is compressed, so a shard never holds its float32 numbers whole. Documents
+    too short or with non-finite gradients are skipped and counted."""
     modules = find_modules(model, "|".join(f"^{re.escape(name)}$" for name in compression.layers))
     device = next(model.parameters()).device
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
     skipped = Skipped()
-    positions, ids, norms, stored = [], [], [], {t.name: [] for t in modules}
+    positions, ids, norms = [], [], []
+    stored = {key: [empty] for name, maps in compression.layers.items()
+              for key, empty in encode(name, torch.zeros(0, *maps.shape), precision).items()}
     for batch_positions, batch_ids, items in document_batches(documents, tokenizer, args.batch_size, args.max_length,
                                                              skipped, start=start):
         captured = capture(model, modules, to_batch(items, pad_id, device), _document_loss)
@@ -142,14 +147,16 @@ def compress_documents(model, tokenizer, documents: Iterable, compression: Compr
         ids += [i for i, k in zip(batch_ids, keep, strict=True) if k]
         norms.append(squared.cpu()[finite].clamp(min=0).sqrt())
         for name, value in parts.items():
-            stored[name].append(value[finite])
+            for key, encoded in encode(name, value[finite], precision).items():
+                stored[key].append(encoded)
         if progress is not None:
             progress.update(len(items))
     if progress is not None:
         progress.update(skipped.too_short)
     order = sorted(range(len(ids)), key=positions.__getitem__)
-    layers = {name: torch.cat(values)[order] if values else torch.zeros(0, *compression.layers[name].shape)
-              for name, values in stored.items()}
+    layers = {}
+    for key in list(stored):  # one tensor at a time, its batches freed as it goes
+        layers[key] = torch.cat(stored.pop(key))[order]
     return [ids[i] for i in order], layers, torch.cat(norms)[order] if norms else torch.zeros(0), skipped
 
 
@@ -171,14 +178,13 @@ def index_parts(model, tokenizer, documents: Iterable, compression: Compression,
                 bar.update(len(chunk))
             else:
                 ids, layers, norms, skipped = compress_documents(model, tokenizer, chunk, compression, args,
-                                                                 start=index * args.documents_per_shard, progress=bar)
+                                                                 start=index * args.documents_per_shard, progress=bar,
+                                                                 precision=compression.precision)
                 texts = {document_id(d, p): getattr(d, "text", d if isinstance(d, str) else "")
                          for p, d in enumerate(chunk, start=index * args.documents_per_shard)}
                 snippets = [" ".join(str(texts.get(i, "")).split())[:SNIPPET] for i in ids]
                 meta = {**compression.header, "doc_ids": ids, "snippets": snippets, "skipped": asdict(skipped)}
-                stored = {key: value for name, layer in layers.items()
-                          for key, value in encode(name, layer, compression.precision).items()}
-                save_tensors({**stored, NORM_KEY: norms.float()}, path, meta)
+                save_tensors({**layers, NORM_KEY: norms.float()}, path, meta)
                 summary["shards_written"] += 1
                 summary["documents_indexed"] += len(ids)
                 summary["skipped"] += skipped

@@ -1,7 +1,7 @@
 """The memory and disk `curate index` needs, estimated before work starts (the pattern of `ekfac.memory`).
 
 Memory: the runtime and model, one batch's forward pass and captured (a, g) at --max-length tokens, the
-compression's maps, and one shard's compressed gradients held until it is written (in float32 and encoded). Disk:
+compression's maps, and one shard's compressed gradients (encoded batch by batch) held until it is written. Disk:
 every document's k_out × k_in numbers per layer in the store's precision and its gradient norm, plus the ids in
 each shard's header, and the maps.
 """
@@ -32,12 +32,12 @@ def index_needs(model: nn.Module, modules: list[Tracked], args: IndexArguments,
     parts = {
         "runtime": RUNTIME,
         "model": sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers())),
+        # the batch's compressed gradients are float32 until encoded
         "batch": _forward(model, args.batch_size, args.max_length)
-        + sum(tokens * (t.in_features + t.out_features) * FLOAT for t in modules),
+        + sum(tokens * (t.in_features + t.out_features) * FLOAT for t in modules)
+        + args.batch_size * bytes_per_document(modules, args, "float32"),
         "maps": maps,
-        # a shard's layers are held in float32 until they are encoded, then both until it is written
-        "shard": min(documents, args.documents_per_shard) * (bytes_per_document(modules, args, "float32")
-                                                              + bytes_per_document(modules, args)),
+        "shard": min(documents, args.documents_per_shard) * bytes_per_document(modules, args),
     }
     # The maps are saved beside the shards (compression.safetensors): at `curate bench memory --quick` (16
     # documents) leaving them out put the store at 0.69 MB against 0.92 MB measured.

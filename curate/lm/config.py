@@ -34,3 +34,5 @@ class TrainConfig:
     vocab_size: int = option(4096, "tokenizer vocabulary size")
     seed: int = option(0, "seed of the held-out split, initialisation and batches")
     device: str = option("auto", "torch device (auto: cuda if available, else cpu)")
+    compile: bool = option(False, "compile the training step with torch.compile (needs a C++ compiler on CPU; "
+                           "falls back to eager, saying so, if compiling fails)")

@@ -51,6 +51,32 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
 
+def next_token_loss(model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = model(input_ids=x).logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+
+
+def compiled_loss(config: TrainConfig):
+    """`next_token_loss`, compiled when `config.compile` asks for it and torch can: the forward, the loss and their
+    backward fused into fewer kernels."""
+    if not config.compile:
+        return next_token_loss
+    compiled = torch.compile(next_token_loss)
+
+    def loss(model, x, y):
+        nonlocal compiled
+        try:
+            return compiled(model, x, y)
+        except Exception as error:  # noqa: BLE001 (a missing compiler surfaces as any of several errors)
+            if compiled is next_token_loss:
+                raise
+            print(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); training eagerly")
+            compiled = next_token_loss
+            return compiled(model, x, y)
+
+    return loss
+
+
 @torch.no_grad()
 def evaluate(model, stream: torch.Tensor, config: TrainConfig, device: torch.device) -> float:
     """Mean token loss over fixed, non-overlapping windows of the held-out stream."""
@@ -66,10 +92,7 @@ def evaluate(model, stream: torch.Tensor, config: TrainConfig, device: torch.dev
         y = torch.stack([windows[r * config.seq_len + 1 : (r + 1) * config.seq_len + 1] for r in rows]).to(
             device
         )
-        logits = model(input_ids=x).logits
-        losses.append(
-            torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten()).item() * len(rows)
-        )
+        losses.append(next_token_loss(model, x, y).item() * len(rows))
     model.train()
     return sum(losses) / n_windows
 
@@ -103,6 +126,7 @@ def train_lm(
         betas=(0.9, 0.95),
     )
     batches = torch.Generator().manual_seed(config.seed)
+    step_loss = compiled_loss(config)
     result = TrainResult(model, tokenizer, n_train_tokens=len(train_stream), n_eval_tokens=len(eval_stream))
 
     model.train()
@@ -116,8 +140,7 @@ def train_lm(
         y = torch.stack([train_stream[s + 1 : s + 1 + config.seq_len] for s in starts]).to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        logits = model(input_ids=x).logits
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+        loss = step_loss(model, x, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
