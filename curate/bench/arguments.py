@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from attribution.ekfac.arguments import DEFAULT_MODULES
-from attribution.store.arguments import PRECISIONS
+from attribution.store.arguments import COMPRESSIONS, PRECISIONS
 from curate.classify.arguments import ClassifierArguments
 from curate.errors import InputError
 from curate.options import option
@@ -49,6 +49,8 @@ class BenchSettings:
                                      "the file")
     modules: str | None = option(None, "regex over layer names (default: the MLP linears)")
     dims: list[int] = option(list(STORE_SIZES), "k per side of each compression the store bench measures")
+    compressions: list[str] = option(list(COMPRESSIONS), "the compressions the store bench measures (each size of "
+                                     "each is one pass over the documents)")
     precisions: list[str] = option(list(PRECISIONS), "how the store bench keeps the stored numbers: float32, int8, "
                                    "int4 (each size is built once and scored in each precision)")
     store_only: bool = option(False, "with --store, only the store bench: no plain pass, no timing of the "
@@ -62,6 +64,8 @@ class BenchSettings:
             raise InputError("--store-only needs --store")
         if not self.dims or min(self.dims) < 1:
             raise InputError("--dims must be one or more sizes ≥ 1")
+        if not self.compressions or set(self.compressions) - set(COMPRESSIONS):
+            raise InputError(f"--compressions must be one or more of {', '.join(COMPRESSIONS)}")
         if not self.precisions or set(self.precisions) - set(PRECISIONS):
             raise InputError(f"--precisions must be one or more of {', '.join(PRECISIONS)}")
 

@@ -34,7 +34,7 @@ from attribution.ekfac import (
     precondition_queries,
     score_documents,
 )
-from attribution.store.arguments import COMPRESSIONS, IndexArguments
+from attribution.store.arguments import IndexArguments
 from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
 from attribution.store.precision import decode, encode
@@ -74,10 +74,10 @@ def store_scores(model, probes, factors, compression: Compression, encoded: dict
 
 
 def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
-    runs = 2 + len(COMPRESSIONS) * len(settings.dims)
+    runs = 2 + len(settings.compressions) * len(settings.dims)
     # each phase is one pass over the documents, minutes long on a real model: say which one is running
     echo(f"store bench: fitting factors on {len(documents)} documents, then {runs} passes (rank {settings.rank} and "
-         f"exact scoring, then {len(COMPRESSIONS)} compressions × k {settings.dims})")
+         f"exact scoring, then {len(settings.compressions)} compressions × k {settings.dims})")
     factors = fit_factors(model, None, documents, FactorArguments(modules=settings.module_pattern,
                                                                   batch_size=settings.batch_size,
                                                                   max_length=settings.tokens, progress=False))
@@ -94,7 +94,7 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
     exact, exact_seconds = _timed(lambda: full_pass(None))
     rows = [{"compression": f"full rank {settings.rank}", "k": "-", "precision": "float32", "fraction": 1.0,
              "build": float("nan"), "query": pass_seconds, **agreement(ranked, exact)}]
-    sizes = [(name, size) for name in COMPRESSIONS for size in settings.dims]
+    sizes = [(name, size) for name in settings.compressions for size in settings.dims]
     for number, (name, size) in enumerate(sizes, start=3):
         echo(f"pass {number}/{runs}: {name}, k {size}")
         args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
@@ -128,7 +128,7 @@ def plot_curves(rows: list[dict], path: str):
     from curate.plots import new_figure, save_figure
 
     figure, axes = new_figure(10, 4, ncols=2)
-    for name in COMPRESSIONS:
+    for name in dict.fromkeys(row["compression"] for row in rows[1:]):
         for precision in dict.fromkeys(row["precision"] for row in rows if row["compression"] == name):
             mine = [row for row in rows if (row["compression"], row["precision"]) == (name, precision)]
             for axis, key in zip(axes, ("spearman", "top1%"), strict=True):

@@ -1,7 +1,8 @@
 """`curate index`: one pass over a corpus keeps every document's compressed gradient, into RUN_DIR/store.
 
-    curate index --run-dir runs/x                          eigen, k = 56 (needs `curate fit-factors`)
+    curate index --run-dir runs/x                          eigen, k = 192, int4 (needs `curate fit-factors`)
     curate index --compression logra --dims 64             seeded Gaussian projections, no factors needed
+    curate index --precision float32 --dims 0              every direction, exactly: the full scores
     curate index --tasks 8 --workers 2 [--executor slurm|ray]   as datatrove tasks, one share each
 
 Then `curate score --index RUN_DIR/store` scores any probe set without reading the corpus again, and
@@ -56,7 +57,8 @@ def run(args) -> int:
                   f"by {args.tasks} tasks -> {out}")
         return 0
     summary = index_stage(corpus, model, factors, out, index_args, device, args.overwrite)
-    print(f"{index_args.compression} store (dims {index_args.dims}) of {summary['documents']} documents in "
+    print(f"{index_args.compression} store (dims {index_args.dims}, {index_args.precision}) of {summary['documents']} "
+          f"documents in "
           f"{summary['seconds']:.1f} s: {summary['shards_written']} shards written, {summary['shards_kept']} kept "
           f"from an earlier run -> {out}")
     if summary["skipped"].total:

@@ -61,6 +61,8 @@ def compiled_loss(config: TrainConfig):
     backward fused into fewer kernels."""
     if not config.compile:
         return next_token_loss
+    # the first step waits for the compiler: say so, or the progress bar's first rate looks like a hang
+    print("compiling the training step (about 30 s on 2 cores the first time, a few once torch has cached it)")
     compiled = torch.compile(next_token_loss)
 
     def loss(model, x, y):
