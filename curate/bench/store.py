@@ -128,16 +128,17 @@ def plot_curves(rows: list[dict], path: str):
     from curate.plots import new_figure, save_figure
 
     figure, axes = new_figure(10, 4, ncols=2)
-    for name in dict.fromkeys(row["compression"] for row in rows[1:]):
+    styles = {"float32": "-", "int8": "--", "int4": ":"}  # colour: compression; line: precision
+    for colour, name in enumerate(dict.fromkeys(row["compression"] for row in rows[1:])):
         for precision in dict.fromkeys(row["precision"] for row in rows if row["compression"] == name):
             mine = [row for row in rows if (row["compression"], row["precision"]) == (name, precision)]
             for axis, key in zip(axes, ("spearman", "top1%"), strict=True):
                 axis.plot([100 * row["fraction"] for row in mine], [row[key] for row in mine], marker="o",
-                          label=f"{name} {precision}")
+                          color=f"C{colour}", linestyle=styles[precision], label=f"{name} {precision}")
     for axis, key in zip(axes, ("median Spearman", "median top-1% overlap"), strict=True):
         axis.axvline(5, color="grey", linestyle=":", linewidth=1)
         axis.set_xscale("log")
         axis.set_xlabel("stored bytes, % of the full per-document gradient in float32")
         axis.set_ylabel(key)
-        axis.legend()
+        axis.legend(fontsize="small")
     return save_figure(figure, path)
