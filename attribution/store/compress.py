@@ -22,7 +22,6 @@ A side whose k reaches the layer's width is kept whole (identity, or the whole e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +147,3 @@ class Compression:
         tensors, header = load_tensors(path)
         keys = ("store_out", "store_in", "query_out", "query_in")
         return cls(header, {name: LayerMaps(*(tensors[f"{name}/{key}"] for key in keys)) for name in header["modules"]})
-
-    def describe(self) -> str:
-        return json.dumps({**{k: self.header[k] for k in ("compression", "dims", "seed")}, "precision": self.precision})

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import torch
 
-from attribution.store.arguments import PRECISIONS  # noqa: F401  (the names, kept with the other settings)
-
 LEVELS = {"int8": 127, "int4": 7}
 SCALE_SUFFIX = ":scale"
 

@@ -117,8 +117,10 @@ def score_from_store(store: Path, model_path: Path, probes_path: Path, factors_p
     for old in out.glob("part-*.parquet"):
         old.unlink()  # fast to redo whole: no part is kept from an earlier run
     for path in shards(store):
-        write_part(shard_scores(path, compression, mapped, queries), out / f"{path.stem.replace('shard', 'part', 1)}.parquet")
-    described = {**queries.describe(), "index": {"path": str(store.absolute()), **{k: compression.header[k] for k in (
-        "compression", "dims", "seed", "factors")}, "precision": compression.precision, "documents": complete["documents"]}}
+        part = out / f"{path.stem.replace('shard', 'part', 1)}.parquet"
+        write_part(shard_scores(path, compression, mapped, queries), part)
+    index = {"path": str(store.absolute()), **{k: compression.header[k] for k in ("compression", "dims", "seed", "factors")},
+             "precision": compression.precision, "documents": complete["documents"]}
+    described = {**queries.describe(), "index": index}
     write_atomic(out / "probes.json", json.dumps(described, indent=2) + "\n")
     return {**finish_scores(out), "probes": len(queries.probe_ids), "seconds": time.perf_counter() - started}

@@ -63,18 +63,18 @@ def compiled_loss(config: TrainConfig):
         return next_token_loss
     # the first step waits for the compiler: say so, or the progress bar's first rate looks like a hang
     print("compiling the training step (about 30 s on 2 cores the first time, a few once torch has cached it)")
-    compiled = torch.compile(next_token_loss)
+    current = torch.compile(next_token_loss)
 
     def loss(model, x, y):
-        nonlocal compiled
+        nonlocal current
+        if current is next_token_loss:
+            return current(model, x, y)
         try:
-            return compiled(model, x, y)
+            return current(model, x, y)
         except Exception as error:  # noqa: BLE001 (a missing compiler surfaces as any of several errors)
-            if compiled is next_token_loss:
-                raise
             print(f"torch.compile failed ({type(error).__name__}: {str(error).splitlines()[0][:200]}); training eagerly")
-            compiled = next_token_loss
-            return compiled(model, x, y)
+            current = next_token_loss
+            return current(model, x, y)
 
     return loss
 
