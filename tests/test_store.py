@@ -15,7 +15,7 @@ from attribution.ekfac import (
     precondition_queries,
     score_documents,
 )
-from attribution.store.arguments import IndexArguments
+from attribution.store.arguments import PRECISIONS, IndexArguments
 from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
 from attribution.store.query import map_queries
@@ -102,9 +102,9 @@ def test_eigen_and_whitened_need_factors():
         IndexArguments(compression="pca")
 
 
-@pytest.mark.parametrize("precision", ["float32", "int8", "int4"])
-def test_encoding_keeps_each_number_within_half_a_step_of_its_row(precision):
-    from attribution.store.precision import LEVELS, bytes_per_layer, decode, encode
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_each_number_decodes_to_the_nearest_level_of_its_row(precision):
+    from attribution.store.precision import BITS, LEVELS, bytes_per_layer, decode, encode, row_steps
 
     values = torch.randn(6, 4, 7, generator=torch.Generator().manual_seed(0)) * torch.logspace(-6, 3, 6)[:, None, None]
     values[2, 1] = 0.0  # a row of zeros stays zeros
@@ -112,6 +112,34 @@ def test_encoding_keeps_each_number_within_half_a_step_of_its_row(precision):
     assert sum(t[0].numel() * t.element_size() for t in stored.values()) == bytes_per_layer(4, 7, precision)
     back = decode(stored, "layer", precision, k_in=7)
     assert back.shape == values.shape and back.dtype == torch.float32
-    step = 0 if precision == "float32" else values.abs().amax(-1, keepdim=True) / LEVELS[precision]
-    assert ((back - values).abs() <= step / 2 + 1e-6 * values.abs()).all()
     assert (back[2, 1] == 0).all()
+    if precision == "float32":
+        assert torch.equal(back, values)
+        return
+    if precision in LEVELS:  # whole steps up to the row's largest magnitude: within half a step of each number
+        steps = torch.arange(-LEVELS[precision], LEVELS[precision] + 1.0)
+    else:  # ±½, ±1½ … steps
+        steps = torch.arange(2.0 ** BITS[precision]) - (2 ** BITS[precision] - 1) / 2
+    levels = row_steps(values, precision) * steps  # (6, 4, levels)
+    nearest = (values[..., None] - levels[..., None, :]).abs().amin(-1)
+    assert ((back - values).abs() <= nearest + 1e-6 * values.abs().amax(-1, keepdim=True)).all()
+    if precision == "int1":  # the sign times the row's mean magnitude
+        assert torch.allclose(back, values.sign() * values.abs().mean(-1, keepdim=True))
+
+
+def test_by_default_each_layer_keeps_the_most_directions_within_its_share_of_bytes():
+    from attribution.store.precision import bytes_per_layer
+
+    assert IndexArguments().kept(512, 128) == (364, 128)  # int2: 364 · (32 + 4) bytes ≤ 5% of 512 · 128 · 4
+    for shape in [(512, 128), (128, 512), (1536, 576), (96, 40)]:
+        for precision in PRECISIONS:
+            for share in (0.05, 0.2):
+                args = IndexArguments(precision=precision, share=share)
+                k_out, k_in = args.kept(*shape)
+                budget = share * 4 * shape[0] * shape[1]
+                assert bytes_per_layer(k_out, k_in, precision) <= budget
+                k = max(k_out, k_in) + 1  # one more direction would not fit
+                assert k > max(shape) or bytes_per_layer(min(k, shape[0]), min(k, shape[1]), precision) > budget
+    assert IndexArguments(dims=0).kept(512, 128) == (512, 128) and IndexArguments(dims=200).kept(512, 128) == (200, 128)
+    with pytest.raises(InputError, match="--share must be"):
+        IndexArguments(share=0)

@@ -2,7 +2,7 @@
 
 A store folder holds:
     store.json                       the header: version, model fingerprint, layers (name → [out, in]), the
-                                     compression, its dims and seed, max_length, the factors' identity (or null)
+                                     compression, its dims (or share) and seed, its precision, max_length, the factors' identity (or null)
     compression.safetensors          each layer's maps (`compress.Compression`), so queries map the same way
     shard-XXXXX.safetensors          (datatrove task R: shard-RRRRR-XXXXX) `documents_per_shard` consecutive
                                      documents: per layer a tensor (N, k_out, k_in) in the store's precision
@@ -68,6 +68,7 @@ def store_header(model, modules, args: IndexArguments, factors_path: Path | None
         "modules": {t.name: list(t.shape) for t in modules},
         "compression": args.compression,
         "dims": args.dims,
+        "share": args.share,
         "seed": args.seed,
         "precision": args.precision,
         "max_length": args.max_length,

@@ -18,7 +18,7 @@ from attribution.store.precision import bytes_per_layer
 
 def bytes_per_document(modules: list[Tracked], args: IndexArguments, precision: str | None = None) -> int:
     """A document's bytes in a shard at `precision` (default: the store's): its layers, its norm and its id."""
-    stored = sum(bytes_per_layer(args.kept(t.out_features), args.kept(t.in_features), precision or args.precision)
+    stored = sum(bytes_per_layer(*args.kept(t.out_features, t.in_features), precision or args.precision)
                  for t in modules)
     return stored + FLOAT + ID_BYTES
 
@@ -27,7 +27,7 @@ def index_needs(model: nn.Module, modules: list[Tracked], args: IndexArguments,
                 documents: int) -> tuple[dict[str, int], int]:
     """Bytes per component of the peak memory, and bytes of the store: the shards and the compression's maps."""
     tokens = args.batch_size * args.max_length
-    maps = sum(2 * (t.out_features * args.kept(t.out_features) + t.in_features * args.kept(t.in_features)) * FLOAT
+    maps = sum(2 * sum(width * k for width, k in zip(t.shape, args.kept(*t.shape), strict=True)) * FLOAT
                for t in modules)
     parts = {
         "runtime": RUNTIME,

@@ -1,47 +1,78 @@
-"""How a store keeps its numbers: each document's compressed layer (k_out × k_in) as float32, or quantised per row.
+"""How a store keeps its numbers: each document's compressed layer (k_out × k_in) as float32, or as integers with
+one float32 step per row (one kept output direction), several to a byte:
 
   float32  as computed.
-  int8     each row (one kept output direction) scaled by its largest magnitude to the integers −127..127,
-           with one float32 scale per row: k_out·(k_in + 4) bytes.
-  int4     the same to −7..7, two numbers to a byte (column j with column j + ⌈k_in/2⌉): k_out·(⌈k_in/2⌉ + 4)
-           bytes.
-Rounding errors are independent and small against a row's largest entries, so they mostly cancel in the inner
-products that scores are. At equal bytes more directions beat more bits: on the quickstart's trained LM
-(`curate bench attribution --store`) eigen at 4.8% of the float32 gradient's bytes agreed with full EK-FAC at
-median Spearman 0.78 in float32 (k 56), 0.89 in int8 (k 112) and 0.93 in int4 (k 192); hence int4 by default.
+  int8     the nearest of −127..127 steps, step = the row's largest magnitude / 127: k_out·(k_in + 4) bytes.
+  int4     the same with −7..7, two to a byte: k_out·(⌈k_in/2⌉ + 4) bytes.
+  int2     the nearest of ±½, ±1½ steps, step = the row's root mean square (close to the step that minimises the
+           squared error of Gaussian numbers, 0.996σ), four to a byte: k_out·(⌈k_in/4⌉ + 4) bytes.
+  int1     the sign, times the row's mean magnitude (the least-squares scale of a sign), eight to a byte:
+           k_out·(⌈k_in/8⌉ + 4) bytes.
+Rounding errors are independent across numbers, so they mostly cancel in the inner products that scores are. At
+equal bytes more directions beat more bits: with the eigen compression on the random-init anchor at ~4.9% of the
+float32 gradient's bytes (`curate bench attribution --store`), median Spearman with full EK-FAC was 0.84 in int4
+(k 192 of 512) and 0.93 in int2 (k 352); hence int2 by default. That holds because eigen equalises the numbers'
+weight in the score before they are rounded (`compress`).
+Packing puts column j with columns j + m, j + 2m, … (m = ⌈k_in / numbers per byte⌉) in one byte, so unpacking is
+a few shifts and one join (1.6× faster than neighbours sharing a byte, for int4 on the anchor's layers).
 """
 
 from __future__ import annotations
 
 import torch
 
-LEVELS = {"int8": 127, "int4": 7}
+BITS = {"int8": 8, "int4": 4, "int2": 2, "int1": 1}
+LEVELS = {"int8": 127, "int4": 7}  # rounded to whole steps, zero included; int2 and int1 have no zero level
 SCALE_SUFFIX = ":scale"
+
+
+def numbers_per_byte(precision: str) -> int:
+    return 8 // BITS[precision]
 
 
 def bytes_per_layer(k_out: int, k_in: int, precision: str) -> int:
     if precision == "float32":
         return 4 * k_out * k_in
-    return k_out * ((k_in if precision == "int8" else (k_in + 1) // 2) + 4)
+    return k_out * (-(-k_in // numbers_per_byte(precision)) + 4)
+
+
+def row_steps(values: torch.Tensor, precision: str) -> torch.Tensor:
+    """The step of each row of `values` (…, k_in), keeping the last dimension."""
+    if precision in LEVELS:
+        return values.abs().amax(-1, keepdim=True).float() / LEVELS[precision]
+    if precision == "int2":
+        return values.float().square().mean(-1, keepdim=True).sqrt()
+    return 2 * values.float().abs().mean(-1, keepdim=True)  # int1: the levels are ±step/2
+
+
+def _offset(precision: str) -> float:
+    """Stored codes are unsigned: code − offset is the number of steps."""
+    return 8.0 if precision == "int4" else (2 ** BITS[precision] - 1) / 2
 
 
 def encode(name: str, values: torch.Tensor, precision: str) -> dict[str, torch.Tensor]:
     """A batch of compressed layers (N, k_out, k_in) as the tensors a shard stores under `name`."""
     if precision == "float32":
         return {name: values.float()}
-    levels = LEVELS[precision]
-    scale = values.abs().amax(-1, keepdim=True).float() / levels
-    scaled = values / torch.where(scale > 0, scale, 1.0)
-    integers = scaled.round_().clamp_(-levels, levels).to(torch.int8)
+    step = row_steps(values, precision)
+    scaled = values / torch.where(step > 0, step, 1.0)
+    if precision in LEVELS:
+        levels = LEVELS[precision]
+        codes = scaled.round_().clamp_(-levels, levels)
+    else:  # mid-rise: the nearest of (code − offset) steps, codes 0 .. 2^bits − 1
+        codes = scaled.add_(2 ** (BITS[precision] - 1)).floor_().clamp_(0, 2 ** BITS[precision] - 1)
+    scale = {name + SCALE_SUFFIX: step.squeeze(-1)}
+    if precision == "int8":
+        return {name: codes.to(torch.int8), **scale}
     if precision == "int4":
-        if integers.size(-1) % 2:
-            integers = torch.nn.functional.pad(integers, (0, 1))
-        shifted = (integers + 8).to(torch.uint8)  # 1..15, one nibble each
-        # column j shares its byte with column j + ⌈k_in/2⌉: unpacking is then two bit operations and a join,
-        # 1.6x faster than interleaved pairs on the anchor's layers
-        low, high = shifted.chunk(2, dim=-1)
-        integers = low | (high << 4)
-    return {name: integers, name + SCALE_SUFFIX: scale.squeeze(-1)}
+        codes += 8  # 1..15
+    per = numbers_per_byte(precision)
+    codes = codes.to(torch.uint8)
+    codes = torch.nn.functional.pad(codes, (0, -codes.size(-1) % per))
+    packed = torch.zeros_like(codes[..., : codes.size(-1) // per])
+    for position, chunk in enumerate(codes.chunk(per, dim=-1)):
+        packed |= chunk << (BITS[precision] * position)
+    return {name: packed, **scale}
 
 
 def decode(tensors: dict[str, torch.Tensor], name: str, precision: str, k_in: int) -> torch.Tensor:
@@ -49,7 +80,10 @@ def decode(tensors: dict[str, torch.Tensor], name: str, precision: str, k_in: in
     stored = tensors[name]
     if precision == "float32":
         return stored.float()
-    scale = tensors[name + SCALE_SUFFIX].float()[..., None]
-    if precision == "int4":
-        return torch.cat([stored & 15, stored >> 4], dim=-1)[..., :k_in].float().sub_(8).mul_(scale)
-    return stored.float().mul_(scale)
+    step = tensors[name + SCALE_SUFFIX].float()[..., None]
+    if precision == "int8":
+        return stored.float().mul_(step)
+    bits = BITS[precision]
+    mask = 2**bits - 1
+    codes = torch.cat([(stored >> (bits * position)) & mask for position in range(numbers_per_byte(precision))], -1)
+    return codes[..., :k_in].float().sub_(_offset(precision)).mul_(step)

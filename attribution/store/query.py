@@ -119,7 +119,8 @@ def score_from_store(store: Path, model_path: Path, probes_path: Path, factors_p
     for path in shards(store):
         part = out / f"{path.stem.replace('shard', 'part', 1)}.parquet"
         write_part(shard_scores(path, compression, mapped, queries), part)
-    index = {"path": str(store.absolute()), **{k: compression.header[k] for k in ("compression", "dims", "seed", "factors")},
+    index = {"path": str(store.absolute()), **{k: compression.header.get(k) for k in ("compression", "dims", "share",
+                                                                                    "seed", "factors")},
              "precision": compression.precision, "documents": complete["documents"]}
     described = {**queries.describe(), "index": index}
     write_atomic(out / "probes.json", json.dumps(described, indent=2) + "\n")

@@ -22,6 +22,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from scipy.stats import pearsonr, spearmanr
@@ -40,6 +41,8 @@ from attribution.store.index import compress_documents
 from attribution.store.precision import decode, encode
 from attribution.store.query import map_queries
 from curate.bench.arguments import BenchSettings
+
+DEFAULT_LABEL = "5%"  # the k column of the default store, whose k is chosen per layer (IndexArguments.share)
 
 
 def top_overlap(ours: torch.Tensor, reference: torch.Tensor, fraction: float = 0.01) -> float:
@@ -74,10 +77,10 @@ def store_scores(model, probes, factors, compression: Compression, encoded: dict
 
 
 def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
-    runs = 2 + len(settings.compressions) * len(settings.dims)
+    runs = 3 + len(settings.compressions) * len(settings.dims)
     # each phase is one pass over the documents, minutes long on a real model: say which one is running
     echo(f"store bench: fitting factors on {len(documents)} documents, then {runs} passes (rank {settings.rank} and "
-         f"exact scoring, then {len(settings.compressions)} compressions × k {settings.dims})")
+         f"exact scoring, {len(settings.compressions)} compressions × k {settings.dims}, then the default store)")
     factors = fit_factors(model, None, documents, FactorArguments(modules=settings.module_pattern,
                                                                   batch_size=settings.batch_size,
                                                                   max_length=settings.tokens, progress=False))
@@ -94,28 +97,30 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
     exact, exact_seconds = _timed(lambda: full_pass(None))
     rows = [{"compression": f"full rank {settings.rank}", "k": "-", "precision": "float32", "fraction": 1.0,
              "build": float("nan"), "query": pass_seconds, **agreement(ranked, exact)}]
-    sizes = [(name, size) for name in settings.compressions for size in settings.dims]
-    for number, (name, size) in enumerate(sizes, start=3):
-        echo(f"pass {number}/{runs}: {name}, k {size}")
-        args = IndexArguments(compression=name, dims=size, seed=settings.seed, batch_size=settings.batch_size,
-                              max_length=settings.tokens, progress=False)
+    default = IndexArguments(seed=settings.seed, batch_size=settings.batch_size, max_length=settings.tokens,
+                             progress=False)
+    sizes = [(replace(default, compression=name, dims=size), settings.precisions)
+             for name in settings.compressions for size in settings.dims] + [(default, [default.precision])]
+    for number, (args, precisions) in enumerate(sizes, start=3):
+        label = DEFAULT_LABEL if args is default else args.dims
+        echo(f"pass {number}/{runs}: {args.compression}, k {label}")
         compression = Compression.build(modules, args, factors, {})
         (_, layers, _, _), build = _timed(lambda a=args, c=compression: compress_documents(model, None, documents, c, a))
-        for precision in settings.precisions:
+        for precision in precisions:
             encoded = {key: value for layer, values in layers.items() for key, value in
                        encode(layer, values, precision).items()}
             scores, query = _timed(lambda c=compression, e=encoded, p=precision:
                                    store_scores(model, probes, factors, c, e, p, settings))
-            rows.append({"compression": name, "k": size, "precision": precision,
+            rows.append({"compression": args.compression, "k": label, "precision": precision,
                          "fraction": compression.bytes_per_document(precision) / (4 * full_floats),
                          "build": build, "query": query, **agreement(scores, exact)})
     echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
          f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s, exact pass "
          f"{exact_seconds:.2f} s; agreement with the exact EK-FAC scores at the same factors (median over probes)")
-    echo(f"{'compression':<14}{'k':>4}{'precision':>10}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}"
+    echo(f"{'compression':<14}{'k':>5}{'precision':>10}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}"
          f"{'query s':>9}{'pass/query':>11}{'Pearson':>9}{'Spearman':>9}{'top-1%':>8}")
     for row in rows:
-        echo(f"{row['compression']:<14}{row['k']:>4}{row['precision']:>10}{row['fraction'] * full_floats * 4:>11.0f}"
+        echo(f"{row['compression']:<14}{row['k']:>5}{row['precision']:>10}{row['fraction'] * full_floats * 4:>11.0f}"
              f"{row['fraction']:>9.2%}"
              f"{row['build']:>9.2f}{row['build'] / pass_seconds:>11.2f}{row['query']:>9.3f}"
              f"{pass_seconds / row['query']:>11.1f}{row['pearson']:>9.3f}{row['spearman']:>9.3f}{row['top1%']:>8.2f}")
@@ -128,13 +133,20 @@ def plot_curves(rows: list[dict], path: str):
     from curate.plots import new_figure, save_figure
 
     figure, axes = new_figure(10, 4, ncols=2)
-    styles = {"float32": "-", "int8": "--", "int4": ":"}  # colour: compression; line: precision
-    for colour, name in enumerate(dict.fromkeys(row["compression"] for row in rows[1:])):
-        for precision in dict.fromkeys(row["precision"] for row in rows if row["compression"] == name):
-            mine = [row for row in rows if (row["compression"], row["precision"]) == (name, precision)]
+    # colour: compression; line: precision; a star: the default store
+    styles = {"float32": "-", "int8": "--", "int4": ":", "int2": "-.", "int1": (0, (1, 4))}
+    swept = [row for row in rows[1:] if row["k"] != DEFAULT_LABEL]
+    for colour, name in enumerate(dict.fromkeys(row["compression"] for row in swept)):
+        for precision in dict.fromkeys(row["precision"] for row in swept if row["compression"] == name):
+            mine = [row for row in swept if (row["compression"], row["precision"]) == (name, precision)]
             for axis, key in zip(axes, ("spearman", "top1%"), strict=True):
                 axis.plot([100 * row["fraction"] for row in mine], [row[key] for row in mine], marker="o",
                           color=f"C{colour}", linestyle=styles[precision], label=f"{name} {precision}")
+    for row in rows[1:]:
+        if row["k"] == DEFAULT_LABEL:
+            for axis, key in zip(axes, ("spearman", "top1%"), strict=True):
+                axis.plot([100 * row["fraction"]], [row[key]], marker="*", markersize=14, color="black",
+                          linestyle="none", label=f"default ({row['compression']} {row['precision']})")
     for axis, key in zip(axes, ("median Spearman", "median top-1% overlap"), strict=True):
         axis.axvline(5, color="grey", linestyle=":", linewidth=1)
         axis.set_xscale("log")

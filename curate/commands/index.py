@@ -57,9 +57,7 @@ def run(args) -> int:
                   f"by {args.tasks} tasks -> {out}")
         return 0
     summary = index_stage(corpus, model, factors, out, index_args, device, args.overwrite)
-    print(f"{index_args.compression} store (dims {index_args.dims}, {index_args.precision}) of {summary['documents']} "
-          f"documents in "
-          f"{summary['seconds']:.1f} s: {summary['shards_written']} shards written, {summary['shards_kept']} kept "
+    print(f"{index_args.describe()} of {summary['documents']} documents in {summary['seconds']:.1f} s: {summary['shards_written']} shards written, {summary['shards_kept']} kept "
           f"from an earlier run -> {out}")
     if summary["skipped"].total:
         print(f"skipped {summary['skipped'].total} documents: {summary['skipped']}")
