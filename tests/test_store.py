@@ -143,3 +143,15 @@ def test_by_default_each_layer_keeps_the_most_directions_within_its_share_of_byt
     assert IndexArguments(dims=0).kept(512, 128) == (512, 128) and IndexArguments(dims=200).kept(512, 128) == (200, 128)
     with pytest.raises(InputError, match="--share must be"):
         IndexArguments(share=0)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int2"])
+def test_inner_products_in_blocks_equal_the_decoded_layers_times_the_queries(precision, monkeypatch):
+    from attribution.store import precision as module
+
+    generator = torch.Generator().manual_seed(1)
+    values, queries = torch.randn(10, 3, 5, generator=generator), torch.randn(4, 15, generator=generator)
+    stored = module.encode("layer", values, precision)
+    whole = module.decode(stored, "layer", precision, k_in=5).flatten(1) @ queries.mT
+    monkeypatch.setattr(module, "DECODE_BLOCK", 3 * 5 * 4)  # 4 documents a block: blocks of 4, 4 and 2
+    assert torch.allclose(module.inner_products(stored, "layer", precision, 5, queries), whole, atol=1e-5)

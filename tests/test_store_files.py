@@ -153,3 +153,20 @@ def test_quantised_stores_are_smaller_and_score_close_to_float32(fitted_run, tmp
     for precision, expected in (("int2", 0.94), ("int1", 0.86)):
         got = torch.tensor(scores[precision]["p-sum"].to_list())
         assert torch.corrcoef(torch.stack([got, reference]))[0, 1] > expected - 0.05
+
+
+def test_a_shard_missing_a_layers_steps_is_refused_in_one_line(fitted_run, tmp_path, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    store = tmp_path / "store"
+    assert index(fitted_run, store, "--precision", "int2") == 0
+    shard = next(store.glob("shard-*.safetensors"))
+    with safe_open(str(shard), framework="pt") as handle:
+        metadata = handle.metadata()
+        kept = {key: handle.get_tensor(key) for key in handle.keys() if not key.endswith("down_proj:scale")}
+    save_file(kept, str(shard), metadata)
+    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
+               str(tmp_path / "scores")) == 2
+    errors = error_lines(capsys.readouterr().err)
+    assert len(errors) == 1 and "is cut short or corrupt (" in errors[0] and ":scale" in errors[0]

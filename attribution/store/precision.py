@@ -24,6 +24,9 @@ import torch
 BITS = {"int8": 8, "int4": 4, "int2": 2, "int1": 1}
 LEVELS = {"int8": 127, "int4": 7}  # rounded to whole steps, zero included; int2 and int1 have no zero level
 SCALE_SUFFIX = ":scale"
+# float32 numbers decoded at once when scoring (16 MB): on the anchor's default store, scoring 64 documents at a time
+# took 0.35 s against 0.55 s for whole 512-document shards, the decoded block still being in cache when multiplied
+DECODE_BLOCK = 1 << 22
 
 
 def numbers_per_byte(precision: str) -> int:
@@ -87,3 +90,17 @@ def decode(tensors: dict[str, torch.Tensor], name: str, precision: str, k_in: in
     mask = 2**bits - 1
     codes = torch.cat([(stored >> (bits * position)) & mask for position in range(numbers_per_byte(precision))], -1)
     return codes[..., :k_in].float().sub_(_offset(precision)).mul_(step)
+
+
+def inner_products(tensors: dict[str, torch.Tensor], name: str, precision: str, k_in: int, queries: torch.Tensor
+                   ) -> torch.Tensor:
+    """⟨stored layer, query⟩ for every document of what `encode` stored under `name` and every query (Q, k_out·k_in):
+    (N, Q). Documents are decoded a block at a time (`DECODE_BLOCK`), never the whole shard in float32."""
+    stored = tensors[name]
+    rows = max(1, DECODE_BLOCK // (stored.size(1) * k_in))
+    keys = [key for key in (name, name + SCALE_SUFFIX) if key in tensors]
+    products = torch.empty(stored.size(0), queries.size(0))
+    for start in range(0, stored.size(0), rows):
+        block = {key: tensors[key][start : start + rows] for key in keys}
+        products[start : start + rows] = decode(block, name, precision, k_in).flatten(1) @ queries.mT
+    return products

@@ -29,7 +29,7 @@ from attribution.ekfac.scoring import DocumentScores, finish_scores, write_part
 from attribution.ekfac.stages import factors_identity
 from attribution.store.compress import COMPRESSION_FILE, Compression
 from attribution.store.index import NORM_KEY, check_complete, read_store_header, shards
-from attribution.store.precision import decode
+from attribution.store.precision import SCALE_SUFFIX, inner_products
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
 
@@ -70,15 +70,18 @@ def map_queries(queries: Queries, compression: Compression, factors: Factors | N
 
 
 def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, torch.Tensor], torch.Tensor]:
-    """A shard's header, its layers as float32 (N, k_out·k_in) and norms; safetensors maps the file rather than
-    parse it."""
+    """A shard's header, its tensors as stored (`precision.encode`: decode them, or score them with
+    `inner_products`) and norms; safetensors maps the file rather than parse it."""
+    scaled = compression.precision != "float32"
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = json.loads(handle.metadata()["header"])
             stored = {key: handle.get_tensor(key) for key in handle.keys()}
-            layers = {name: decode(stored, name, compression.precision, maps.shape[1]).flatten(1)
-                      for name, maps in compression.layers.items()}
-            return meta, layers, stored[NORM_KEY]
+        missing = [key for name in compression.layers for key in (name, name + SCALE_SUFFIX)[: 1 + scaled]
+                   if key not in stored]
+        if missing:
+            raise KeyError(f"no tensor {missing[0]}")
+        return meta, stored, stored[NORM_KEY]
     except (OSError, ValueError, KeyError) as error:
         raise InputError(f"{path} is cut short or corrupt ({error}); rebuild it: delete it and rerun `curate index`") \
             from None
@@ -86,10 +89,10 @@ def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, to
 
 def shard_scores(path: Path, compression: Compression, mapped: dict[str, torch.Tensor], queries: Queries
                  ) -> DocumentScores:
-    meta, layers, norms = read_shard(path, compression)
+    meta, stored, norms = read_shard(path, compression)
     scores = torch.zeros(norms.size(0), len(queries.probe_ids))
     for name, query in mapped.items():
-        scores += layers[name] @ query.mT
+        scores += inner_products(stored, name, compression.precision, compression.layers[name].shape[1], query)
     if queries.args.method == "cosine":
         scores /= norms[:, None] * queries.norms[None, :]
     return DocumentScores(meta["doc_ids"], norms, scores, list(queries.probe_ids), Skipped(**meta["skipped"]))

@@ -17,6 +17,7 @@ import torch
 
 from attribution.ekfac.arguments import DeviceArguments, ScoreArguments
 from attribution.store.index import check_complete, shards
+from attribution.store.precision import decode
 from attribution.store.query import mapped_queries, read_shard
 from curate.errors import InputError
 
@@ -65,8 +66,10 @@ def search_store(store: Path, model_path: Path, factors_path: Path, query, top_k
     vector = torch.cat([mapped[name] for name in names], dim=1).numpy().astype(np.float32)
     index, ids, snippets = faiss.IndexFlatIP(vector.shape[1]), [], []
     for path in shards(store):
-        meta, layers, _ = read_shard(path, compression)
-        index.add(np.ascontiguousarray(torch.cat([layers[name] for name in names], dim=1).numpy(), dtype=np.float32))
+        meta, stored, _ = read_shard(path, compression)
+        layers = [decode(stored, name, compression.precision, compression.layers[name].shape[1]).flatten(1)
+                  for name in names]
+        index.add(np.ascontiguousarray(torch.cat(layers, dim=1).numpy(), dtype=np.float32))
         ids += meta["doc_ids"]
         snippets += meta.get("snippets", [""] * len(meta["doc_ids"]))
     scores, rows = index.search(vector, min(top_k, index.ntotal))

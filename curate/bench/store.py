@@ -38,7 +38,7 @@ from attribution.ekfac import (
 from attribution.store.arguments import IndexArguments
 from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
-from attribution.store.precision import decode, encode
+from attribution.store.precision import encode, inner_products
 from attribution.store.query import map_queries
 from curate.bench.arguments import BenchSettings
 
@@ -72,7 +72,7 @@ def store_scores(model, probes, factors, compression: Compression, encoded: dict
     args = ScoreArguments(rank=None, batch_size=settings.batch_size, max_length=settings.tokens, progress=False)
     queries = precondition_queries(model, None, probes, factors, args, eigenbasis=True)
     mapped = map_queries(queries, compression, factors)
-    return sum(decode(encoded, name, precision, compression.layers[name].shape[1]).flatten(1) @ query.mT
+    return sum(inner_products(encoded, name, precision, compression.layers[name].shape[1], query)
                for name, query in mapped.items())
 
 
