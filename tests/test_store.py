@@ -155,3 +155,22 @@ def test_inner_products_in_blocks_equal_the_decoded_layers_times_the_queries(pre
     whole = module.decode(stored, "layer", precision, k_in=5).flatten(1) @ queries.mT
     monkeypatch.setattr(module, "DECODE_BLOCK", 3 * 5 * 4)  # 4 documents a block: blocks of 4, 4 and 2
     assert torch.allclose(module.inner_products(stored, "layer", precision, 5, queries), whole, atol=1e-5)
+
+
+def test_compressed_documents_keep_their_input_order_and_leave_out_skipped_ones(fitted):
+    """Batches run sorted by length; each document's numbers still land at its input position, and a document
+    with nothing to score is left out without shifting the others."""
+    from test_ekfac_errors import Encoded
+
+    model, factors = fitted
+    modules = find_modules(model, factors.header["module_pattern"])
+    args = IndexArguments(dims=3, batch_size=2, **QUIET)
+    built = Compression.build(modules, args, factors, {})
+    docs = documents()
+    alone = [compress_documents(model, None, [doc], built, args) for doc in docs]
+    ids, layers, norms, skipped = compress_documents(model, None, docs[:5] + [Encoded([7], [7])] + docs[5:], built,
+                                                     args)
+    assert skipped.too_short == 1 and ids == [str(i) for i in range(5)] + [str(i) for i in range(6, 13)]
+    for key, value in layers.items():
+        torch.testing.assert_close(value, torch.cat([one[1][key] for one in alone]))
+    torch.testing.assert_close(norms, torch.cat([one[2] for one in alone]))

@@ -96,18 +96,6 @@ def layer_maps(tracked: Tracked, args: IndexArguments, factors: Factors | None) 
                                           q_s @ (p_out * s.sqrt()[:, None]), q_a @ (p_in * a.sqrt()[:, None]))))
 
 
-def _select(matrices: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
-    """matrices @ columns ((B, n, width) @ (width, k)), as a scaled selection of the matrices' columns when each of
-    `columns`' has one nonzero entry, as eigen's do in the eigenbasis: the product would cost n·width·k flops
-    per matrix (at the anchor's default store, 0.1 s of a 0.5 s query of 20 probes) for a copy."""
-    index = columns.abs().argmax(0)
-    scale = columns[index, torch.arange(columns.size(1))]
-    others = columns.index_put((index, torch.arange(columns.size(1))), torch.zeros(()))
-    if others.abs().max() > 1e-5 * scale.abs().max():
-        return matrices @ columns.to(matrices)
-    return matrices[..., index] * scale.to(matrices)
-
-
 @dataclass
 class Compression:
     """The maps of every tracked layer and the header that says how they were made."""
@@ -139,13 +127,11 @@ class Compression:
         columns), which spares each query the rotation back (out²·in flops) and the rotation in again."""
         maps = self.layers[name]
         out_map, in_map = maps.query_out, maps.query_in
+        if eigenbasis is not None:
+            q_s, q_a = eigenbasis
+            out_map, in_map = (q_s.double().mT @ out_map.double()).float(), (q_a.double().mT @ in_map.double()).float()
         left, right = queries.left, queries.right
-        if eigenbasis is None:
-            return (out_map.mT.to(left) @ left) @ (right @ in_map.to(right))
-        q_s, q_a = eigenbasis
-        out_map, in_map = (q_s.double().mT @ out_map.double()).float(), (q_a.double().mT @ in_map.double()).float()
-        return _select(left.mT, out_map).mT @ _select(right, in_map)
-
+        return (out_map.mT.to(left) @ left) @ (right @ in_map.to(right))
 
     @property
     def precision(self) -> str:

@@ -105,15 +105,21 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
         label = DEFAULT_LABEL if args is default else args.dims
         echo(f"pass {number}/{runs}: {args.compression}, k {label}")
         compression = Compression.build(modules, args, factors, {})
-        (_, layers, _, _), build = _timed(lambda a=args, c=compression: compress_documents(model, None, documents, c, a))
+        # one precision is built in it, as `curate index` does; several keep float32 to encode in each (on
+        # SmolLM2 the default's float32 numbers for 128 documents alone are 16 GB)
+        built = precisions[0] if len(precisions) == 1 else "float32"
+        (_, layers, _, _), build = _timed(lambda a=args, c=compression, b=built:
+                                          compress_documents(model, None, documents, c, a, precision=b))
         for precision in precisions:
-            encoded = {key: value for layer, values in layers.items() for key, value in
-                       encode(layer, values, precision).items()}
+            encoded = layers if precision == built else {key: value for layer in compression.layers for key, value
+                                                         in encode(layer, layers[layer], precision).items()}
             scores, query = _timed(lambda c=compression, e=encoded, p=precision:
                                    store_scores(model, probes, factors, c, e, p, settings))
             rows.append({"compression": args.compression, "k": label, "precision": precision,
                          "fraction": compression.bytes_per_document(precision) / (4 * full_floats),
                          "build": build, "query": query, **agreement(scores, exact)})
+            del encoded
+        del layers
     echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
          f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s, exact pass "
          f"{exact_seconds:.2f} s; agreement with the exact EK-FAC scores at the same factors (median over probes)")

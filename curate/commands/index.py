@@ -1,6 +1,7 @@
 """`curate index`: one pass over a corpus keeps every document's compressed gradient, into RUN_DIR/store.
 
-    curate index --run-dir runs/x                          eigen, k = 192, int4 (needs `curate fit-factors`)
+    curate index --run-dir runs/x                          eigen, 5% of each layer's bytes, int2 (needs factors)
+    curate index --share 0.1 --precision int4              twice the bytes, in 4-bit numbers
     curate index --compression logra --dims 64             seeded Gaussian projections, no factors needed
     curate index --precision float32 --dims 0              every direction, exactly: the full scores
     curate index --tasks 8 --workers 2 [--executor slurm|ray]   as datatrove tasks, one share each
@@ -53,11 +54,12 @@ def run(args) -> int:
         if whole is None:
             print(f"submitted to Slurm; rerun this command once the jobs finish to check the store in {out}")
         else:
-            print(f"{index_args.compression} store of {whole['documents']} documents in {whole['shards']} shards "
+            print(f"{index_args.describe()} of {whole['documents']} documents in {whole['shards']} shards "
                   f"by {args.tasks} tasks -> {out}")
         return 0
     summary = index_stage(corpus, model, factors, out, index_args, device, args.overwrite)
-    print(f"{index_args.describe()} of {summary['documents']} documents in {summary['seconds']:.1f} s: {summary['shards_written']} shards written, {summary['shards_kept']} kept "
+    print(f"{index_args.describe()} of {summary['documents']} documents in {summary['seconds']:.1f} s: "
+          f"{summary['shards_written']} shards written, {summary['shards_kept']} kept "
           f"from an earlier run -> {out}")
     if summary["skipped"].total:
         print(f"skipped {summary['skipped'].total} documents: {summary['skipped']}")
