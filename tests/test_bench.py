@@ -173,6 +173,7 @@ def test_bench_store_on_a_given_model(tiny_run, tmp_path, capsys, one_thread):
     printed = capsys.readouterr().out
     assert f"model: {tiny_run.model}" in printed and "2 tracked layers" in printed and "12 documents of" in printed
     assert "gradient store, 12 documents, 2 probes" in printed and plot.exists()
+    assert "the probes' forward and backward alone" in printed and "× faster than a pass" in printed
     assert "then 9 passes" in printed and "pass 2/9: scoring, exact queries" in printed  # phases announced
     assert "pass 8/9: whitened, k 8" in printed and "pass 9/9: eigen, k 5%" in printed
     rows = [line.split() for line in printed.splitlines() if line.startswith(("logra", "eigen", "whitened"))]

@@ -7,7 +7,7 @@ with `--corpus` and `--probe-file`), with the same fitted factors:
   build              `curate index`'s work: one pass compressing every document, against one scoring pass;
   query              scoring the probes from the store (exact queries mapped into it, the stored numbers decoded
                      to float32, one matmul per layer), against one scoring pass: what a new probe set costs
-                     once the store exists;
+                     once the store exists; the probes' own forward and backward, timed alone, bound it;
   bytes/doc          stored bytes per document in each precision (`--precisions`; each size is built once and
                      encoded in each) against the full per-document gradient in float32 (Σ out·in · 4 bytes);
   agreement          per probe, Pearson and Spearman correlation across documents with the exact scores (median
@@ -35,11 +35,14 @@ from attribution.ekfac import (
     precondition_queries,
     score_documents,
 )
+from attribution.ekfac.data import encode_probes, to_batch
+from attribution.ekfac.modules import capture
 from attribution.store.arguments import IndexArguments
 from attribution.store.compress import Compression
 from attribution.store.index import compress_documents
 from attribution.store.precision import encode, inner_products
 from attribution.store.query import map_queries
+from attribution.task import summed_log_prob
 from curate.bench.arguments import BenchSettings
 
 DEFAULT_LABEL = "5%"  # the k column of the default store, whose k is chosen per layer (IndexArguments.share)
@@ -63,6 +66,18 @@ def _timed(work: Callable):
     start = time.perf_counter()
     result = work()
     return result, time.perf_counter() - start
+
+
+def probe_pass(model, probes, modules, settings: BenchSettings) -> float:
+    """Seconds of the probes' forward and backward alone (`capture`, batched as scoring batches them): what a query
+    costs before it touches any store, so pass / this bounds every store's speed-up."""
+    _, encoded = encode_probes(probes, None)
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+    for first in range(0, len(encoded), settings.batch_size):
+        batch = to_batch(encoded[first : first + settings.batch_size], 0, device)
+        capture(model, modules, batch, lambda logits, b: summed_log_prob(logits, b["labels"]))
+    return time.perf_counter() - start
 
 
 def store_scores(model, probes, factors, compression: Compression, encoded: dict, precision: str,
@@ -120,9 +135,12 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
                          "build": build, "query": query, **agreement(scores, exact)})
             del encoded
         del layers
+    floor = min(probe_pass(model, probes, modules, settings) for _ in range(3))
     echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
          f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s, exact pass "
-         f"{exact_seconds:.2f} s; agreement with the exact EK-FAC scores at the same factors (median over probes)")
+         f"{exact_seconds:.2f} s; the probes' forward and backward alone {floor:.3f} s, so no store queries more "
+         f"than {pass_seconds / floor:.0f}× faster than a pass; agreement with the exact EK-FAC scores at the same "
+         f"factors (median over probes)")
     echo(f"{'compression':<14}{'k':>5}{'precision':>10}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}"
          f"{'query s':>9}{'pass/query':>11}{'Pearson':>9}{'Spearman':>9}{'top-1%':>8}")
     for row in rows:
