@@ -145,12 +145,12 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
             parts[tracked.name] = compression.document_side(tracked.name, a, g).cpu()
         finite = torch.isfinite(squared.cpu())
         for value in parts.values():
-            finite &= torch.isfinite(value).flatten(1).all(1)
+            finite &= torch.isfinite(value.sum((1, 2)))  # any non-finite number makes the sum so: one cheap pass
         skipped.non_finite += int((~finite).sum())
         rows = torch.tensor(batch_positions)[finite] - start
         for name, value in parts.items():
             for key, encoded in encode(name, value[finite], precision).items():
-                stored[key][rows] = encoded
+                stored[key].index_copy_(0, rows, encoded)
         norms[rows] = squared.cpu()[finite].clamp(min=0).sqrt()
         kept[rows] = True
         for row, document in zip(rows.tolist(), [i for i, k in zip(batch_ids, finite.tolist(), strict=True) if k],

@@ -44,7 +44,7 @@ def row_steps(values: torch.Tensor, precision: str) -> torch.Tensor:
     if precision in LEVELS:
         return values.abs().amax(-1, keepdim=True).float() / LEVELS[precision]
     if precision == "int2":
-        return values.float().square().mean(-1, keepdim=True).sqrt()
+        return torch.linalg.vector_norm(values.float(), dim=-1, keepdim=True) / values.size(-1) ** 0.5
     return 2 * values.float().abs().mean(-1, keepdim=True)  # int1: the levels are ±step/2
 
 
