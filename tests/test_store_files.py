@@ -170,3 +170,32 @@ def test_a_shard_missing_a_layers_steps_is_refused_in_one_line(fitted_run, tmp_p
                str(tmp_path / "scores")) == 2
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and "is cut short or corrupt (" in errors[0] and ":scale" in errors[0]
+
+
+def test_the_python_api_builds_and_scores_the_store_the_cli_builds(fitted_run, tmp_path):
+    from safetensors.torch import load_file
+
+    from attribution.ekfac import ScoreArguments
+    from attribution.ekfac.stages import Corpus
+    from attribution.store.arguments import IndexArguments
+    from attribution.store.index import index_stage
+    from attribution.store.query import score_from_store
+    from attribution.store.search import find_probe, search_store
+
+    run = RunDir(fitted_run)
+    args = IndexArguments(max_length=64, batch_size=4, progress=False)  # the default store: eigen, 5%, int2
+    assert index_stage(Corpus(run.corpus), run.model, run.factors, tmp_path / "api", args)["documents"] == 11
+    assert index(fitted_run, tmp_path / "cli") == 0
+    shards = [sorted((tmp_path / side).glob("shard-*.safetensors")) for side in ("api", "cli")]
+    for api, cli_made in zip(*shards, strict=True):
+        made, expected = load_file(str(api)), load_file(str(cli_made))
+        assert made.keys() == expected.keys()
+        for key, value in expected.items():  # the same codes; steps up to float rounding
+            torch.testing.assert_close(made[key], value, rtol=1e-5, atol=0)
+    done = score_from_store(tmp_path / "api", run.model, run.probes, run.factors, tmp_path / "scores",
+                            ScoreArguments(max_length=64, progress=False))
+    assert done["documents"] == 11 and done["probes"] == 3
+    hits = search_store(tmp_path / "api", run.model, run.factors, find_probe(run.probes, "p-sum"), top_k=3)
+    scores = read_scores(tmp_path / "scores").sort("p-sum", descending=True)
+    assert [hit.doc_id for hit in hits] == scores["doc_id"].head(3).to_list()
+    assert [hit.score for hit in hits] == pytest.approx(scores["p-sum"].head(3).to_list(), rel=1e-4)
