@@ -13,8 +13,9 @@ when every direction is kept, and an unbiased estimate of it otherwise:
             (division by Λ + λ); outside it the score is dropped. D_s D_aᵀ, the rank-one fit of Λ + λ, only
             rescales the two sides against each other (the scores are unchanged), so that every stored number
             weighs about the same in a score: rounding (`precision`) then spends its steps evenly. Without it the
-            numbers of small eigenvalues, which preconditioning divides the least, are rounded the coarsest:
-            at k 352 in int2 the anchor's median Spearman with full EK-FAC was 0.910 without, 0.930 with.
+            numbers along small eigenvalues, which preconditioning weighs the most, are rounded the coarsest
+            for their size: at k 352 in int2 the anchor's median Spearman with full EK-FAC was 0.910 without
+            (offline, on the bench's data), 0.931 with (`curate bench attribution --store`).
   whitened  L = Q_S D_s^{-1/2} P_out, L' = Q_S D_s^{1/2} P_out (R, R' alike with D_a): both sides are rescaled
             in the eigenbasis by the rank-one (Kronecker) fit D_s D_aᵀ of Λ + λ before the Gaussian sketch, so
             that the sketch spends its accuracy where the preconditioned score lives rather than on the
