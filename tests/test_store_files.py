@@ -199,3 +199,21 @@ def test_the_python_api_builds_and_scores_the_store_the_cli_builds(fitted_run, t
     scores = read_scores(tmp_path / "scores").sort("p-sum", descending=True)
     assert [hit.doc_id for hit in hits] == scores["doc_id"].head(3).to_list()
     assert [hit.score for hit in hits] == pytest.approx(scores["p-sum"].head(3).to_list(), rel=1e-4)
+
+
+def test_search_over_many_shards_and_blocks_finds_the_top_scores(fitted_run, tmp_path, monkeypatch):
+    """One document a block and four a shard: the heap across blocks still returns the exact top k."""
+    from attribution.ekfac import ScoreArguments
+    from attribution.store import search
+    from attribution.store.query import score_from_store
+
+    run = RunDir(fitted_run)
+    assert index(fitted_run, tmp_path / "store", "--documents-per-shard", "4") == 0
+    score_from_store(tmp_path / "store", run.model, run.probes, run.factors, tmp_path / "scores",
+                     ScoreArguments(max_length=64, progress=False))
+    expected = read_scores(tmp_path / "scores").sort("p-fact", descending=True)
+    monkeypatch.setattr(search, "DECODE_BLOCK", 1)
+    hits = search.search_store(tmp_path / "store", run.model, run.factors, search.find_probe(run.probes, "p-fact"),
+                               top_k=5)
+    assert [hit.doc_id for hit in hits] == expected["doc_id"].head(5).to_list()
+    assert [hit.rank for hit in hits] == [1, 2, 3, 4, 5]

@@ -98,9 +98,13 @@ def inner_products(tensors: dict[str, torch.Tensor], name: str, precision: str, 
     (N, Q). Documents are decoded a block at a time (`DECODE_BLOCK`), never the whole shard in float32."""
     stored = tensors[name]
     rows = max(1, DECODE_BLOCK // (stored.size(1) * k_in))
-    keys = [key for key in (name, name + SCALE_SUFFIX) if key in tensors]
     products = torch.empty(stored.size(0), queries.size(0))
     for start in range(0, stored.size(0), rows):
-        block = {key: tensors[key][start : start + rows] for key in keys}
+        block = documents(tensors, name, start, start + rows)
         products[start : start + rows] = decode(block, name, precision, k_in).flatten(1) @ queries.mT
     return products
+
+
+def documents(tensors: dict[str, torch.Tensor], name: str, start: int, stop: int) -> dict[str, torch.Tensor]:
+    """What `encode` stored under `name`, for documents start..stop only (views, no copy)."""
+    return {key: tensors[key][start:stop] for key in (name, name + SCALE_SUFFIX) if key in tensors}
