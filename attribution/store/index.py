@@ -153,9 +153,9 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
                 stored[key].index_copy_(0, rows, encoded)
         norms[rows] = squared.cpu()[finite].clamp(min=0).sqrt()
         kept[rows] = True
-        for row, document in zip(rows.tolist(), [i for i, k in zip(batch_ids, finite.tolist(), strict=True) if k],
-                                 strict=True):
-            ids[row] = document
+        for position, document, keep in zip(batch_positions, batch_ids, finite.tolist(), strict=True):
+            if keep:
+                ids[position - start] = document
         if progress is not None:
             progress.update(len(items))
     if progress is not None:

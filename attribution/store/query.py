@@ -72,13 +72,13 @@ def map_queries(queries: Queries, compression: Compression, factors: Factors | N
 def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, torch.Tensor], torch.Tensor]:
     """A shard's header, its tensors as stored (`precision.encode`: decode them, or score them with
     `inner_products`) and norms; safetensors maps the file rather than parse it."""
-    scaled = compression.precision != "float32"
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = json.loads(handle.metadata()["header"])
             stored = {key: handle.get_tensor(key) for key in handle.keys()}
-        missing = [key for name in compression.layers for key in (name, name + SCALE_SUFFIX)[: 1 + scaled]
-                   if key not in stored]
+        steps = compression.precision != "float32"  # integers come with a step per row
+        expected = [*compression.layers, *(name + SCALE_SUFFIX for name in compression.layers if steps)]
+        missing = [key for key in expected if key not in stored]
         if missing:
             raise KeyError(f"no tensor {missing[0]}")
         return meta, stored, stored[NORM_KEY]

@@ -69,7 +69,7 @@ def _timed(work: Callable):
 
 
 def probe_pass(model, probes, modules, settings: BenchSettings) -> float:
-    """Seconds of the probes' forward and backward alone (`capture`, batched as scoring batches them): what a query
+    """Seconds of the probes' forward and backward alone (`capture`, in batches of --batch-size): what a query
     costs before it touches any store, so pass / this bounds every store's speed-up."""
     _, encoded = encode_probes(probes, None)
     device = next(model.parameters()).device
