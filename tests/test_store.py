@@ -174,3 +174,38 @@ def test_compressed_documents_keep_their_input_order_and_leave_out_skipped_ones(
     for key, value in layers.items():
         torch.testing.assert_close(value, torch.cat([one[1][key] for one in alone]))
     torch.testing.assert_close(norms, torch.cat([one[2] for one in alone]))
+
+
+def test_documents_are_compressed_in_bfloat16_only_for_stores_of_four_bits_or_fewer(monkeypatch):
+    from attribution.store import compress
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(compress, "native_bfloat16", lambda device: True)
+    chosen = [compress.compute_dtype(IndexArguments(precision=precision), cpu) for precision in PRECISIONS]
+    assert chosen == ["float32", "float32", "bfloat16", "bfloat16", "bfloat16"]
+    assert compress.compute_dtype(IndexArguments(compute_dtype="float32"), cpu) == "float32"
+    monkeypatch.setattr(compress, "native_bfloat16", lambda device: False)  # emulated bfloat16 is slower
+    assert {compress.compute_dtype(IndexArguments(precision=precision), cpu) for precision in PRECISIONS} == {"float32"}
+    assert compress.compute_dtype(IndexArguments(precision="int8", compute_dtype="bfloat16"), cpu) == "bfloat16"
+    with pytest.raises(InputError, match="compute_dtype must be one of"):
+        IndexArguments(compute_dtype="float16")
+
+
+def test_documents_compressed_in_bfloat16_keep_nearly_the_same_int2_numbers(fitted):
+    """bfloat16 rounds each number by at most 2⁻⁹ of itself, far below an int2 step (the row's root mean square):
+    only numbers within that of a level's edge change code, and the gradient norms agree closely."""
+    from attribution.store.precision import decode
+
+    model, factors = fitted
+    modules = find_modules(model, factors.header["module_pattern"])
+    args = IndexArguments(batch_size=4, **QUIET)
+    results = {}
+    for dtype in ("float32", "bfloat16"):
+        built = Compression.build(modules, args, factors, {"compute_dtype": dtype})
+        results[dtype] = (built, *compress_documents(model, None, documents(), built, args, precision="int2")[1:3])
+    (built, exact, exact_norms), (_, rounded, rounded_norms) = results["float32"], results["bfloat16"]
+    torch.testing.assert_close(rounded_norms, exact_norms, rtol=5e-3, atol=0)
+    for name, maps in built.layers.items():
+        assert (rounded[name] == exact[name]).float().mean() > 0.9  # bytes of four codes each
+        back, reference = (decode(stored, name, "int2", maps.shape[1]).flatten() for stored in (rounded, exact))
+        assert torch.corrcoef(torch.stack([back, reference]))[0, 1] > 0.98

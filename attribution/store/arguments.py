@@ -10,6 +10,7 @@ from curate.options import option
 
 COMPRESSIONS = ("logra", "eigen", "whitened")
 PRECISIONS = ("float32", "int8", "int4", "int2", "int1")  # attribution.store.precision
+COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
 DOCUMENTS_PER_SHARD = 1000  # documents per shard file of a one-process run (of each task with --tasks)
 
 
@@ -28,6 +29,9 @@ class IndexArguments:
                           "take in the store")
     precision: str = option("int2", "how the stored numbers are kept (intN: N bits with one step per row)",
                             choices=PRECISIONS)
+    compute_dtype: str = option("auto", "dtype documents are compressed in (auto: bfloat16 for stores of 4 bits or "
+                                "fewer where the hardware multiplies it natively, else float32)",
+                                choices=COMPUTE_DTYPES)
     seed: int = option(0, "seed of the random projections (logra, whitened)")
     modules: str | None = option(None, "layer regex without factors (default: the factors' layers)")
     batch_size: int = batch_size_option()
@@ -40,6 +44,8 @@ class IndexArguments:
             raise InputError(f"compression must be one of {', '.join(COMPRESSIONS)}, not {self.compression!r}")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise InputError(f"compute_dtype must be one of {', '.join(COMPUTE_DTYPES)}, not {self.compute_dtype!r}")
         if self.dims is not None and self.dims < 0:
             raise InputError("--dims must be ≥ 1 (or 0 to keep every direction)")
         if not 0 < self.share <= 1:

@@ -38,7 +38,7 @@ from attribution.ekfac.factors import Factors, load_tensors, save_tensors
 from attribution.ekfac.modules import Tracked
 from attribution.ekfac.precondition import QueryLayer
 from attribution.store.arguments import IndexArguments
-from attribution.store.precision import bytes_per_layer
+from attribution.store.precision import BITS, bytes_per_layer
 from curate.errors import InputError
 
 COMPRESSION_FILE = "compression.safetensors"
@@ -57,6 +57,27 @@ class LayerMaps:
     @property
     def shape(self) -> tuple[int, int]:
         return (self.store_out.size(1), self.store_in.size(1))
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` multiplies bfloat16 matrices in hardware (CUDA with bf16, or AMX or AVX512-BF16 CPUs);
+    elsewhere bfloat16 matmuls are emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    return device.type == "cpu" and any(getattr(cpu, check, lambda: False)()
+                                        for check in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+
+
+def compute_dtype(args: IndexArguments, device: torch.device) -> str:
+    """The dtype documents are compressed in. "auto" picks bfloat16 for stores of 4 bits or fewer where the
+    hardware has it: its rounding (2⁻⁹ of each number) is far below a 4-bit step, and on the anchor's default store
+    it made the maps' products 3.8× faster on a 2-core AMX CPU; float32 otherwise, so float32 and int8 stores
+    stay as exact as their numbers."""
+    if args.compute_dtype != "auto":
+        return args.compute_dtype
+    low_bits = BITS.get(args.precision, 32) <= 4
+    return "bfloat16" if low_bits and native_bfloat16(device) else "float32"
 
 
 def _gaussian(width: int, k: int, seed: int, *name: object) -> torch.Tensor:
@@ -116,9 +137,10 @@ class Compression:
         return cls(header, {t.name: layer_maps(t, args, factors) for t in modules})
 
     def document_side(self, name: str, a: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-        """C(G) for each sequence of a batch (a: (B, T, in), g: (B, T, out)): (B, k_out, k_in)."""
+        """C(G) for each sequence of a batch (a: (B, T, in), g: (B, T, out)): (B, k_out, k_in) in float32, computed in
+        the dtype of a and g (the store's `compute_dtype`)."""
         maps = self.layers[name]
-        return torch.bmm((g @ maps.store_out.to(g.device)).mT, a @ maps.store_in.to(a.device))
+        return torch.bmm((g @ maps.store_out.to(g)).mT, a @ maps.store_in.to(a)).float()
 
     def query_side(self, name: str, queries: QueryLayer, eigenbasis: tuple[torch.Tensor, torch.Tensor] | None = None
                    ) -> torch.Tensor:
@@ -133,6 +155,10 @@ class Compression:
             out_map, in_map = (q_s.double().mT @ out_map.double()).float(), (q_a.double().mT @ in_map.double()).float()
         left, right = queries.left, queries.right
         return (out_map.mT.to(left) @ left) @ (right @ in_map.to(right))
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.header.get("compute_dtype", "float32")  # stores from before `compute_dtype` were float32
 
     @property
     def precision(self) -> str:

@@ -38,7 +38,7 @@ from attribution.ekfac import (
 from attribution.ekfac.data import encode_probes, to_batch
 from attribution.ekfac.modules import capture
 from attribution.store.arguments import IndexArguments
-from attribution.store.compress import Compression
+from attribution.store.compress import Compression, compute_dtype
 from attribution.store.index import compress_documents
 from attribution.store.precision import encode, inner_products
 from attribution.store.query import map_queries
@@ -119,10 +119,11 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
     for number, (args, precisions) in enumerate(sizes, start=3):
         label = DEFAULT_LABEL if args is default else args.dims
         echo(f"pass {number}/{runs}: {args.compression}, k {label}")
-        compression = Compression.build(modules, args, factors, {})
         # one precision is built in it, as `curate index` does; several keep float32 to encode in each (on
         # SmolLM2 the default's float32 numbers for 128 documents alone are 16 GB)
         built = precisions[0] if len(precisions) == 1 else "float32"
+        dtype = compute_dtype(replace(args, precision=built), next(model.parameters()).device)
+        compression = Compression.build(modules, args, factors, {"compute_dtype": dtype})
         (_, layers, _, _), build = _timed(lambda a=args, c=compression, b=built:
                                           compress_documents(model, None, documents, c, a, precision=b))
         for precision in precisions:
