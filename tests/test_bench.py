@@ -174,16 +174,17 @@ def test_bench_store_on_a_given_model(tiny_run, tmp_path, capsys, one_thread):
     assert f"model: {tiny_run.model}" in printed and "2 tracked layers" in printed and "12 documents of" in printed
     assert "gradient store, 12 documents, 2 probes" in printed and plot.exists()
     assert "the probes' forward and backward alone" in printed and "× faster than a pass" in printed
-    assert "then 9 passes" in printed and "pass 2/9: scoring, exact queries" in printed  # phases announced
-    assert "pass 8/9: whitened, k 8" in printed and "pass 9/9: eigen, k 5%" in printed
+    assert "then 10 passes" in printed and "pass 2/10: the default store" in printed  # phases announced
+    assert "pass 3/10: scoring, queries of rank 32 again" in printed and "pass 10/10: whitened, k 8" in printed
+    assert "before the default store's build and" in printed
     rows = [line.split() for line in printed.splitlines() if line.startswith(("logra", "eigen", "whitened"))]
-    assert [tuple(row[:3]) for row in rows] == [(name, k, precision) for name in ("logra", "eigen", "whitened")
-                                                for k in "48" for precision in PRECISIONS] + [("eigen", "5%", "int2")]
+    assert [tuple(row[:3]) for row in rows] == [("eigen", "5%", "int2")] + [
+        (name, k, precision) for name in ("logra", "eigen", "whitened") for k in "48" for precision in PRECISIONS]
     # bytes per document: an int8 row is a byte per number and a float32 step, then 2, 4 and 8 numbers to a byte
     by_precision = {row[2]: int(row[3]) for row in rows if row[:2] == ["eigen", "8"]}
     assert [by_precision[p] for p in PRECISIONS] == sorted(by_precision.values(), reverse=True)
     assert len(set(by_precision.values())) == len(PRECISIONS)
-    assert float(rows[-1][4].rstrip("%")) <= 5  # the default store keeps each layer within 5% of its bytes
+    assert float(rows[0][4].rstrip("%")) <= 5  # the default store keeps each layer within 5% of its bytes
     assert "plain forward+backward" not in printed and "ours fit" not in printed
     assert main(["bench", "attribution", "--model", str(tiny_run.model)]) == 2
     assert "--model, --corpus and --probe-file go together" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 Measured in the same process, on the bench's model, documents and probes (the random-init anchor, or `--model`
 with `--corpus` and `--probe-file`), with the same fitted factors:
-  one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate score` does);
+  one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate score` does),
+                     timed just before and just after the default store's build: the mean is what every ratio
+                     divides;
   exact pass         exact queries (`--exact`): the reference every agreement is measured against;
   build              `curate index`'s work: one pass compressing every document, against one scoring pass;
   query              scoring the probes from the store (exact queries mapped into it, the stored numbers decoded
@@ -93,10 +95,11 @@ def store_scores(model, probes, factors, compression: Compression, encoded: dict
 
 
 def run_store_bench(model, documents, probes, settings: BenchSettings, echo=print) -> list[dict]:
-    runs = 3 + len(settings.compressions) * len(settings.dims)
+    runs = 4 + len(settings.compressions) * len(settings.dims)
     # each phase is one pass over the documents, minutes long on a real model: say which one is running
-    echo(f"store bench: fitting factors on {len(documents)} documents, then {runs} passes (rank {settings.rank} and "
-         f"exact scoring, {len(settings.compressions)} compressions × k {settings.dims}, then the default store)")
+    echo(f"store bench: fitting factors on {len(documents)} documents, then {runs} passes (rank {settings.rank} "
+         f"scoring, the default store, rank {settings.rank} scoring again, exact scoring, then "
+         f"{len(settings.compressions)} compressions × k {settings.dims})")
     factors = fit_factors(model, None, documents, FactorArguments(modules=settings.module_pattern,
                                                                   batch_size=settings.batch_size,
                                                                   max_length=settings.tokens, progress=False))
@@ -107,40 +110,51 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
         args = ScoreArguments(rank=rank, batch_size=settings.batch_size, max_length=settings.tokens, progress=False)
         return score_documents(model, None, documents, precondition_queries(model, None, probes, factors, args)).scores
 
-    echo(f"pass 1/{runs}: scoring, queries of rank {settings.rank}")
-    ranked, pass_seconds = _timed(lambda: full_pass(settings.rank))
-    echo(f"pass 2/{runs}: scoring, exact queries ({pass_seconds:.1f} s for the first)")
-    exact, exact_seconds = _timed(lambda: full_pass(None))
-    rows = [{"compression": f"full rank {settings.rank}", "k": "-", "precision": "float32", "fraction": 1.0,
-             "build": float("nan"), "query": pass_seconds, **agreement(ranked, exact)}]
-    default = IndexArguments(seed=settings.seed, batch_size=settings.batch_size, max_length=settings.tokens,
-                             progress=False)
-    sizes = [(replace(default, compression=name, dims=size), settings.precisions)
-             for name in settings.compressions for size in settings.dims] + [(default, [default.precision])]
-    for number, (args, precisions) in enumerate(sizes, start=3):
-        label = DEFAULT_LABEL if args is default else args.dims
-        echo(f"pass {number}/{runs}: {args.compression}, k {label}")
+    def measure(args: IndexArguments, precisions: list[str], label) -> list[dict]:
+        """Build a store at `args` and query it in each precision: rows with the scores, not yet compared."""
         # one precision is built in it, as `curate index` does; several keep float32 to encode in each (on
         # SmolLM2 the default's float32 numbers for 128 documents alone are 16 GB)
         built = precisions[0] if len(precisions) == 1 else "float32"
         dtype = compute_dtype(replace(args, precision=built), next(model.parameters()).device)
         compression = Compression.build(modules, args, factors, {"compute_dtype": dtype})
-        (_, layers, _, _), build = _timed(lambda a=args, c=compression, b=built:
-                                          compress_documents(model, None, documents, c, a, precision=b))
+        (_, layers, _, _), build = _timed(lambda: compress_documents(model, None, documents, compression, args,
+                                                                     precision=built))
+        measured = []
         for precision in precisions:
             encoded = layers if precision == built else {key: value for layer in compression.layers for key, value
                                                          in encode(layer, layers[layer], precision).items()}
-            scores, query = _timed(lambda c=compression, e=encoded, p=precision:
-                                   store_scores(model, probes, factors, c, e, p, settings))
-            rows.append({"compression": args.compression, "k": label, "precision": precision,
-                         "fraction": compression.bytes_per_document(precision) / (4 * full_floats),
-                         "build": build, "query": query, **agreement(scores, exact)})
+            scores, query = _timed(lambda e=encoded, p=precision:
+                                   store_scores(model, probes, factors, compression, e, p, settings))
+            measured.append({"compression": args.compression, "k": label, "precision": precision, "scores": scores,
+                             "fraction": compression.bytes_per_document(precision) / (4 * full_floats),
+                             "build": build, "query": query})
             del encoded
-        del layers
+        return measured
+
+    default = IndexArguments(seed=settings.seed, batch_size=settings.batch_size, max_length=settings.tokens,
+                             progress=False)
+    # The default store is built between two timed scoring passes, and its ratios use their mean: the machine's
+    # speed drifts (2× within an hour on a shared 2-core VM), so a pass timed minutes apart misstates them.
+    echo(f"pass 1/{runs}: scoring, queries of rank {settings.rank}")
+    ranked, before = _timed(lambda: full_pass(settings.rank))
+    echo(f"pass 2/{runs}: the default store ({before:.1f} s for the first)")
+    rows = measure(default, [default.precision], DEFAULT_LABEL)
+    echo(f"pass 3/{runs}: scoring, queries of rank {settings.rank} again")
+    _, after = _timed(lambda: full_pass(settings.rank))
+    pass_seconds = (before + after) / 2
     floor = min(probe_pass(model, probes, modules, settings) for _ in range(3))
+    echo(f"pass 4/{runs}: scoring, exact queries")
+    exact, exact_seconds = _timed(lambda: full_pass(None))
+    for number, (name, size) in enumerate(((name, size) for name in settings.compressions for size in settings.dims),
+                                          start=5):
+        echo(f"pass {number}/{runs}: {name}, k {size}")
+        rows += measure(replace(default, compression=name, dims=size), settings.precisions, size)
+    rows = [{"compression": f"full rank {settings.rank}", "k": "-", "precision": "float32", "fraction": 1.0,
+             "build": float("nan"), "query": pass_seconds, **agreement(ranked, exact)}] + \
+        [{**row, **agreement(row.pop("scores"), exact)} for row in rows]
     echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
-         f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s, exact pass "
-         f"{exact_seconds:.2f} s; the probes' forward and backward alone {floor:.3f} s, so no store queries more "
+         f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s (the mean of "
+         f"{before:.2f} s before the default store's build and {after:.2f} s after), exact pass {exact_seconds:.2f} s; the probes' forward and backward alone {floor:.3f} s, so no store queries more "
          f"than {pass_seconds / floor:.0f}× faster than a pass; agreement with the exact EK-FAC scores at the same "
          f"factors (median over probes)")
     echo(f"{'compression':<14}{'k':>5}{'precision':>10}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}"
