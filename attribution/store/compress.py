@@ -156,6 +156,11 @@ class Compression:
         left, right = queries.left, queries.right
         return (out_map.mT.to(left) @ left) @ (right @ in_map.to(right))
 
+    def to(self, dtype: torch.dtype) -> Compression:
+        """The same compression with its maps in `dtype`, converted once rather than for every batch."""
+        return Compression(self.header, {name: LayerMaps(*(value.to(dtype) for value in vars(maps).values()))
+                                         for name, maps in self.layers.items()})
+
     @property
     def compute_dtype(self) -> str:
         return self.header.get("compute_dtype", "float32")  # stores from before `compute_dtype` were float32

@@ -150,6 +150,7 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
     device = next(model.parameters()).device
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
     dtype = getattr(torch, compression.compute_dtype)
+    compression = compression.to(dtype)
     skipped = Skipped()
     count = len(documents)
     stored = {key: torch.empty(count, *empty.shape[1:], dtype=empty.dtype) for name, maps in compression.layers.items()
