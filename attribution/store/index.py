@@ -119,8 +119,8 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
 
 # bfloat16 matmuls run through oneDNN, which compiles and caches a kernel for each shape: batches of every length
 # from 88 to 128 tokens made 1,000 quickstart documents take 36.7 s and 2.77 GB in bfloat16 against 35.3 s and
-# 1.44 GB in float32. Padded with zero tokens (which add nothing to Grams or products) to a multiple of 64: 29.4 s
-# and 1.67 GB.
+# 1.44 GB in float32. Padded with zero tokens (which add nothing to Grams or products) to a multiple of 64: 29.6 s
+# and 1.54 GB.
 BFLOAT16_TOKEN_MULTIPLE = 64
 
 
