@@ -166,7 +166,8 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
             # ‖Σ_t g_t a_tᵀ‖² from the token Grams (in bfloat16 within 0.05% on the anchor)
             squared = squared + ((g @ g.mT).float() * (a @ a.mT).float()).sum((1, 2))
             encoded |= encode(tracked.name, compression.document_side(tracked.name, a, g).cpu(), precision)
-        finite = torch.isfinite(squared.cpu())
+        squared = squared.cpu()
+        finite = torch.isfinite(squared)
         for value in encoded.values():
             if value.is_floating_point():  # a layer in float32, or its steps: any non-finite number makes them so
                 finite &= torch.isfinite(value.flatten(1).sum(1))
@@ -174,7 +175,7 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
         rows = torch.tensor(batch_positions)[finite] - start
         for key, value in encoded.items():
             stored[key].index_copy_(0, rows, value[finite])
-        norms[rows] = squared.cpu()[finite].clamp(min=0).sqrt()
+        norms[rows] = squared[finite].clamp(min=0).sqrt()
         kept[rows] = True
         for position, document, keep in zip(batch_positions, batch_ids, finite.tolist(), strict=True):
             if keep:

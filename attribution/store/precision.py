@@ -53,6 +53,11 @@ def _offset(precision: str) -> float:
     return 8.0 if precision == "int4" else (2 ** BITS[precision] - 1) / 2
 
 
+def stored_keys(name: str, precision: str) -> tuple[str, ...]:
+    """The tensors `encode` stores under `name`: the layer, and unless float32 its rows' steps."""
+    return (name,) if precision == "float32" else (name, name + SCALE_SUFFIX)
+
+
 def encode(name: str, values: torch.Tensor, precision: str) -> dict[str, torch.Tensor]:
     """A batch of compressed layers (N, k_out, k_in) as the tensors a shard stores under `name`."""
     if precision == "float32":

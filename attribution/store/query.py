@@ -29,7 +29,7 @@ from attribution.ekfac.scoring import DocumentScores, finish_scores, write_part
 from attribution.ekfac.stages import factors_identity
 from attribution.store.compress import COMPRESSION_FILE, Compression
 from attribution.store.index import NORM_KEY, check_complete, read_store_header, shards
-from attribution.store.precision import SCALE_SUFFIX, inner_products
+from attribution.store.precision import inner_products, stored_keys
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
 
@@ -76,9 +76,8 @@ def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, to
         with safe_open(str(path), framework="pt") as handle:
             meta = json.loads(handle.metadata()["header"])
             stored = {key: handle.get_tensor(key) for key in handle.keys()}
-        steps = compression.precision != "float32"  # integers come with a step per row
-        expected = [*compression.layers, *(name + SCALE_SUFFIX for name in compression.layers if steps)]
-        missing = [key for key in expected if key not in stored]
+        missing = [key for name in compression.layers for key in stored_keys(name, compression.precision)
+                   if key not in stored]
         if missing:
             raise KeyError(f"no tensor {missing[0]}")
         return meta, stored, stored[NORM_KEY]

@@ -154,9 +154,10 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
         [{**row, **agreement(row.pop("scores"), exact)} for row in rows]
     echo(f"gradient store, {len(documents)} documents, {len(probes)} probes; full per-document gradient "
          f"{full_floats * 4 / 1e3:.0f} kB; one scoring pass (rank {settings.rank}) {pass_seconds:.2f} s (the mean of "
-         f"{before:.2f} s before the default store's build and {after:.2f} s after), exact pass {exact_seconds:.2f} s; the probes' forward and backward alone {floor:.3f} s, so no store queries more "
-         f"than {pass_seconds / floor:.0f}× faster than a pass; agreement with the exact EK-FAC scores at the same "
-         f"factors (median over probes)")
+         f"{before:.2f} s before the default store's build and {after:.2f} s after), exact pass {exact_seconds:.2f} "
+         f"s; the probes' forward and backward alone {floor:.3f} s, so no store queries more than "
+         f"{pass_seconds / floor:.0f}× faster than a pass; agreement with the exact EK-FAC scores at the same factors "
+         f"(median over probes)")
     echo(f"{'compression':<14}{'k':>5}{'precision':>10}{'bytes/doc':>11}{'of full':>9}{'build s':>9}{'build/pass':>11}"
          f"{'query s':>9}{'pass/query':>11}{'Pearson':>9}{'Spearman':>9}{'top-1%':>8}")
     for row in rows:
