@@ -88,6 +88,8 @@ class FilterOptions:
             raise InputError("give --threshold or --keep-fraction, not both")
         if self.keep_fraction is not None and not 0 < self.keep_fraction <= 1:
             raise InputError(f"--keep-fraction must be in (0, 1], got {self.keep_fraction}")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:  # a score is a probability
+            raise InputError(f"--threshold must be in [0, 1], got {self.threshold}")
         if self.classifier is None and (self.threshold is not None or self.keep_fraction is not None or self.reweight):
             raise InputError("--threshold, --keep-fraction and --reweight need a classifier")
         if self.classifier is None and not (self.heuristics or self.heuristic_minimums):

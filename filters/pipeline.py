@@ -97,7 +97,7 @@ def build_pipeline(options: FilterOptions) -> list[PipelineStep]:
     reader = make_reader(options.corpus, options.text_key, options.id_key, bad)
 
     def excluded(reason: str):
-        return make_writer(options.excluded_dir / reason, options.fmt)
+        return _writer(options.excluded_dir / reason, options)
 
     steps: list[PipelineStep] = [reader]
     if options.heuristics or options.heuristic_minimums:
@@ -118,8 +118,24 @@ def build_pipeline(options: FilterOptions) -> list[PipelineStep]:
         steps.append(scorer)
     if options.reweight:
         steps.append(Reweighter(options.reweight, options.seed, exclusion_writer=excluded(reweight.DROP_REASON)))
-    steps.append(make_writer(options.kept_dir, options.fmt))
+    steps.append(_writer(options.kept_dir, options))
     return steps
+
+
+def _writer(out_dir: Path, options: FilterOptions) -> PipelineStep:
+    """A shard writer that gives each document's text and id back under the corpus's own field names: datatrove
+    writes them as `text` and `id`, which would rename the user's fields, and overwrite (with the metadata's
+    values) a record's own `text` or `id` fields when the text and id were read from others."""
+    writer = make_writer(out_dir, options.fmt)
+    if (options.text_key, options.id_key) != ("text", "id"):
+        writer.adapter = functools.partial(_with_keys, options.text_key, options.id_key)
+    return writer
+
+
+def _with_keys(text_key: str, id_key: str, document) -> dict:
+    """The record of `document`: its text and id under `text_key` and `id_key`, then its metadata as columns."""
+    fields = {key: value for key, value in document.metadata.items() if key not in (text_key, id_key)}
+    return {text_key: document.text, id_key: document.id, **fields}
 
 
 def _task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -1):
@@ -309,10 +325,13 @@ def _task_failure(logging_dir: Path, incomplete: list[int], tasks: int, error: E
     if error is not None:
         cause = str(error) if isinstance(error, CurateError) else f"{type(error).__name__}: {error}"
     kind = CurateError if error is not None and not isinstance(error, InputError) else InputError
-    return kind(
-        f"{len(incomplete)} of {tasks} tasks did not complete: {cause.splitlines()[0]} (its log: {log}); "
-        "rerun the same command to resume, completed tasks are skipped"
-    )
+    # a bad input fails the same way on every rerun: the user must fix it (or pass the flag it names) first
+    bad_input = isinstance(error, InputError) or (error is None and re.match(r"^(curate\.errors\.)?InputError: ", cause))
+    if bad_input:
+        cause = re.sub(r"^(curate\.errors\.)?InputError: ", "", cause)
+    then = ("fix that input (or pass the flag it names), then rerun the same command: completed tasks are skipped"
+            if bad_input else "rerun the same command to resume, completed tasks are skipped")
+    return kind(f"{len(incomplete)} of {tasks} tasks did not complete: {cause.splitlines()[0]} (its log: {log}); {then}")
 
 
 def _last_error(log: Path) -> str | None:
@@ -383,7 +402,8 @@ def summarize(logging_dir: Path, tasks: int) -> dict:
             scores = {k: stats[SCORE_KEY].get(k) for k in ("mean", "std_dev", "min", "max")}
         if "threshold" in stats:
             value = stats["threshold"]
-            threshold = value.get("mean") if isinstance(value, dict) else value
+            # datatrove leaves a statistic's mean out of its dict when the mean is exactly 1
+            threshold = value.get("mean", 1.0) if isinstance(value, dict) else value
         if "Reweight" in name:
             kept = int(_stat_total(stats.get("kept", 0)))
     reweighted = any("Reweight" in step["name"] for step in steps)

@@ -223,3 +223,53 @@ def test_scores_written_by_the_filter_match_the_classifier(setup, tmp_path):
     texts = {d.id: d.text for d in docs}
     expected = load_scorer(str(classifier)).procedural_probability([texts[i] for i in kept])
     assert list(kept.values()) == pytest.approx(expected.tolist())
+
+
+def test_the_corpus_field_names_come_back_as_they_went_in(setup, tmp_path):
+    """Text and id read from other fields (`--text-key content --id-key doc_id`) are written back under those
+    names, and the records' own `text` and `id` fields are kept, not overwritten."""
+    root, docs, classifier, scores = setup
+    records = [{"doc_id": d.id, "content": d.text, "text": f"other text {i}", "id": f"other-{i}"}
+               for i, d in enumerate(docs[:200])]
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "part.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "out"
+    assert main(["filter", "--corpus", str(tmp_path / "corpus"), "--out", str(out), "--classifier", str(classifier),
+                 "--threshold", "0.5", "--text-key", "content", "--id-key", "doc_id"]) == 0
+    written = [json.loads(line) for path in sorted(out.rglob("*.jsonl.gz")) for line in gzip.open(path, "rt")]
+    assert len(written) == len(records) and any(r.get("filter_reason") for r in written)
+    for record in written:
+        original = next(r for r in records if r["doc_id"] == record["doc_id"])
+        assert {key: record[key] for key in original} == original
+        assert record["procedural_score"] == pytest.approx(scores[record["doc_id"]])
+
+
+def test_a_threshold_outside_the_scores_range_is_refused_and_one_is_reported(setup, tmp_path, capsys):
+    root, docs, classifier, _ = setup
+    corpus = tmp_path / "corpus"
+    write_documents(docs[:100], corpus)
+    argv = ["filter", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--classifier", str(classifier)]
+    capsys.readouterr()
+    assert main([*argv, "--threshold", "1.5"]) == 2
+    assert "--threshold must be in [0, 1], got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main([*argv, "--threshold", "1.0"]) == 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["threshold"] == 1.0
+
+
+def test_a_bad_record_says_what_to_fix_not_to_rerun(setup, tmp_path, capsys):
+    root, docs, classifier, _ = setup
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [json.dumps({"id": d.id, "text": d.text}) for d in docs[:20]]
+    lines[4] = json.dumps({"id": "blank", "text": "   "})
+    (corpus / "part.jsonl").write_text("\n".join(lines) + "\n")
+    argv = ["filter", "--corpus", str(corpus), "--out", str(tmp_path / "out"), "--classifier", str(classifier)]
+    capsys.readouterr()
+    assert main(argv) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "part.jsonl:5: 'text' is empty" in error[0], error
+    assert "fix that input" in error[0] and "to resume" not in error[0]
+    assert main([*argv, "--skip-bad-records"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["read"] == 19 and summary["bad_records"] == 1
