@@ -297,6 +297,19 @@ def write_probes(probes: list[Probe], path: str | Path) -> None:
             f.write(json.dumps(asdict(probe), ensure_ascii=False) + "\n")
 
 
+# the score files' own columns beside one column per probe id (`attribution.ekfac.scoring.DocumentScores`)
+RESERVED_IDS = ("doc_id", "doc_grad_norm")
+
+
+def id_problem(probe_id: str) -> str | None:
+    """Why `probe_id` cannot name a probe (its scores are a column named after it), or None."""
+    if not probe_id.strip():
+        return "empty probe id"
+    if probe_id in RESERVED_IDS:
+        return f"probe id {probe_id!r} is reserved for a score column (reserved: {', '.join(RESERVED_IDS)})"
+    return None
+
+
 def read_probes(path: str | Path) -> list[Probe]:
     """Reads probes written by `write_probes` (or by hand): the fields of `Probe`, a known set and its kind, unique
     ids, a completion and an answer; any problem names the file and line."""
@@ -337,6 +350,8 @@ def read_probes(path: str | Path) -> list[Probe]:
             raise InputError(f"{where}: field generated must be true or false")
         if row.get("correct") is not None and not isinstance(row["correct"], bool):
             raise InputError(f"{where}: field correct must be true, false or null")
+        if problem := id_problem(row["id"]):
+            raise InputError(f"{where}: {problem}")
         if row["id"] in ids:
             raise InputError(f"{where}: duplicate probe id {row['id']!r}")
         ids.add(row["id"])

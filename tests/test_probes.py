@@ -223,3 +223,36 @@ def test_curate_probes_copies_a_validated_user_file_or_writes_a_track(tmp_path, 
     assert read_probes(run / "probes" / "probes.jsonl") == make_probes(1, {"arithmetic": 3, "factual": 2})
     assert main(["probes", "--run-dir", str(run), "--sizes", "howto=2"]) == 2
     assert "the real track's" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("probe_id", ["doc_id", "doc_grad_norm", "", "  "])
+def test_ids_that_cannot_name_a_score_column_are_refused_with_file_and_line(tmp_path, capsys, probe_id):
+    from curate.cli import main
+
+    row = dict(vars(make_probes(0, {"arithmetic": 1})[0]))
+    path = tmp_path / "mine.jsonl"
+    _write_lines(path, [json.dumps(row), json.dumps({**row, "id": probe_id})])
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["probes", "--run-dir", str(run), "--from", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"{path}, line 2: " in error
+    assert ("reserved for a score column" if probe_id.strip() else "empty probe id") in error
+    assert not (run / "probes" / "probes.jsonl").exists()
+
+
+def test_scoring_refuses_reserved_probe_ids_from_python_before_touching_the_folder(tmp_path):
+    import torch
+
+    from attribution.ekfac.arguments import ScoreArguments
+    from attribution.ekfac.precondition import Queries
+    from attribution.ekfac.scoring import prepare_output
+
+    earlier = tmp_path / "scores" / "part-00000.parquet"
+    earlier.parent.mkdir()
+    earlier.write_bytes(b"an earlier run's part")
+    for ids in (["p-1", "doc_id"], ["p-1", ""], ["p-1", "p-1"]):
+        queries = Queries(ids, torch.ones(2), torch.ones(2), {}, ScoreArguments())
+        with pytest.raises(InputError, match="reserved for a score column|empty probe id|repeated probe ids"):
+            prepare_output(tmp_path / "scores", queries, overwrite=True)
+    assert earlier.read_bytes() == b"an earlier run's part" and not (tmp_path / "scores" / "probes.json").exists()

@@ -51,13 +51,13 @@ from attribution.ekfac.factors import model_fingerprint
 from attribution.ekfac.manifest import mark_complete, refuse_repeated_ids
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import Queries
+from attribution.probes import id_problem
 from attribution.task import summed_log_prob
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
 
 log = logging.getLogger(__name__)
 
-RESERVED_COLUMNS = ("doc_id", "doc_grad_norm")
 QUERIES_FILE = "queries.safetensors"
 
 
@@ -296,9 +296,20 @@ def write_part(scores: DocumentScores, path: Path) -> None:
     os.replace(temporary, path)
 
 
+def check_probe_ids(probe_ids: Sequence[str]) -> None:
+    """Refuse probe ids that cannot name a score column (`attribution.probes.id_problem`) or that repeat, before
+    anything is written: probes built in Python never pass through `read_probes`."""
+    for probe_id in probe_ids:
+        if problem := id_problem(probe_id):
+            raise InputError(problem)
+    if len(set(probe_ids)) < len(probe_ids):
+        raise InputError(f"repeated probe ids: {sorted({i for i in probe_ids if list(probe_ids).count(i) > 1})}")
+
+
 def prepare_output(directory: Path, queries: Queries, overwrite: bool = False) -> None:
     """Write `probes.json` and the queries, or check that an earlier, interrupted run used the same ones."""
     directory = Path(directory)
+    check_probe_ids(queries.probe_ids)
     described = queries.describe()
     probes_file = directory / "probes.json"
     if probes_file.exists() and not overwrite:
@@ -311,9 +322,6 @@ def prepare_output(directory: Path, queries: Queries, overwrite: bool = False) -
         for old in directory.glob("part-*.parquet"):
             old.unlink()
     directory.mkdir(parents=True, exist_ok=True)
-    for probe_id in queries.probe_ids:
-        if probe_id in RESERVED_COLUMNS:
-            raise InputError(f"probe id {probe_id!r} is reserved for a score column")
     if overwrite or not (directory / QUERIES_FILE).exists():
         queries.save(directory / QUERIES_FILE)
     write_atomic(probes_file, json.dumps(described, indent=2) + "\n")
