@@ -25,11 +25,12 @@ from itertools import islice
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from attribution.ekfac.arguments import FactorArguments
+from attribution.ekfac.checksum import sealed_header, unsealed, verify
 from attribution.ekfac.data import (
     Skipped,
     document_batches,
@@ -389,13 +390,21 @@ def fit_factors(model: nn.Module, tokenizer, documents: Documents, args: FactorA
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: Path, meta: dict) -> None:
-    """Tensors and a JSON header to safetensors, written to a temporary name, then renamed: a killed run
-    never leaves a half-written file behind."""
+    """Tensors and a JSON header to safetensors, with their checksum (`checksum`), written to a temporary name,
+    then renamed: a killed run never leaves a half-written file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(temporary), metadata={"header": json.dumps(meta)})
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(temporary), metadata={"header": sealed_header(meta, tensors)})
+    os.chmod(temporary, 0o666 & ~_umask())  # safetensors creates files 0600; the JSON beside them follows the umask
     os.replace(temporary, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(mask)
+    return mask
 
 
 def load_header(path: Path) -> dict:
@@ -403,13 +412,28 @@ def load_header(path: Path) -> dict:
     from safetensors import safe_open
 
     with _readable(path), safe_open(str(path), framework="pt") as handle:
-        return json.loads((handle.metadata() or {}).get("header", "{}"))
+        return unsealed(json.loads((handle.metadata() or {}).get("header", "{}")))
+
+
+def read_checked(path: Path, required: Iterable[str] = ()) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors and JSON header of a file `save_tensors` wrote, its checksum verified. A file cut short, not
+    safetensors or changed since raises safetensors' error, OSError or ValueError, and one without a tensor of
+    `required` KeyError (checked first: the more precise cause): callers name the file."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    if missing := [key for key in required if key not in tensors]:
+        raise KeyError(f"no tensor {missing[0]}")
+    header = metadata.get("header", "{}")
+    verify(tensors, header)
+    return tensors, unsealed(json.loads(header))
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    meta = load_header(path)
     with _readable(path):
-        return load_file(str(path)), meta
+        return read_checked(path)
 
 
 @contextmanager

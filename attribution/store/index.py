@@ -10,7 +10,9 @@ A store folder holds:
                                      (`precision`: float32, or integers with per-row scales), memory-mappable,
                                      `doc_grad_norm` (N,), and in its JSON header the store header, the document
                                      ids, the skipped counts and the first characters of each document (for
-                                     `curate search`)
+                                     `curate search`); in its metadata a CRC-32 of the header and tensors
+                                     (`ekfac.checksum`), verified wherever the shard is read (`score --index`,
+                                     `search`, a resume): shards written without one are read unchecked
     manifest.json                    what made the store (a resume with other inputs is refused) and, once
                                      whole, how many documents and shards it holds
 Shards are written whole (temporary name, then rename); a rerun skips the shards that exist.
@@ -30,12 +32,19 @@ from itertools import islice
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from tqdm.auto import tqdm
 
 from attribution.ekfac.arguments import DeviceArguments
 from attribution.ekfac.data import Skipped, document_batches, document_id, to_batch
-from attribution.ekfac.factors import FACTORS_FILE, Factors, load_header, model_fingerprint, save_tensors
+from attribution.ekfac.factors import (
+    FACTORS_FILE,
+    Factors,
+    load_header,
+    model_fingerprint,
+    read_checked,
+    save_tensors,
+)
 from attribution.ekfac.manifest import mark_complete, read_manifest, refuse_repeated_ids, start_output
 from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules
 from attribution.ekfac.scoring import _document_loss
@@ -99,14 +108,19 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
         raise InputError(f"compression {args.compression} needs factors, and there are none at "
                          f"{Path(factors_path) / FACTORS_FILE}; run `curate fit-factors` or use --compression logra")
     use_factors = args.needs_factors or (fitted and args.modules is None)
-    pattern = load_header(Path(factors_path) / FACTORS_FILE)["module_pattern"] if use_factors else \
-        (args.modules or DEFAULT_MODULES)
+    factors_header = load_header(Path(factors_path) / FACTORS_FILE) if use_factors else None
+    if factors_header is not None and factors_header.get("fingerprint") != model_fingerprint(model):
+        # refused before the pass over the corpus: `score --index` and `search` would refuse the store anyway
+        raise InputError(f"the factors in {factors_path} were fitted on another model (fingerprints differ); fit "
+                         "factors for this model, pass the ones fitted on it (--factors), or use --modules with "
+                         "--compression logra")
+    pattern = factors_header["module_pattern"] if factors_header is not None else (args.modules or DEFAULT_MODULES)
     modules = find_modules(model, pattern)
     header = store_header(model, modules, args, factors_path if args.needs_factors else None)
     settings = {k: v for k, v in asdict(args).items() if k not in ("progress", "batch_size")}
     made_from = {**corpus.made_from(), **header, **settings, "tasks": tasks}
     results = [*shards(out), *(out / name for name in (STORE_FILE, COMPRESSION_FILE, "logs", BAD_RECORDS_FILE))]
-    start_output(out, "index", made_from, results, overwrite)
+    start_output(out, "gradient store", made_from, results, overwrite)
     documents = sum(1 for _ in corpus.read(os.devnull))
     memory, disk = plan_index(model, modules, args, documents)
     echo(f"index plan: {documents} documents; memory about {memory}; disk about {disk}")
@@ -204,6 +218,7 @@ def index_parts(model, tokenizer, documents: Iterable, compression: Compression,
                 return
             path = shard_path(directory, index, rank)
             if path.exists():
+                check_shard(path)
                 summary["shards_kept"] += 1
                 bar.update(len(chunk))
             else:
@@ -230,12 +245,22 @@ def shard_ids(path: Path) -> list[str]:
         return json.loads(handle.metadata()["header"])["doc_ids"]
 
 
+def check_shard(path: Path) -> None:
+    """Refuse, in one line, a shard an earlier run left that is cut short or whose bytes changed (`checksum`): a
+    resume keeps it as it is."""
+    try:
+        read_checked(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(f"{path} is cut short or corrupt ({error}); delete it and rerun `curate index` to rebuild "
+                         "it") from None
+
+
 def finish_index(directory: Path) -> dict:
     """Check that the shards hold each document once and record in the manifest what the whole store holds."""
     files = shards(directory)
     try:
         ids = [doc_id for path in files for doc_id in shard_ids(path)]
-    except (OSError, ValueError, KeyError) as error:
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as error:
         raise InputError(f"a shard in {directory} is cut short or corrupt ({error}); delete it and rerun") from None
     refuse_repeated_ids(ids)
     facts = {"documents": len(ids), "shards": len(files)}

@@ -18,11 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError
 
 from attribution.ekfac.arguments import DeviceArguments, ScoreArguments
 from attribution.ekfac.data import Skipped
-from attribution.ekfac.factors import FACTORS_FILE, Factors, model_fingerprint
+from attribution.ekfac.factors import FACTORS_FILE, Factors, model_fingerprint, read_checked
 from attribution.ekfac.manifest import file_digest, read_manifest, start_output
 from attribution.ekfac.precondition import Queries, precondition_queries
 from attribution.ekfac.scoring import DocumentScores, finish_scores, write_part
@@ -71,17 +71,15 @@ def map_queries(queries: Queries, compression: Compression, factors: Factors | N
 
 def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, torch.Tensor], torch.Tensor]:
     """A shard's header, its tensors as stored (`precision.encode`: decode them, or score them with
-    `inner_products`) and norms; safetensors maps the file rather than parse it."""
+    `inner_products`) and norms, its checksum verified (`checksum`); a shard cut short, damaged or not a shard is
+    one line naming it."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads(handle.metadata()["header"])
-            stored = {key: handle.get_tensor(key) for key in handle.keys()}
-        missing = [key for name in compression.layers for key in stored_keys(name, compression.precision)
-                   if key not in stored]
-        if missing:
-            raise KeyError(f"no tensor {missing[0]}")
+        required = [key for name in compression.layers for key in stored_keys(name, compression.precision)]
+        stored, meta = read_checked(path, [*required, NORM_KEY])
+        if "doc_ids" not in meta:
+            raise KeyError("no document ids in its header")
         return meta, stored, stored[NORM_KEY]
-    except (OSError, ValueError, KeyError) as error:
+    except (SafetensorError, OSError, ValueError, KeyError) as error:
         raise InputError(f"{path} is cut short or corrupt ({error}); rebuild it: delete it and rerun `curate index`") \
             from None
 

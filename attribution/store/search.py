@@ -10,6 +10,7 @@ keeps the best across blocks, so memory stays at one block whatever the store's 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def find_probe(probes_path: Path, probe_id: str):
 def search_store(store: Path, model_path: Path, factors_path: Path, query, top_k: int = 10, plain: bool = False,
                  device: DeviceArguments | None = None) -> list[Hit]:
     """The `top_k` stored documents with the highest score against `query` (a probe, or a `TextQuery`)."""
+    # faiss's loader logs at INFO which instruction set it loaded, on every run, under the CLI's INFO logging
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     import faiss
 
     if top_k < 1:
