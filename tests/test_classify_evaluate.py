@@ -241,3 +241,17 @@ def test_ship_classifier_gathers_the_runs_provenance(packaged, setup, tmp_path, 
     evaluation = pl.read_csv(run / "evaluation" / "evaluation.csv")
     assert provenance["heldout_evaluation"]["f1"] == evaluation["f1"][0]
     assert provenance["command"].startswith("curate run recipes/real.toml")
+
+
+@pytest.mark.parametrize("label", [True, False])
+def test_a_corpus_of_one_class_is_refused_rather_than_scored(setup, tmp_path, capsys, label):
+    root, docs, _, _, paths = setup
+    one_class = [Document(text=d.text, id=d.id, metadata={**d.metadata, "procedural": label}) for d in docs[:80]]
+    write_documents(one_class, tmp_path / "corpus")
+    argv = ["evaluate-classifier", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "out"),
+            "--classifier", str(paths["good"])]
+    capsys.readouterr()
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"have procedural = {label}" in error and "need both classes" in error
+    assert not (tmp_path / "out" / "evaluation.csv").exists()

@@ -102,6 +102,12 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
             f"({report.excluded} excluded, {report.unlabelled} unlabelled)"
         )
     truth = np.array(labels)
+    if truth.all() or not truth.any():  # precision, recall and average precision are undefined or trivial
+        raise InputError(
+            f"{args.corpus}: all {len(texts)} held-out documents evaluated have {args.label_key} = {bool(truth[0])}; "
+            "precision, recall and average precision need both classes: evaluate on a corpus with procedural "
+            "and other documents"
+        )
 
     curves, source_rows = {}, []
     for name, classifier in classifiers.items():
