@@ -1,6 +1,7 @@
-"""Fault injection for `curate fit-factors` and `curate score` (issue 17): `kill -9` at a seeded random point
-while their files appear, then a resume that must equal an uninterrupted run bit for bit; reruns with changed
-arguments, which must be refused; corrupt files, which must give one line and no traceback."""
+"""Fault injection for `curate fit-factors`, `curate score` and `curate index`: `kill -9` at a seeded random
+point while their files appear, then a resume that must equal an uninterrupted run bit for bit (for a store, byte
+for byte); reruns with changed arguments, which must be refused; corrupt files, which must give one line and no
+traceback."""
 
 from __future__ import annotations
 
@@ -172,3 +173,61 @@ def test_corrupt_files_give_one_line(finished, case, capsys, one_thread):
     flags = [flag.format(root=finished) for flag in flags]
     assert cli(command, "--run-dir", str(finished), *SMALL, *flags) == 2
     assert message in one_line_error(capsys)
+
+
+INDEX = ["index", *SMALL, "--compression", "logra", "--dims", "4", "--documents-per-shard", "8"]
+
+
+def same_bytes(expected: Path, got: Path) -> None:
+    """Every file of a store (not the tasks' logs, nor a killed write's hidden temporary file) byte for byte."""
+    def listed(root: Path) -> list[Path]:
+        return sorted(p.relative_to(root) for p in root.glob("*") if p.is_file() and not p.name.startswith("."))
+    assert listed(expected) == listed(got)
+    for name in listed(expected):
+        assert (got / name).read_bytes() == (expected / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("tasks", [[], ["--tasks", "3"]], ids=["one-process", "tasks"])
+def test_killed_index_resumes_to_a_byte_identical_store(big_run, tmp_path, tasks, seed, one_thread):
+    index = [*INDEX, "--run-dir", str(big_run), *tasks]
+    assert cli(*index, "--out", str(tmp_path / "whole")) == 0
+    out = tmp_path / "killed"
+    killed([*index, "--out", str(out)], out, "shard-*.safetensors", random.Random(17 + 2 * seed + len(tasks)))
+    done = {shard: shard.stat().st_mtime_ns for shard in out.glob("shard-*.safetensors")}
+    assert 0 < len(done) < len(list((tmp_path / "whole").glob("shard-*.safetensors")))
+    assert cli(*index, "--out", str(out)) == 0
+    assert all(shard.stat().st_mtime_ns == mtime for shard, mtime in done.items())  # kept, not built again
+    same_bytes(tmp_path / "whole", out)
+
+
+@pytest.fixture
+def indexed(big_run, tmp_path):
+    """A whole store of the big run (60 shards), and a copy to break."""
+    assert cli(*INDEX, "--run-dir", str(big_run), "--out", str(tmp_path / "whole")) == 0
+    shutil.copytree(tmp_path / "whole", tmp_path / "broken")
+    return tmp_path / "whole", tmp_path / "broken"
+
+
+def test_index_killed_between_its_compression_and_header_resumes(big_run, indexed, one_thread):
+    whole, broken = indexed
+    for path in [broken / "store.json", *broken.glob("shard-*")]:  # as if killed right after the compression
+        path.unlink()
+    assert cli(*INDEX, "--run-dir", str(big_run), "--out", str(broken)) == 0
+    same_bytes(whole, broken)
+
+
+def test_index_resume_refuses_a_shard_left_damaged_in_one_line(big_run, indexed, capsys, one_thread):
+    whole, broken = indexed
+    shard = broken / "shard-00007.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-100] ^= 0x01  # one bit of the last tensor
+    shard.write_bytes(bytes(data))
+    (broken / "shard-00030.safetensors").unlink()
+    capsys.readouterr()
+    assert cli(*INDEX, "--run-dir", str(big_run), "--out", str(broken)) == 2
+    error = one_line_error(capsys)
+    assert str(shard) in error and "delete it and rerun" in error
+    shard.unlink()
+    assert cli(*INDEX, "--run-dir", str(big_run), "--out", str(broken)) == 0
+    same_bytes(whole, broken)

@@ -127,6 +127,7 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
     if not (out / COMPRESSION_FILE).exists():
         factors = Factors.load(factors_path) if args.needs_factors else None
         Compression.build(modules, args, factors, header).save(out / COMPRESSION_FILE)
+    if not (out / STORE_FILE).exists():  # apart: a run killed between the two files has only the compression
         write_atomic(out / STORE_FILE, json.dumps(header, indent=2) + "\n")
     return Compression.load(out / COMPRESSION_FILE)
 
