@@ -248,6 +248,8 @@ def write_documents(
     documents: Iterable[Document], out_dir: str | Path, fmt: str = "jsonl", docs_per_shard: int = 10_000
 ) -> int:
     """Write documents as numbered shards of at most `docs_per_shard` documents; returns how many were written."""
+    if docs_per_shard < 1:
+        raise InputError(f"--docs-per-shard must be at least 1, got {docs_per_shard}")
     count = 0
     with make_writer(out_dir, fmt) as writer:
         for count, document in enumerate(documents, start=1):
