@@ -21,3 +21,39 @@ def test_sample_is_seeded_and_disjoint_from_excluded(tmp_path):
     assert max(int(i.split("-")[-1]) for i in ids(tmp_path / "a")) > 150
     with pytest.raises(InputError, match="cannot sample 500"):
         sample_corpus(SampleArguments(corpus=tmp_path / "corpus", out=tmp_path / "d", n=500))
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    write_synthetic_corpus(SynthArguments(out=tmp_path / "corpus", n_docs=60, docs_per_shard=20))
+    return tmp_path / "corpus"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--n", "-1"], "--n must be at least 1, got -1"), (["--n", "0"], "--n must be at least 1, got 0"),
+     (["--docs-per-shard", "0"], "--docs-per-shard must be at least 1, got 0"),
+     (["--corpus", None], "give the corpus to sample from: --corpus DIR"),
+     (["--out", None], "give the output directory: --out DIR"),
+     (["--out", "{corpus}"], "overlap"), (["--out", "{corpus}/sample"], "overlap")],
+)
+def test_cli_mistakes_are_one_line(corpus, tmp_path, capsys, argv, message):
+    from curate.cli import main
+
+    given = {"--corpus": str(corpus), "--out": str(tmp_path / "s"), "--n": "5"}
+    flag, value = argv
+    given[flag] = value.format(corpus=corpus) if value else None
+    assert main(["corpus", "sample", *(a for k, v in given.items() if v is not None for a in (k, v))]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "s").exists() and not (tmp_path / "None").exists()
+
+
+def test_a_smaller_sample_never_leaves_the_larger_ones_shards_behind(corpus, tmp_path):
+    out = tmp_path / "s"
+    assert sample_corpus(SampleArguments(corpus=corpus, out=out, n=6, docs_per_shard=2)) == 6
+    with pytest.raises(InputError, match="already holds corpus shards; pass --overwrite"):
+        sample_corpus(SampleArguments(corpus=corpus, out=out, n=2, docs_per_shard=2))
+    assert len(list(read_documents(out))) == 6
+    assert sample_corpus(SampleArguments(corpus=corpus, out=out, n=2, docs_per_shard=2, overwrite=True)) == 2
+    assert len(list(read_documents(out))) == 2 and len(list(out.glob("part-*"))) == 1

@@ -4,6 +4,7 @@ used, so the CLI builds its flags from `SampleArguments` quickly."""
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,20 +20,52 @@ class SampleArguments:
     n: int = option(2000, "documents to draw")
     seed: int = option(0, "seed of the draw")
     exclude: Path | None = option(None, "a corpus whose documents are never drawn (e.g. an earlier sample)")
+    exclude_sources: list[str] = option([], "sources (the `source` field) never drawn: held-out sources")
     # datatrove splits work between tasks by file: small shards let `--tasks N` share a sample evenly
     docs_per_shard: int = option(250, "documents per shard")
+    overwrite: bool = option(False, "replace the shards of an earlier sample in --out")
     text_key: str = "text"
     id_key: str = "id"
 
+    def __post_init__(self):
+        if self.corpus is None:
+            raise InputError("give the corpus to sample from: --corpus DIR")
+        if self.out is None:
+            raise InputError("give the output directory: --out DIR")
+        if self.n < 1:
+            raise InputError(f"--n must be at least 1, got {self.n}")
+        if self.docs_per_shard < 1:
+            raise InputError(f"--docs-per-shard must be at least 1, got {self.docs_per_shard}")
+        out, corpus = Path(self.out).resolve(), Path(self.corpus).resolve()
+        if out.is_relative_to(corpus) or corpus.is_relative_to(out):
+            raise InputError(f"--out {self.out} and --corpus {self.corpus} overlap; the sample would be read "
+                             "with the corpus or overwrite it: choose another --out")
+
 
 def sample_corpus(args: SampleArguments) -> int:
-    """Write `args.n` documents drawn uniformly without replacement (corpus order kept); returns how many."""
+    """Write `args.n` documents drawn uniformly without replacement (corpus order kept); returns how many.
+    An earlier sample's shards in `args.out` are replaced only with `args.overwrite`: a smaller sample written
+    over a larger one would otherwise leave its last shards behind, mixed into the new one."""
     from curate.corpus.io import read_documents, write_documents
+    from curate.corpus.output import check_start, finish_output, start_output
 
+    check_start(args.out, args.overwrite, _settings(args), "sample")  # before the corpus is read
     excluded = {d.id for d in read_documents(args.exclude)} if args.exclude else set()
-    ids = [d.id for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id not in excluded]
+    sources = set(args.exclude_sources)
+    ids = [d.id for d in read_documents(args.corpus, args.text_key, args.id_key)
+           if d.id not in excluded and d.metadata.get("source") not in sources]
     if args.n > len(ids):
         raise InputError(f"cannot sample {args.n} documents from {args.corpus}: it has {len(ids)} eligible")
     chosen = set(random.Random(args.seed).sample(ids, args.n))
+    out = start_output(args.out, args.overwrite, _settings(args), "sample")  # after every check: it deletes
     documents = (d for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id in chosen)
-    return write_documents(documents, args.out, docs_per_shard=args.docs_per_shard)
+    written = write_documents(documents, out, docs_per_shard=args.docs_per_shard)
+    finish_output(out)
+    return written
+
+
+def _settings(args: SampleArguments) -> dict:
+    """What made a sample's shards, as a partial sample records it."""
+    exclude = os.path.abspath(args.exclude) if args.exclude else None
+    return {"corpus": os.path.abspath(args.corpus), "n": args.n, "seed": args.seed, "exclude": exclude,
+            "docs_per_shard": args.docs_per_shard, "text_key": args.text_key, "id_key": args.id_key}
