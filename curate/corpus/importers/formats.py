@@ -28,7 +28,7 @@ SECTIONS: dict[str, Callable[[str], list[str]]] = {
 }  # and "json", whose records the importer handles one by one
 
 _EXTENSIONS = {
-    "text": "txt text",
+    "text": "txt text debian",  # debian: README.Debian, changelog.Debian.gz
     "markdown": "md markdown mdown mkd mdx",
     "rst": "rst rest",
     "html": "html htm xhtml",
@@ -40,7 +40,7 @@ _EXTENSIONS = {
     "json": "json jsonl ndjson",
     "python": "py pyi pyw",
     "code": "c h cc cpp cxx hh hpp hxx m mm java kt kts scala groovy go rs swift cs fs vb js mjs cjs jsx ts tsx "
-    "rb pl pm t php lua r jl dart ex exs erl hrl hs ml mli clj cljs lisp el scm rkt sh bash zsh fish ksh csh "
+    "rb pl pm perl t php lua r jl dart ex exs erl hrl hs ml mli clj cljs lisp el scm rkt sh bash zsh fish ksh csh "
     "ps1 bat cmd sql awk sed vim f f90 f95 for asm s zig nim v sv vhd cmake mk make toml yaml yml ini cfg "
     "css scss sass less proto graphql tf nix",
 }
@@ -53,7 +53,8 @@ _INFO_PART = re.compile(r"\.info-\d+$")  # the parts of a long Info manual
 
 def format_of(name: str) -> str | None:
     """The format of a file (its name without a trailing `.gz`); None when the extension is unknown. A file
-    without an extension (README, a script) is text; the importer checks its first line for a shebang."""
+    without an extension (README, a script) is text; the importer checks its first line for a shebang, and
+    whether a file named like a man page (`ls.1`, but also `changelog.1.gz`) holds troff."""
     name = name.lower().removesuffix(".gz")
     if name in _BY_NAME:
         return _BY_NAME[name]

@@ -1,11 +1,18 @@
 """HTML: the main text, through trafilatura with the settings datatrove's `Trafilatura` extractor uses, so
-imported pages read like the crawl text the filters later see."""
+imported pages read like the crawl text the filters later see. Headings are handed to it as paragraphs:
+trafilatura drops `<h1>`..`<h6>` outside an `<article>` in plain-text output, and a page's title and section
+names are part of its text (boilerplate headings still go, with the navigation they sit in)."""
 
 from __future__ import annotations
+
+import re
+
+_HEADING_TAG = re.compile(r"<(/?)h[1-6](?=[\s/>])", re.IGNORECASE)
 
 
 def html_sections(html: str) -> list[str]:
     from trafilatura import extract  # heavy (lxml); only when a corpus holds HTML
 
+    html = _HEADING_TAG.sub(r"<\1p", html)
     text = extract(html, favor_precision=True, include_comments=False, deduplicate=True)
     return [text] if text else []

@@ -1,12 +1,15 @@
-"""Folders and files of real text become corpus shards: each file is read, recognised by its name, cut
-into sections by its format, packed into documents of bounded length, and exact duplicates are dropped.
-Files that cannot be used (binary, undecodable, empty, unknown format) are counted and listed with why.
+"""Folders and files of real text become corpus shards: each file is read, recognised by its name (and, for
+names man pages share, by its content), cut into sections by its format, packed into documents of bounded
+length, and exact duplicates are dropped. Files that cannot be used (binary, undecodable, unreadable, empty,
+unknown format) and JSON records that cannot be used are counted and listed with why.
 datatrove and tqdm are imported where used, so the CLI builds its flags from `ImportArguments` quickly."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,9 +19,12 @@ from typing import TYPE_CHECKING
 
 from curate.corpus.importers.formats import SECTIONS, format_of
 from curate.corpus.importers.jsonfields import json_records
-from curate.corpus.importers.sources import SourceRules, matches
+from curate.corpus.importers.man import is_troff
+from curate.corpus.importers.sources import SourceRules
 from curate.corpus.importers.split import split_sections
+from curate.corpus.importers.walk import check_inputs, walk
 from curate.corpus.options import FORMATS
+from curate.corpus.output import finish_output, start_output
 from curate.errors import InputError
 from curate.options import option
 
@@ -29,6 +35,9 @@ SUMMARY_FILE = "import_summary.txt"  # beside the shards; names no corpus reader
 SKIPPED_FILE = "import_skipped.tsv"
 MAX_CHARS = 2000  # about 500 tokens: the real model scores 128-256-token windows, longer text would go unseen
 MIN_CHARS = 50
+# byte order marks, longest first: UTF-32's little-endian mark begins with UTF-16's
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+         (b"\xfe\xff", "utf-16"))
 
 
 @dataclass
@@ -49,6 +58,14 @@ class ImportArguments:
     docs_per_shard: int = option(10_000, "documents per shard")
     overwrite: bool = option(False, "replace the shards of an earlier import in --out")
 
+    def __post_init__(self):
+        if self.docs_per_shard < 1:
+            raise InputError(f"--docs-per-shard must be at least 1, got {self.docs_per_shard}")
+        if self.max_chars < 1 or self.min_chars > self.max_chars:
+            raise InputError(f"need 1 <= min-chars <= max-chars, got {self.min_chars} and {self.max_chars}")
+        if self.format not in FORMATS:
+            raise InputError(f"unknown corpus format {self.format!r}; choose one of {FORMATS}")
+
 
 @dataclass
 class ImportReport:
@@ -58,6 +75,7 @@ class ImportReport:
     duplicates: int = 0
     too_short: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    records_skipped: list[tuple[str, str]] = field(default_factory=list)  # (path:line, reason): JSON records
     sources: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -68,19 +86,23 @@ class ImportReport:
             f"{self.documents} documents from {self.files} files in {self.seconds:.0f} s; "
             f"{self.duplicates} exact duplicates and {self.too_short} pieces shorter than the minimum dropped",
             f"{len(self.skipped)} files skipped" + "".join(f"\n  {n:>7}  {r}" for r, n in reasons.most_common()),
+            *([f"{len(self.records_skipped)} JSON records skipped (invalid, not an object, or no text in "
+               "--json-field), their files' other records kept"] if self.records_skipped else []),
             "documents by source:",
             *(f"  {name:<16} {n:>8}  {n / max(self.documents, 1):6.1%}" for name, n in sorted(self.sources.items())),
             *self.notes,
         ]
         if self.out is not None:
-            lines.append(f"shards in {self.out}; this summary in {SUMMARY_FILE}, skipped files in {SKIPPED_FILE}")
+            lines.append(f"shards in {self.out}; this summary in {SUMMARY_FILE}, skipped files and records in "
+                         f"{SKIPPED_FILE}")
         return "\n".join(lines)
 
     def save(self) -> None:
-        (self.out / SUMMARY_FILE).write_text(self.summary() + "\n")
-        with (self.out / SKIPPED_FILE).open("w") as f:
-            f.write("path\treason\n")
-            f.writelines(f"{path}\t{reason}\n" for path, reason in self.skipped)
+        from curate.corpus.io import write_atomic
+
+        rows = [f"{path}\t{reason}\n" for path, reason in [*self.skipped, *self.records_skipped]]
+        write_atomic(self.out / SKIPPED_FILE, "path\treason\n" + "".join(rows))
+        write_atomic(self.out / SUMMARY_FILE, self.summary() + "\n")
 
 
 class DocumentBuilder:
@@ -113,59 +135,75 @@ class DocumentBuilder:
 
 
 def import_corpus(args: ImportArguments) -> ImportReport:
-    """Import `args.paths` into shards in `args.out`; the report is also saved there."""
+    """Import `args.paths` into shards in `args.out`; the report is also saved there. Every argument is checked
+    before anything in `args.out` is touched."""
     from curate.corpus.io import write_documents
 
-    out = prepare_output(args.out, args.overwrite)
-    report = ImportReport(out=out)
-    start = time.perf_counter()
+    check_inputs(args.paths, args.out)
+    rules = SourceRules(args.source_rules, args.sources_file)
+    report = ImportReport()
     builder = DocumentBuilder(args.max_chars, args.min_chars, report)
-    write_documents(import_documents(args, builder), out, args.format, args.docs_per_shard)
+    out = report.out = start_output(args.out, args.overwrite, _settings(args), "import", (SUMMARY_FILE, SKIPPED_FILE))
+    start = time.perf_counter()
+    write_documents(import_documents(args, builder, rules=rules), out, args.format, args.docs_per_shard)
     report.seconds = time.perf_counter() - start
+    report.notes += rules.unused()
     report.save()
+    finish_output(out)
     if not report.documents:
         raise InputError(f"no documents imported; {len(report.skipped)} files skipped, listed in {out / SKIPPED_FILE}")
     return report
 
 
 def prepare_output(out: Path | None, overwrite: bool) -> Path:
-    if out is None:
-        raise InputError("give the output directory: --out DIR")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is a file; --out needs a directory")
-    shards = [*out.glob("part-*.jsonl.gz"), *out.glob("part-*.parquet")] if out.is_dir() else []
-    if shards and not overwrite:
-        raise InputError(f"{out} already holds corpus shards; pass --overwrite to replace them")
-    for shard in shards:
-        shard.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    """An output folder for new shards, an earlier import's shards and reports removed if `overwrite`; call it
+    after every other argument has been checked."""
+    from curate.corpus import output
+
+    return output.prepare_output(out, overwrite, (SUMMARY_FILE, SKIPPED_FILE))
 
 
-def import_documents(args: ImportArguments, builder: DocumentBuilder, desc: str = "import") -> Iterator[Document]:
+def _settings(args: ImportArguments) -> dict:
+    """What made an import's shards, as a partial import records it: the inputs as absolute paths."""
+    settings = dataclasses.asdict(args)
+    del settings["overwrite"], settings["out"]
+    settings["paths"] = [os.path.abspath(p) for p in args.paths]
+    settings["sources_file"] = os.path.abspath(args.sources_file) if args.sources_file else None
+    return settings
+
+
+def import_documents(
+    args: ImportArguments, builder: DocumentBuilder, desc: str = "import", rules: SourceRules | None = None
+) -> Iterator[Document]:
     """The documents of every file under `args.paths`, counted into `builder.report` as they are made."""
     from tqdm.auto import tqdm
 
-    rules, report = SourceRules(args.source_rules, args.sources_file), builder.report
-    roots = [Path(p) for p in args.paths]
-    files = list(_files(args))
+    rules = rules or SourceRules(args.source_rules, args.sources_file)
+    report = builder.report
+    files = list(walk(args.paths, args.include, args.exclude, args.out))
     progress = tqdm(files, desc=desc, unit="file", smoothing=0.05)
-    for path, labels, default_source in progress:
+    for found in progress:
+        path, labels = found.path, found.labels
         report.files += 1
         fmt = format_of(path.name)
         try:
-            if path.is_symlink() and path not in roots:  # links in a folder repeat a file
-                raise InputError(f"symbolic link (to {path.readlink()})")
+            if found.skip:
+                raise InputError(found.skip)
             if fmt is None:
                 raise InputError(f"unknown format ({''.join(path.suffixes[-2:]) or path.name})")
             text = read_text(path)
             fmt = "code" if fmt == "text" and text.startswith("#!") else fmt
-            units = [[r] for r in json_records(text, args.json_fields)] if fmt == "json" else [SECTIONS[fmt](text)]
+            fmt = "text" if fmt == "man" and not is_troff(text) else fmt
+            if fmt == "json":
+                texts, problems = json_records(text, args.json_fields)
+                units = [[record] for record in texts]
+                report.records_skipped += [(f"{path}:{where.split()[1]}", why) for where, why in problems]
+            else:
+                units = [SECTIONS[fmt](text)]
         except InputError as error:
             report.skipped.append((str(path), str(error)))
             continue
-        metadata = {"source": rules.source(labels, default_source), "path": labels[-1], "format": fmt}
+        metadata = {"source": rules.source(labels, found.default_source), "path": labels[-1], "format": fmt}
         made = [doc for sections in units for doc in builder.documents(labels[-1], sections, metadata)]
         if not made:
             report.skipped.append((str(path), "no text left after extraction, deduplication and --min-chars"))
@@ -175,30 +213,12 @@ def import_documents(args: ImportArguments, builder: DocumentBuilder, desc: str 
         yield from made
 
 
-def _files(args: ImportArguments) -> Iterator[tuple[Path, tuple[str, str], str]]:
-    """(file, (its path relative to the input folder, the same with the folder's name in front), the
-    default source: the input folder's name, or a file's own stem)."""
-    if not args.paths:
-        raise InputError("give at least one folder or file to import")
-    for root in map(Path, args.paths):
-        if not root.exists():
-            raise InputError(f"{root}: no such file or directory")
-        top = root.resolve()
-        if root.is_file():
-            yield root, (root.name, root.name), top.stem
-            continue
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            relative = path.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts):
-                continue  # .git, .cache and other hidden folders are tooling, not text
-            labels = (relative.as_posix(), f"{top.name}/{relative.as_posix()}")
-            if (not args.include or matches(labels, args.include)) and not matches(labels, args.exclude):
-                yield path, labels, top.name
-
-
 def read_text(path: Path) -> str:
     """A file's text, gunzipped if it ends in .gz; InputError says why it is not usable text."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"unreadable ({error.strerror or error})") from None
     if path.name.endswith(".gz"):
         try:
             data = gzip.decompress(data)
@@ -206,6 +226,13 @@ def read_text(path: Path) -> str:
             raise InputError(f"not a readable gzip file ({error})") from error
     if not data.strip():
         raise InputError("empty")
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if encoding is not None:  # UTF-16 and UTF-32 text is full of NUL bytes; its mark says how to decode it
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as error:
+            raise InputError(f"undecodable: not {encoding.upper()} despite its byte order mark "
+                             f"(byte {error.start})") from error
     if b"\x00" in data[:8192]:
         raise InputError("binary (NUL bytes)")
     try:

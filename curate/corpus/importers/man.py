@@ -16,6 +16,8 @@ _PRELUDE = ".de ad\n..\n.de hy\n..\n.na\n.nh\n"
 _GROFF = ("groff", "-t", "-man", "-Tutf8", "-P-cbou")  # -t: tables; -P-cbou: plain text, no overstrikes
 _RENDERED_HEADING = re.compile(r"[A-Z][A-Z0-9 ,/()&'-]*$")
 _ALIAS = re.compile(r"^\.so\s+(\S+)", re.MULTILINE)
+# a page's title or heading request (man or mdoc macros), or an alias: what every man page has
+_TROFF = re.compile(r"^[.'][ \t]*(?:TH|SH|Dd|Dt|Sh|so)\b", re.MULTILINE)
 
 _CHARS = {"em": "—", "en": "–", "bu": "•", "aq": "'", "dq": '"', "lq": '"', "rq": '"', "oq": "'", "cq": "'",
           "co": "©", "rg": "®", "mu": "×", "ga": "`", "ti": "~", "ha": "^", "hy": "-", "ba": "|", "rs": "\\",
@@ -25,6 +27,11 @@ _ESCAPE = re.compile(r"\\(?:\*?\((..)|\*?\[([^\]]*)\]|\*(.)|f(?:\(..|\[[^\]]*\]|
 _TEXT_MACROS = {"B", "I", "SM", "SB"}
 _ALTERNATING = {"BR", "BI", "IB", "IR", "RB", "RI"}
 _BREAKS = {"PP", "LP", "P", "TP", "IP", "HP", "sp", "br", "SH", "SS", "TS", "TE", "EX", "EE"}
+
+
+def is_troff(text: str) -> bool:
+    """Whether a file named like a man page holds troff: rotated logs (`changelog.1.gz`) are named the same."""
+    return _TROFF.search(text) is not None
 
 
 def man_sections(troff: str) -> list[str]:

@@ -16,11 +16,27 @@ class SourceRules:
 
     def __init__(self, pairs: list[str], toml_file: Path | None = None):
         self.rules = [_parse(pair) for pair in pairs]
+        self.origins = [f"--source {pair!r}" for pair in pairs]
         if toml_file is not None:
-            self.rules += _load(toml_file)
+            loaded = _load(toml_file)
+            self.rules += loaded
+            self.origins += [f'{toml_file}: "{glob}" = "{name}"' for glob, name in loaded]
+        self._matched: set[int] = set()  # rules whose glob matched a file
+        self._chosen: set[int] = set()  # rules that named a file's source
 
     def source(self, paths: tuple[str, ...], default: str) -> str:
-        return next((name for glob, name in self.rules if matches(paths, [glob])), default)
+        hits = [i for i, (glob, _) in enumerate(self.rules) if matches(paths, [glob])]
+        self._matched.update(hits)
+        if not hits:
+            return default
+        self._chosen.add(hits[0])
+        return self.rules[hits[0]][1]
+
+    def unused(self) -> list[str]:
+        """A warning for each rule that named no file's source, a likely typo in its glob."""
+        return [f"warning: {origin} named no file's source: "
+                + ("earlier rules took every file it matches" if i in self._matched else "it matched no file")
+                for i, origin in enumerate(self.origins) if i not in self._chosen]
 
 
 def matches(paths: tuple[str, ...], globs: list[str]) -> bool:
