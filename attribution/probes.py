@@ -318,6 +318,9 @@ def read_probes(path: str | Path) -> list[Probe]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise InputError(f"cannot read probes from {path}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        line = e.object[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}, line {line}: not UTF-8 text (byte {e.object[e.start]:#04x})") from None
     probes: list[Probe] = []
     ids: set[str] = set()
     for lineno, line in enumerate(lines, start=1):

@@ -128,3 +128,33 @@ def test_cli_import_keeps_an_imported_model_and_refuses_a_missing_file(tiny, tmp
     with pytest.raises(InputError, match="not a readable GGUF"):
         (tmp_path / "bad.gguf").write_bytes(b"not a gguf file")
         import_gguf(tmp_path / "bad.gguf", tmp_path / "bad")
+
+
+def test_cli_refuses_an_out_that_is_a_file_in_one_line(tiny, tmp_path, capsys):
+    path, _ = tiny
+    (tmp_path / "model").write_text("mine")
+    assert main(["model", "import", str(path), "--out", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {tmp_path / 'model'} is a file; --out needs a directory\n"
+    assert (tmp_path / "model").read_text() == "mine"
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.5, 0.999])
+def test_cli_names_a_truncated_gguf_file_in_one_line(tiny, tmp_path, capsys, keep):
+    path, _ = tiny
+    data = path.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    assert main(["model", "import", str(cut), "--out", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cut} is not a readable GGUF file: cut short or corrupt") and err.count("\n") == 1
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_damaged_provenance_record_is_converted_again(tiny, tmp_path, capsys):
+    path, _ = tiny
+    out = tmp_path / "model"
+    assert main(["model", "import", str(path), "--out", str(out)]) == 0
+    (out / PROVENANCE_FILE).write_text('{"sha256": "cut sh')
+    assert main(["model", "import", str(path), "--out", str(out)]) == 0
+    assert json.loads((out / PROVENANCE_FILE).read_text())["architecture"] == "LlamaForCausalLM"

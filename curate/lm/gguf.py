@@ -80,9 +80,24 @@ def weight_types(path: Path) -> dict[str, int]:
 
     try:
         reader = GGUFReader(path)
-    except (ValueError, OSError) as error:
-        raise ModelError(f"{path} is not a readable GGUF file: {error}") from None
+    except (ValueError, OSError, IndexError, KeyError) as error:
+        # the reader maps the file with numpy, whose errors ("cannot reshape array ...") say nothing of the file
+        raise ModelError(f"{path} is not a readable GGUF file: {_what_is_wrong(path, error)}") from None
     return dict(Counter(tensor.tensor_type.name for tensor in reader.tensors).most_common())
+
+
+def _what_is_wrong(path: Path, error: Exception) -> str:
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        size = path.stat().st_size
+    except OSError as unreadable:
+        return unreadable.strerror or str(unreadable)
+    if magic != b"GGUF":
+        return "it does not start with the GGUF magic bytes" if size else "it is empty"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return f"cut short or corrupt ({size:,} bytes; its header or tensor data ends early or does not parse)"
 
 
 def conversion_note(types: dict[str, int]) -> str:
@@ -91,6 +106,15 @@ def conversion_note(types: dict[str, int]) -> str:
     if bits:
         return f"dequantised from 4-bit weights ({', '.join(bits)}); float32 here"
     return f"converted from {', '.join(types)} weights; float32 here"
+
+
+def _imported_from(provenance_file: Path) -> str | None:
+    """The sha256 of the GGUF file an earlier import recorded; None without one. An unreadable record means an
+    earlier import's folder whose record was damaged: converting again replaces it."""
+    try:
+        return json.loads(provenance_file.read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def import_gguf(source: str | Path, out: Path | None = None, force: bool = False) -> Path:
@@ -103,9 +127,12 @@ def import_gguf(source: str | Path, out: Path | None = None, force: bool = False
         known = ", ".join(PACKAGED)
         raise InputError(f"no GGUF file at {path} (a file, or one of the packaged models: {known})")
     out = Path(out) if out is not None else default_output(source)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file; --out needs a directory")
+    types = weight_types(path)  # a file that is no GGUF is refused before the heavy imports
     digest = sha256(path)
     provenance_file = out / PROVENANCE_FILE
-    if not force and provenance_file.is_file() and json.loads(provenance_file.read_text()).get("sha256") == digest:
+    if not force and _imported_from(provenance_file) == digest:
         log.info("%s already holds the model converted from %s", out, path)
         return out
     if out.exists() and any(out.iterdir()) and not provenance_file.is_file():  # never replace the user's files
@@ -114,7 +141,6 @@ def import_gguf(source: str | Path, out: Path | None = None, force: bool = False
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    types = weight_types(path)
     try:
         from transformers import GgufConfig  # transformers 5 keeps GGUF blocks packed unless asked not to
 
