@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -333,3 +334,63 @@ def test_a_recipe_stage_whose_input_file_changed_runs_again(world, tmp_path, cap
     assert run_recipe(recipe)["mix"] > 0
     assert "mix: inputs changed since it completed" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "mix" / "manifest.json").read_text())["total_tokens"]["budget"] == 90000
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory) -> Path:
+    """Folders of Markdown files, enough for an import to write shards for a few seconds."""
+    root = tmp_path_factory.mktemp("texts") / "docs"
+    rng = random.Random(5)
+    words = "build the package run configure then compile with make install test it first next and".split()
+    for i in range(1500):
+        paragraphs = (" ".join(rng.choices(words, k=rng.randint(20, 120))) for _ in range(rng.randint(2, 12)))
+        path = root / f"d{i % 25}" / f"f{i}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n\n".join(paragraphs))
+    return root
+
+
+def import_argv(texts: Path, out: Path, *extra: str) -> list[str]:
+    return ["corpus", "import", str(texts), "--out", str(out), "--docs-per-shard", "100", *extra]
+
+
+def import_contents(folder: Path) -> dict[str, object]:
+    """`contents`, the summary without its timing and the folder's own name (each attempt writes elsewhere)."""
+    found = contents(folder)
+    summary = found["import_summary.txt"].decode().replace(str(folder), "OUT")
+    found["import_summary.txt"] = re.sub(r" in \d+ s;", ";", summary)
+    return found
+
+
+def test_kill_9_during_corpus_import_then_a_rerun_gives_the_uninterrupted_corpus(texts, tmp_path, capfd):
+    from curate.corpus.output import PARTIAL_FILE
+
+    def writing(out: Path, process: subprocess.Popen) -> bool:
+        """Wait until the import marks --out partial, that is, starts clearing it and writing shards."""
+        return wait_for(lambda: (out / PARTIAL_FILE).exists() or process.poll() is not None, 60)
+
+    expected = tmp_path / "expected"
+    process = start(import_argv(texts, expected))
+    assert writing(expected, process)
+    started = time.monotonic()
+    _, stderr = process.communicate()
+    assert process.returncode == 0, stderr
+    seconds, rng = time.monotonic() - started, random.Random(23)  # how long it writes
+    for attempt in range(3):
+        out = tmp_path / f"out-{attempt}"
+        argv = import_argv(texts, out)
+        process = start(argv)
+        assert writing(out, process)
+        time.sleep(rng.uniform(0.0, 0.6) * seconds)
+        finished = process.poll() is not None
+        process.kill()
+        process.communicate()
+        if finished:  # the machine was quicker than the draw: a finished import is refused, not redone
+            refused(capfd, argv, "already holds corpus shards; pass --overwrite")
+        else:
+            assert (out / PARTIAL_FILE).exists()
+            refused(capfd, import_argv(texts, out, "--max-chars", "1000"), "holds a partial import",
+                    "(max_chars differ)", "--overwrite")
+            assert main(argv) == 0  # the same command starts the killed import over
+        assert not (out / PARTIAL_FILE).exists()
+        assert import_contents(out) == import_contents(expected)
