@@ -25,6 +25,7 @@ REAL_SIZES = {
     "code_trace": 20,
     "howto": 20,
     "factual": 40,
+    "tech_fact": 20,
     "factual_control": 10,
     "reasoning_control": 10,
 }
@@ -190,6 +191,18 @@ def factual_probes(seed: int, n: int, factbook_dir: str | Path | None = None) ->
     ]
 
 
+def tech_fact_probes(seed: int, n: int) -> list[Probe]:
+    """`n` declarative technical facts (licences, file names, defaults): what change records, API listings and
+    specifications state. Contrasting against them asks how much more a document moves reasoning than it moves
+    technical facts, where the factbook capitals only contrast reasoning with prose facts."""
+    facts = json.loads((resources.files("attribution") / "tech_fact_probes.json").read_text())
+    if n > len(facts):
+        raise InputError(f"at most {len(facts)} technical-fact probes are available, {n} requested")
+    chosen = random.Random(f"{seed}-tech_fact").sample(facts, n)
+    return [Probe(f"tech_fact-{i:03d}", "tech_fact", "factual", f["question"], f" {f['statement']}", f["answer"])
+            for i, f in enumerate(chosen)]
+
+
 def make_real_probes(seed: int = 0, sizes: dict[str, int] | None = None,
                      factbook_dir: str | Path | None = None) -> list[Probe]:
     """The real track's default probes: the paper's maths sets and controls, code tracing, how-to, and
@@ -204,5 +217,6 @@ def make_real_probes(seed: int = 0, sizes: dict[str, int] | None = None,
         *code_trace_probes(seed, sizes["code_trace"]),
         *howto_probes(seed, sizes["howto"]),
         *factual_probes(seed, sizes["factual"], factbook_dir),
+        *tech_fact_probes(seed, sizes["tech_fact"]),
         *[p for p in maths if p.set in ("factual_control", "reasoning_control")],
     ]

@@ -37,6 +37,9 @@ class LabelArguments:
         [], "reasoning probe sets whose scores make the labels, e.g. code_trace howto (all if not given)",
         flag="--label-sets",
     )
+    against_sets: list[str] = option(
+        [], "factual probe sets the --against-factual contrast subtracts, e.g. tech_fact (all if not given)",
+    )
     seed: int = 0  # samples the negatives
 
 

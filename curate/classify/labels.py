@@ -46,20 +46,27 @@ def _count(value: float, total: int) -> int:
     return int(value) if value >= 1 else max(1, round(value * total))
 
 
-def label_probe_ids(probes_path: Path, scored: list[str], sets: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """(reasoning, factual) ids of the scored probes; the reasoning ones only of `sets` if any are named."""
+def label_probe_ids(probes_path: Path, scored: list[str], sets: list[str] | None = None,
+                    against_sets: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(reasoning, factual) ids of the scored probes; the reasoning ones only of `sets` and the factual ones
+    only of `against_sets` if any are named."""
     from attribution.probes import KIND_OF_SET, read_probes
 
     reasoning_sets = [name for name, kind in KIND_OF_SET.items() if kind == "reasoning"]
     wrong = [name for name in sets or [] if name not in reasoning_sets]
     if wrong:
         raise InputError(f"label sets must be reasoning sets ({', '.join(reasoning_sets)}), not {', '.join(wrong)}")
+    factual_sets = [name for name, kind in KIND_OF_SET.items() if kind == "factual"]
+    wrong = [name for name in against_sets or [] if name not in factual_sets]
+    if wrong:
+        raise InputError(f"--against-sets must be factual sets ({', '.join(factual_sets)}), not {', '.join(wrong)}")
     probes = [p for p in read_probes(probes_path) if p.id in set(scored)]
     reasoning = [p.id for p in probes if p.kind == "reasoning" and (not sets or p.set in sets)]
     if not reasoning:
         among = f" of {', '.join(sets)}" if sets else ""
         raise InputError(f"none of the scored probes is a reasoning probe{among} ({probes_path})")
-    return reasoning, [p.id for p in probes if p.kind == "factual"]
+    factual = [p.id for p in probes if p.kind == "factual" and (not against_sets or p.set in against_sets)]
+    return reasoning, factual
 
 
 def label_from_scores(

@@ -148,7 +148,8 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
         scores, meta = load_per_nat_scores(scores_dir)
         scores = scores.filter(~pl.col("doc_id").is_in(heldout))
         scored = [p["id"] for p in meta["probes"]]
-        reasoning, factual = label_probe_ids(args.probes or run_dir.probes, scored, args.labels.sets)
+        reasoning, factual = label_probe_ids(args.probes or run_dir.probes, scored, args.labels.sets,
+                                           args.labels.against_sets)
         classifier = ProceduralClassifier(
             backend=args.backend,
             embedding_model=str(args.embedding_model or run_dir.model)

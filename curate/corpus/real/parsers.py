@@ -104,3 +104,31 @@ def bible_books(text: str) -> Iterator[Record]:
     for book, book_verses in groupby(verses, key=lambda verse: verse[0]):
         chapters = groupby(book_verses, key=lambda verse: verse[1])
         yield f"bible/{book}", ["\n".join(line for _, _, line in chapter) for _, chapter in chapters]
+
+
+# A Debian changelog entry opens with "package (version) distribution; urgency=...", a GNU ChangeLog entry with
+# its date, git's shortlog-style notes with "Version vX; changes since vY:".
+_ENTRY_START = re.compile(
+    r"^(\S+ \([^)]*\) [^;]*; *urgency=|\d{4}-\d{2}-\d{2}\s|Version v\S+; changes since)"
+)
+
+
+def legacy_text(path: Path) -> str:
+    """A packaged text file, gunzipped: UTF-8, else Latin-1, which older change records and copyright files
+    are written in."""
+    data = path.read_bytes()
+    data = gzip.decompress(data) if path.name.endswith(".gz") else data
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def changelog_entries(key: str, text: str) -> Record:
+    """A change record cut at its entries (Debian changelogs, GNU ChangeLogs, git's release shortlogs); text
+    without such entries is cut at blank lines by the importer's splitter."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if _ENTRY_START.match(line)]
+    bounds = [0, *[s for s in starts if s], len(lines)]
+    entries = ["\n".join(lines[a:b]).strip() for a, b in zip(bounds, bounds[1:], strict=False)]
+    return key, [entry for entry in entries if entry]
