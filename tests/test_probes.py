@@ -256,3 +256,10 @@ def test_scoring_refuses_reserved_probe_ids_from_python_before_touching_the_fold
         with pytest.raises(InputError, match="reserved for a score column|empty probe id|repeated probe ids"):
             prepare_output(tmp_path / "scores", queries, overwrite=True)
     assert earlier.read_bytes() == b"an earlier run's part" and not (tmp_path / "scores" / "probes.json").exists()
+
+
+def test_a_probe_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "probes.jsonl"
+    path.write_bytes(b'{"id": "a"}\n\xff\xfe not text\n')
+    with pytest.raises(InputError, match=re.escape(f"{path}, line 2: not UTF-8 text (byte 0xff)")):
+        read_probes(path)
