@@ -221,3 +221,9 @@ def test_a_killed_import_is_never_taken_for_a_finished_one(tmp_path, capsys):
     assert main([*argv, "--overwrite"]) == 0
     assert gzip.decompress((out / "part-00000.jsonl.gz").read_bytes()) == expected
     assert not (out / ".partial.json").exists()
+
+
+def test_an_include_that_matches_nothing_says_so(tmp_path):
+    write(tmp_path / "in/a.txt", PROSE)
+    with pytest.raises(InputError, match=r"no file found under .*in matching --include and not --exclude"):
+        imported(tmp_path, tmp_path / "in", include=["*.zzz"])

@@ -150,6 +150,9 @@ def import_corpus(args: ImportArguments) -> ImportReport:
     report.notes += rules.unused()
     report.save()
     finish_output(out)
+    if not report.files:
+        matching = " matching --include and not --exclude" if args.include or args.exclude else ""
+        raise InputError(f"no documents imported: no file found under {', '.join(map(str, args.paths))}{matching}")
     if not report.documents:
         raise InputError(f"no documents imported; {len(report.skipped)} files skipped, listed in {out / SKIPPED_FILE}")
     return report
