@@ -209,3 +209,27 @@ def test_malformed_input_stops_the_mix_or_is_set_aside_once(tmp_path):
     bad.close()
     assert manifest["bad_records"] == 1 and manifest["documents_read"] == 30
     assert len((tmp_path / "bad.jsonl").read_text().splitlines()) == 1  # not once per pass
+
+
+@pytest.mark.parametrize("text, message", [
+    ('total_tokens = "a lot"\n[[bucket]]\nname = "a"\nweight = 1\n', "total_tokens must be a whole number, got 'a lot'"),
+    ('total_tokens = 100\nshards = 1.5\n[[bucket]]\nname = "a"\nweight = 1\n', "shards must be a whole number"),
+    ('total_tokens = 100\nscore_key = 3\n[[bucket]]\nname = "a"\nweight = 1\n', "score_key must be a string"),
+    ('total_tokens = 100\n[[bucket]]\nname = "a"\nweight = "half"\n', "bucket 'a': weight must be a number"),
+    ('total_tokens = 100\n[[bucket]]\nname = "a"\nweight = 1\nscore = ["low", 1]\n', "bucket 'a': score must be a number"),
+    ('total_tokens = 100\n[[bucket]]\nname = "a"\nweight = 1\nsource = 3\n', "bucket 'a': source must be a name or a list"),
+])
+def test_spec_values_of_the_wrong_type_are_one_line_naming_the_file(tmp_path, text, message):
+    toml = tmp_path / "mix.toml"
+    toml.write_text(text)
+    with pytest.raises(InputError, match=re.escape(f"{toml}: {message}")):
+        load_mix_spec(toml)
+
+
+def test_a_score_that_is_not_a_number_names_the_document(tmp_path):
+    docs = make_annotated(20, seed=2)
+    docs[7].metadata["procedural_score"] = "high"
+    write_documents(docs, tmp_path / "in")
+    with pytest.raises(InputError, match="document 'a7': procedural_score is 'high', not a number"):
+        build_mix(tmp_path / "in", mix_spec_from_dict(SPEC), tmp_path / "mix")
+    assert not (tmp_path / "mix" / "shards").exists()

@@ -103,13 +103,21 @@ def _bucket_and_tokens(
         score = doc.metadata.get(spec.score_key)
         scored += score is not None
         is_copy.append("repeat_of" in doc.metadata)
-        bucket = spec.bucket_of(None if score is None else float(score), doc.metadata.get("source"))
+        bucket = spec.bucket_of(None if score is None else _score(score, doc.id, spec.score_key), doc.metadata.get("source"))
         buckets.append(-1 if is_copy[-1] else bucket)
         batch.append(doc.text)
         if len(batch) >= batch_size:
             flush()
     flush()
     return np.array(buckets, dtype=np.int32), np.array(tokens, dtype=np.int64), np.array(is_copy), ids.hexdigest(), scored
+
+
+def _score(value, doc_id: str, key: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"document {doc_id!r}: {key} is {value!r}, not a number; annotate the input with "
+                         "`curate filter`, or name the field that holds the score with the spec's score_key") from None
 
 
 def build_mix(

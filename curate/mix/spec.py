@@ -114,15 +114,19 @@ def _bucket(data: dict, where: str) -> BucketSpec:
     unknown = set(data) - {"name", "weight", "score", "source"}
     if unknown or "name" not in data or "weight" not in data:
         raise InputError(f"{where}: a bucket needs name and weight, optionally score and source (got {sorted(data)})")
+    what = f"{where}: bucket {data['name']!r}"
     score = data.get("score")
     if score is not None:
-        if not (isinstance(score, list | tuple) and len(score) == 2 and float(score[0]) < float(score[1])):
-            raise InputError(f"{where}: bucket {data['name']!r}: score must be [low, high] with low < high")
+        if not (isinstance(score, list | tuple) and len(score) == 2
+                and _number(score[0], f"{what}: score") < _number(score[1], f"{what}: score")):
+            raise InputError(f"{what}: score must be [low, high] with low < high")
         score = (float(score[0]), float(score[1]))
     source = data.get("source")
     if source is not None:
+        if not isinstance(source, str | list):
+            raise InputError(f"{what}: source must be a name or a list of names, got {source!r}")
         source = (source,) if isinstance(source, str) else tuple(str(s) for s in source)
-    return BucketSpec(str(data["name"]), float(data["weight"]), score, source)
+    return BucketSpec(str(data["name"]), _number(data["weight"], f"{what}: weight"), score, source)
 
 
 def load_mix_spec(path: str | Path) -> MixSpec:
@@ -148,4 +152,21 @@ def mix_spec_from_dict(data: dict, where: str = "mix spec") -> MixSpec:
         raise InputError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(known | {'bucket'})}")
     if "total_tokens" not in data:
         raise InputError(f"{where}: total_tokens is required")
+    for key, value in data.items():
+        if key in ("score_key", "on_shortfall"):
+            if not isinstance(value, str):
+                raise InputError(f"{where}: {key} must be a string, got {value!r}")
+        else:  # a count: JSON may write it as 1e9
+            if isinstance(value, float) and value.is_integer():
+                data[key] = value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InputError(f"{where}: {key} must be a whole number, got {value!r}")
+    if not isinstance(buckets, list) or not all(isinstance(b, dict) for b in buckets):
+        raise InputError(f"{where}: buckets must be tables ([[bucket]]), got {buckets!r}")
     return MixSpec(buckets=[_bucket(b, where) for b in buckets], **data)
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    return float(value)
