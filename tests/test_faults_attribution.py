@@ -231,3 +231,24 @@ def test_index_resume_refuses_a_shard_left_damaged_in_one_line(big_run, indexed,
     shard.unlink()
     assert cli(*INDEX, "--run-dir", str(big_run), "--out", str(broken)) == 0
     same_bytes(whole, broken)
+
+
+@pytest.mark.parametrize("command", [["fit-factors", "--max-documents", "20"], ["score", "--method", "dot"],
+                                     ["index", "--compression", "logra"]], ids=lambda c: c[0])
+def test_an_output_inside_the_corpus_is_refused_before_anything_is_written(big_run, command, tmp_path, capsys,
+                                                                           one_thread):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(big_run / "corpus", corpus)
+    before = sorted(corpus.rglob("*"))
+    out = corpus / "out"
+    capsys.readouterr()
+    assert cli(*command, "--run-dir", str(big_run), *SMALL, "--corpus", str(corpus), "--out", str(out)) == 2
+    assert "is inside the corpus" in one_line_error(capsys)
+    assert sorted(corpus.rglob("*")) == before
+
+
+def test_reading_a_folder_that_holds_no_store_says_so(big_run, tmp_path, capsys, one_thread):
+    for command in (["score", *SMALL, "--out", str(tmp_path / "s")], ["search", "--probe", "p-sum"]):
+        capsys.readouterr()
+        assert cli(*command, "--run-dir", str(big_run), "--index", str(big_run / "corpus")) == 2
+        assert f"no gradient store at {big_run / 'corpus'}" in one_line_error(capsys)

@@ -84,6 +84,14 @@ class Corpus:
             return self.read(bad_records, rank, world_size)
         return islice(self.read(bad_records if rank == 0 else os.devnull), rank, first, world_size)
 
+    def refuse_inside(self, out: Path) -> None:
+        """Refuse an output folder inside the corpus folder: its files would be read as shards by the next run
+        on the corpus (a score part would even turn it into a parquet corpus), which changes its fingerprint."""
+        corpus = Path(self.path).resolve()
+        if corpus.is_dir() and Path(out).resolve().is_relative_to(corpus):
+            raise InputError(f"--out {out} is inside the corpus {self.path}: its files would be read as documents; "
+                             "choose an --out outside it")
+
     def made_from(self) -> dict:
         """What the corpus contributes to a manifest: its content and its fields. Skipping bad records or not
         changes no result, only whether a run stops at the first."""
@@ -109,6 +117,7 @@ def share_file(folder: Path, stage: str, rank: int, world_size: int) -> Path:
 
 def start_factors(corpus: Corpus, model, out: Path, args: FactorArguments, shares: int, overwrite: bool) -> None:
     """Record what the factors in `out` are made from, refusing to resume a fit made from anything else."""
+    corpus.refuse_inside(out)
     settings = {key: value for key, value in asdict(args).items() if key not in ("batch_size", "progress")}
     made_from = {**corpus.made_from(), "model": model_fingerprint(model), **settings, "shares": shares}
     results = [out / name for name in (COVARIANCE_FILE, FACTORS_FILE, "factors.json", "partial", "logs", BAD_RECORDS_FILE)]
@@ -257,6 +266,7 @@ def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_pa
     from attribution.probes import read_probes
 
     out = Path(out)
+    corpus.refuse_inside(out)
     if not Path(probes_path).exists():
         raise InputError(f"no probes at {probes_path}; run `curate probes` or pass --probes FILE")
     if run.baselines and args.method not in ("ekfac", "dot", "cosine"):

@@ -103,6 +103,7 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
     """Record what the store in `out` is made from (refusing a resume from anything else), print the memory and
     disk it needs, and build and save the compression. Returns the compression."""
     out = Path(out)
+    corpus.refuse_inside(out)
     fitted = (Path(factors_path) / FACTORS_FILE).exists()
     if args.needs_factors and not fitted:
         raise InputError(f"compression {args.compression} needs factors, and there are none at "
@@ -270,6 +271,8 @@ def finish_index(directory: Path) -> dict:
 
 
 def check_complete(directory: Path) -> dict:
+    if not (Path(directory) / STORE_FILE).exists() and read_manifest(directory) is None:
+        raise InputError(f"no gradient store at {directory} ({STORE_FILE} missing); run `curate index` first")
     complete = (read_manifest(directory) or {}).get("complete")
     if complete is None:
         raise InputError(f"the gradient store in {directory} is not finished; rerun `curate index` to complete it")
