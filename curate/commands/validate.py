@@ -1,11 +1,11 @@
-"""`curate validate removal|lds|mix|mix-sweep|lso`: evidence that the rankings are causal and that curated
+"""`curate validate removal|lds|mix|mix-sweep|register|lso`: evidence that the rankings are causal and that curated
 mixes help."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from curate.commands import lso
+from curate.commands import lso, register_study
 from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 from curate.validate.arguments import (
@@ -37,6 +37,8 @@ def register(subparsers) -> None:
     sweep = experiments.add_parser("mix-sweep", help="mixes at the random arm's budget: reasoning against held-out loss")
     add_experiment_arguments(sweep, MixSweepArguments, "RUN_DIR/validate/mix-sweep", skip=("procedural_share",))
     sweep.set_defaults(func=run_mix_sweep)
+
+    register_study.register(experiments)
 
     lso.register(experiments)
 
@@ -100,3 +102,4 @@ def run_mix_sweep(args) -> None:
         run_sweep(run_dir, out, arguments, parse_shard(args.shard))
     print(write_frontier(out, arguments))
     print(f"frontier table, plot and recommended mix in {out}")
+

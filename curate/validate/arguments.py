@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from curate.errors import InputError
 from curate.options import option
@@ -116,3 +117,19 @@ class LdsArguments:
             raise InputError(f"--bootstrap must be at least 1, not {self.bootstrap}")
         if self.steps is not None and self.steps < 1:
             raise InputError(f"--steps must be at least 1, not {self.steps}")
+
+
+@dataclass
+class RegisterArguments:
+    """`curate validate register`: which label rules separate procedure from technical register."""
+
+    rankings: list[str] = option(
+        [], "NAME=SCORES_DIR per ranking (default: ekfac=RUN_DIR/scores and each RUN_DIR/scores-METHOD)"
+    )
+    label_rule: str = option(
+        "code_trace+howto/factual", "the rule whose per-source table is written: GROUP/CONTRAST[ per norm]"
+    )
+    category_key: str = option("category", "evaluation-only field naming each document's category")
+    corpus: Path | None = option(None, "the scored documents (default: RUN_DIR/sample, else RUN_DIR/corpus)")
+    probes: Path | None = option(None, "the scored probes (default: RUN_DIR/probes/probes.jsonl)")
+    out: Path | None = option(None, "results directory (default: RUN_DIR/validate/register)")

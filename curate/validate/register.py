@@ -1,0 +1,218 @@
+"""Does influence separate procedure from technical register? (`curate validate register`)
+
+A classifier learned from influence labels can only be as good as the ranking the labels come from. On real
+text, procedural sources (manuals, code, worked solutions) are technical, and most non-procedural ones (news,
+scripture) are not, so a ranking that only measures register looks perfect against prose. This study asks the
+harder question: with technical text that states things but shows no procedure among the negatives (change
+records, API listings: the corpus's evaluation-only `category` "technical"), which label rule still ranks the
+procedural documents first?
+
+Every rule is a document value from per-nat scores: the magnitude aggregate (`aggregate_scores`) over a group of
+reasoning sets, optionally divided by the document's gradient norm, and optionally contrasted with a group of
+factual sets (`against_factual`: rank by reasoning minus rank by facts). For each rule and each ranking (EK-FAC,
+cosine, random), the ROC AUC of procedural documents against technical ones, against prose, and against both;
+and per source, the documents' mean value and mean rank percentile. Categories only measure here; nothing is
+selected with them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.errors import InputError
+from curate.paths import RunDir
+from curate.validate.arguments import RegisterArguments
+
+CATEGORIES = ("procedural", "technical", "prose")
+# Groups of the real track's probe sets; a rule needs every named group among the scored probes.
+REASONING_GROUPS = {
+    "code_trace+howto": ("code_trace", "howto"),
+    "all reasoning": ("arithmetic", "slope", "linear", "code_trace", "howto"),
+    "maths": ("arithmetic", "slope", "linear"),
+    "code_trace": ("code_trace",),
+    "howto": ("howto",),
+}
+CONTRASTS = {"none": (), "factual": ("factual",), "tech_fact": ("tech_fact",), "factual+tech_fact": ("factual", "tech_fact")}
+
+
+@dataclass(frozen=True)
+class Rule:
+    reasoning: str  # a REASONING_GROUPS key
+    against: str  # a CONTRASTS key
+    per_grad_norm: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.reasoning}/{self.against}" + (" per norm" if self.per_grad_norm else "")
+
+
+def rule_values(scores: pl.DataFrame, set_of: dict[str, str], rule: Rule) -> np.ndarray | None:
+    """The rule's value per document (higher: more procedural by the rule), or None when the scores lack a set."""
+    from attribution.analysis.common import against_factual, aggregate_scores
+
+    def ids(sets: tuple[str, ...]) -> list[str]:
+        return [probe for probe, name in set_of.items() if name in sets and probe in scores.columns]
+
+    reasoning, factual = ids(REASONING_GROUPS[rule.reasoning]), ids(CONTRASTS[rule.against])
+    if not reasoning or (CONTRASTS[rule.against] and not factual):
+        return None
+    if rule.per_grad_norm:
+        norms = scores["doc_grad_norm"].cast(pl.Float64)
+        if not norms.is_finite().all():
+            return None  # random scores have no gradients
+        scores = scores.with_columns([pl.col(c) / norms.clip(lower_bound=1e-12) for c in reasoning + factual])
+    scores = scores.with_columns([pl.col(c).fill_nan(0.0) for c in reasoning + factual])
+    values = aggregate_scores(scores, reasoning, "magnitude")
+    if factual:
+        values = against_factual(values, aggregate_scores(scores, factual, "magnitude"))
+    return values
+
+
+def _auc(values: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    keep = positive | negative
+    if not positive.any() or not negative.any():
+        return float("nan")
+    return float(roc_auc_score(positive[keep], values[keep]))
+
+
+def separations(values: np.ndarray, categories: np.ndarray) -> dict[str, float]:
+    procedural = categories == "procedural"
+    return {"auc_vs_technical": _auc(values, procedural, categories == "technical"),
+            "auc_vs_prose": _auc(values, procedural, categories == "prose"),
+            "auc_vs_both": _auc(values, procedural, ~procedural)}
+
+
+def per_source(values: np.ndarray, sources: np.ndarray, categories: np.ndarray) -> pl.DataFrame:
+    """Per source: documents, category, mean value, mean rank percentile, and its rank by that mean (1: the most
+    procedural by the rule)."""
+    from attribution.analysis.common import percentiles
+
+    frame = pl.DataFrame({"source": sources, "category": categories, "value": values,
+                          "percentile": percentiles(values)})
+    table = frame.group_by("source", "category").agg(
+        documents=pl.len(), mean_value=pl.col("value").mean(), mean_percentile=pl.col("percentile").mean())
+    return table.sort("mean_percentile", descending=True).with_row_index("rank", offset=1)
+
+
+@dataclass
+class RegisterReport:
+    aucs: pl.DataFrame
+    sources: pl.DataFrame
+    files: list[Path]
+
+
+def with_run_defaults(args: RegisterArguments, run_dir: RunDir) -> RegisterArguments:
+    """The run directory's files for whatever `args` leaves out: EK-FAC and every `scores-METHOD` beside it, the
+    scored sample (or the corpus), the probes, and `validate/register`."""
+    rankings = args.rankings or [f"ekfac={run_dir.scores}"] + [
+        f"{path.name.removeprefix('scores-')}={path}" for path in sorted(run_dir.root.glob("scores-*")) if path.is_dir()]
+    sample = run_dir.root / "sample"
+    return replace(args, rankings=rankings, corpus=args.corpus or (sample if sample.is_dir() else run_dir.corpus),
+                   probes=args.probes or run_dir.probes, out=args.out or run_dir.validation / "register")
+
+
+def measure_register(args: RegisterArguments, run_dir: RunDir | None = None) -> RegisterReport:
+    """Write auc.csv (every ranking × rule), sources.csv (the label rule's per-source table, every ranking),
+    register.md and register.png to `args.out`; a run directory fills in what `args` leaves out."""
+    if run_dir is not None:
+        args = with_run_defaults(args, run_dir)
+    from attribution.probes import read_probes
+    from attribution.scores import load_per_nat_scores
+    from curate.corpus.io import read_documents
+    from curate.tables import as_text
+
+    rankings = dict(_named(item) for item in args.rankings)
+    if not rankings or args.corpus is None or args.probes is None or args.out is None:
+        raise InputError("give the corpus, the probes, an output folder and at least one ranking NAME=SCORES_DIR")
+    label_rule = _parse_rule(args.label_rule)
+    set_of = {p.id: p.set for p in read_probes(args.probes)}
+    meta = {d.id: (str(d.metadata.get("source", "unknown")), d.metadata.get(args.category_key))
+            for d in read_documents(args.corpus)}
+    rows, source_tables = [], []
+    for method, folder in rankings.items():
+        scores, _ = load_per_nat_scores(folder)
+        known = [doc_id in meta and meta[doc_id][1] in CATEGORIES for doc_id in scores["doc_id"]]
+        scores = scores.filter(pl.Series(known))
+        if not scores.height:
+            raise InputError(f"{folder}: none of its documents has a {args.category_key!r} in {args.corpus}")
+        sources = np.array([meta[i][0] for i in scores["doc_id"]])
+        categories = np.array([meta[i][1] for i in scores["doc_id"]])
+        for reasoning, against, per_norm in product(REASONING_GROUPS, CONTRASTS, (False, True)):
+            rule = Rule(reasoning, against, per_norm)
+            values = rule_values(scores, set_of, rule)
+            if values is None:
+                continue
+            rows.append({"ranking": method, "rule": rule.name, "reasoning": reasoning, "against": against,
+                         "per_grad_norm": per_norm, "documents": scores.height, **separations(values, categories)})
+            if rule == label_rule:
+                source_tables.append(per_source(values, sources, categories).with_columns(ranking=pl.lit(method)))
+    aucs = pl.DataFrame(rows).sort("auc_vs_technical", descending=True)
+    sources_table = pl.concat(source_tables) if source_tables else pl.DataFrame()
+    args.out.mkdir(parents=True, exist_ok=True)
+    aucs.write_csv(args.out / "auc.csv")
+    sources_table.write_csv(args.out / "sources.csv")
+    shown = ["ranking", "rule", "auc_vs_technical", "auc_vs_prose", "auc_vs_both"]
+    counts = pl.DataFrame({"category": categories}).group_by("category").len().sort("category")
+    text = (f"# Influence against technical register\n\nDocuments per category (evaluation-only, from each "
+            f"document's source): {', '.join(f'{c} {n}' for c, n in counts.iter_rows())}.\n\n"
+            f"## ROC AUC of procedural documents against each kind of negative, every rule\n\n"
+            f"{as_text(aucs.select(shown))}\n\n## Per source, rule {label_rule.name}\n\n")
+    if sources_table.height:
+        text += as_text(sources_table.select("ranking", "rank", "source", "category", "documents",
+                                             "mean_value", "mean_percentile"))
+    (args.out / "register.md").write_text(text + "\n")
+    files = [args.out / n for n in ("auc.csv", "sources.csv", "register.md")]
+    files.append(plot_register(aucs, sources_table, args.out / "register.png", label_rule.name))
+    return RegisterReport(aucs, sources_table, files)
+
+
+def plot_register(aucs: pl.DataFrame, sources: pl.DataFrame, path: Path, label_rule: str) -> Path:
+    """Left: AUC against technical text and against prose for each EK-FAC rule. Right: each source's mean rank
+    percentile under the label rule, coloured by category."""
+    from curate.plots import plt, save_figure
+
+    colours = {"procedural": "tab:blue", "technical": "tab:red", "prose": "tab:green"}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6))
+    first = aucs["ranking"][0]
+    shown = aucs.filter(pl.col("ranking") == first).sort("auc_vs_technical")
+    y = np.arange(shown.height)
+    left.barh(y - 0.2, shown["auc_vs_technical"], 0.4, color="tab:red", label="vs technical")
+    left.barh(y + 0.2, shown["auc_vs_prose"], 0.4, color="tab:green", label="vs prose")
+    left.set_yticks(y, shown["rule"].to_list(), fontsize=6)
+    left.axvline(0.5, color="black", linestyle="--", linewidth=0.7)
+    left.set(xlim=(0, 1), xlabel="ROC AUC, procedural first", title=f"{first}: every rule")
+    left.legend(fontsize=8)
+    if sources.height:
+        table = sources.filter(pl.col("ranking") == first).sort("mean_percentile")
+        y = np.arange(table.height)
+        right.barh(y, table["mean_percentile"], color=[colours.get(c, "grey") for c in table["category"]])
+        right.set_yticks(y, table["source"].to_list(), fontsize=7)
+        right.axvline(0.5, color="black", linestyle="--", linewidth=0.7)
+        right.set(xlim=(0, 1), xlabel="mean rank percentile", title=f"{first}, {label_rule}: per source")
+        for category, colour in colours.items():
+            right.barh([], [], color=colour, label=category)
+        right.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def _named(item: str) -> tuple[str, Path]:
+    name, sep, folder = item.partition("=")
+    if not sep or not name or not folder:
+        raise InputError(f"--rankings takes NAME=SCORES_DIR, got {item!r}")
+    return name, Path(folder)
+
+
+def _parse_rule(text: str) -> Rule:
+    reasoning, _, against = text.partition("/")
+    against, per_norm = against.removesuffix(" per norm"), against.endswith(" per norm")
+    if reasoning not in REASONING_GROUPS or against not in CONTRASTS:
+        raise InputError(f"--label-rule takes GROUP/CONTRAST with GROUP in {', '.join(REASONING_GROUPS)} and "
+                         f"CONTRAST in {', '.join(CONTRASTS)}, got {text!r}")
+    return Rule(reasoning, against, per_norm)
