@@ -38,8 +38,10 @@ from curate.world.tasks import (
     slope_solution,
 )
 
-# Every known set, in the order analyses show them; code_trace and howto come from the real track only.
-PROBE_SETS = ("arithmetic", "slope", "linear", "code_trace", "howto", "factual", "factual_control", "reasoning_control")
+# Every known set, in the order analyses show them; code_trace, howto and tech_fact (declarative technical facts,
+# the register of change records and API listings) come from the real track only.
+PROBE_SETS = ("arithmetic", "slope", "linear", "code_trace", "howto", "factual", "tech_fact", "factual_control",
+              "reasoning_control")
 KINDS = ("reasoning", "factual", "control")
 KIND_OF_SET = {
     "arithmetic": "reasoning",
@@ -48,6 +50,7 @@ KIND_OF_SET = {
     "code_trace": "reasoning",
     "howto": "reasoning",
     "factual": "factual",
+    "tech_fact": "factual",
     "factual_control": "control",
     "reasoning_control": "control",
 }
