@@ -106,6 +106,31 @@ def test_metrics_on_held_out_labelled_documents_match_an_independent_count(setup
     assert all(path.exists() for path in report.files) and (root / "out" / "pr_curves.png").stat().st_size > 0
 
 
+def test_whole_sources_are_evaluated_with_the_share_of_each_kept(setup, tmp_path):
+    root, docs, _, _, paths = setup
+    args = EvaluationArguments(corpus=root / "corpus", out=tmp_path / "out", classifiers=[f"good={paths['good']}"],
+                               sources=["howto", "news"])
+    report = evaluate_classifiers(args)
+    chosen = [d for d in docs if d.metadata["source"] in ("howto", "news") and "procedural" in d.metadata]
+    assert report.documents == len(chosen)  # every document of those sources, not only the id-hash held-out ones
+    probabilities = load_classifier(paths["good"]).procedural_probability([d.text for d in chosen])
+    rows = {row["source"]: row for row in pl.read_csv(tmp_path / "out" / "sources.csv").to_dicts()}
+    assert set(rows) == {"howto", "news"}
+    for source, row in rows.items():
+        own = np.array([d.metadata["source"] == source for d in chosen])
+        assert row["documents"] == own.sum()
+        assert row["kept_of_source_at_threshold"] == pytest.approx((probabilities[own] >= 0.5).mean())
+    assert rows["howto"]["procedural_share"] == 1.0 and rows["news"]["procedural_share"] == 0.0
+    assert "every document of the sources howto, news" in (tmp_path / "out" / "evaluation.md").read_text()
+
+    args = EvaluationArguments(corpus=root / "corpus", out=tmp_path / "in", classifiers=[f"good={paths['good']}"],
+                               exclude_sources=["howto", "news"])
+    assert set(pl.read_csv(evaluate_classifiers(args).files[2])["source"]) == {"code", "dictionary"}
+    with pytest.raises(InputError, match="no labelled documents of source"):
+        evaluate_classifiers(EvaluationArguments(corpus=root / "corpus", out=tmp_path / "x",
+                                                 classifiers=[f"good={paths['good']}"], sources=["code", "typo"]))
+
+
 def test_command_line_and_clear_errors(setup, tmp_path, capsys):
     root, _, _, expected, paths = setup
     argv = ["evaluate-classifier", "--corpus", str(root / "corpus"), "--out", str(tmp_path / "out"),

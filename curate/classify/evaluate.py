@@ -3,9 +3,11 @@ source; the synthetic corpus's ground truth), on held-out documents never used f
 
 The documents evaluated are those `curate train-classifier` holds out by id hash (`curate.corpus.split`, the
 same fraction and seed), less any excluded ones (e.g. the scored sample the classifiers learned from), that
-carry the label. For each classifier: precision, recall and F1 at the threshold and at a keep-fraction (the
-top share by score, thresholded as `curate filter --keep-fraction` does), average precision, and each
-source's share among the kept documents against its share of the documents evaluated.
+carry the label; or, with `sources`, every document of those whole sources: held-out sources, the honest
+measure of transfer, since documents of a training source share its register. For each classifier: precision,
+recall and F1 at the threshold and at a keep-fraction (the top share by score, thresholded as `curate filter
+--keep-fraction` does), average precision, each source's share among the kept documents against its share of
+the documents evaluated, and the share of each source's own documents kept.
 """
 
 from __future__ import annotations
@@ -84,8 +86,11 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
     bad = BadRecords(args.out / "bad_records.jsonl") if args.skip_bad_records else None
     texts, labels, sources = [], [], []
     report = EvaluationReport(args.out, 0, 0, 0)
+    wanted, unwanted = set(args.sources), set(args.exclude_sources)
     for document in read_documents(args.corpus, args.text_key, args.id_key, bad):
-        if not is_heldout(document.id, args.heldout_fraction, args.seed):
+        source = str(document.metadata.get("source", "unknown"))
+        if source in unwanted or (source not in wanted if wanted else
+                                  not is_heldout(document.id, args.heldout_fraction, args.seed)):
             continue
         if document.id in excluded:
             report.excluded += 1
@@ -94,13 +99,16 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
         else:
             texts.append(document.text)
             labels.append(label_of(document.metadata[args.label_key], document.id, args.label_key))
-            sources.append(str(document.metadata.get("source", "unknown")))
+            sources.append(source)
     report.documents = len(texts)
     if not texts:
         raise InputError(
             f"{args.corpus}: no held-out documents with the label {args.label_key!r} to evaluate on "
             f"({report.excluded} excluded, {report.unlabelled} unlabelled)"
         )
+    missing = sorted(wanted - set(sources))
+    if missing:
+        raise InputError(f"{args.corpus}: no labelled documents of source(s) {', '.join(missing)}")
     truth = np.array(labels)
     if truth.all() or not truth.any():  # precision, recall and average precision are undefined or trivial
         raise InputError(
@@ -136,12 +144,17 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
             "path": named[name],
         })
         for source, share in at_threshold["source_share_of_corpus"].items():
+            own = np.array([s == source for s in sources])
             source_rows.append({
                 "classifier": name,
                 "source": source,
+                "documents": int(own.sum()),
+                "procedural_share": float(truth[own].mean()),
                 "corpus_share": share,
                 "kept_share_at_threshold": at_threshold["source_share_of_predicted_positives"][source],
                 "kept_share_at_keep": at_keep["source_share_of_predicted_positives"][source],
+                "kept_of_source_at_threshold": float((probabilities[own] >= args.threshold).mean()),
+                "kept_of_source_at_keep": float((probabilities[own] >= kept_from).mean()),
             })
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -156,15 +169,18 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
                            values=["kept_share_at_threshold", "kept_share_at_keep"])
     kept.columns = [c.replace("kept_share_at_threshold_", "kept at threshold: ")
                     .replace("kept_share_at_keep_", "kept at keep-fraction: ") for c in kept.columns]
+    own = by_source.pivot(on="classifier", index=["source", "documents", "procedural_share"],
+                          values="kept_of_source_at_threshold")
+    chosen = (f"every document of the sources {', '.join(args.sources)}" if args.sources else
+              f"held out by id hash (fraction {args.heldout_fraction}, seed {args.seed}, as `curate train-classifier`)")
     (args.out / "evaluation.md").write_text(
         f"# Classifiers against `{args.label_key}` on held-out documents of {args.corpus}\n\n"
-        f"{report.documents} documents evaluated: held out by id hash (fraction {args.heldout_fraction}, seed "
-        f"{args.seed}, as `curate train-classifier`), labelled, and not excluded ({report.excluded} excluded, "
-        f"{report.unlabelled} unlabelled). Labels are evaluation-only metadata, never used for selection; on "
+        f"{report.documents} documents evaluated: {chosen}, labelled, and not excluded ({report.excluded} "
+        f"excluded, {report.unlabelled} unlabelled). Labels are evaluation-only metadata, never used for selection; on "
         "real text they come from each document's source and are heuristic. Threshold "
         f"{args.threshold}; keep-fraction {args.keep_fraction} (top share by score).\n\n{report.table}\n\n"
         "## Sources among the kept documents, against their share of the documents evaluated\n\n"
-        f"{as_text(kept)}\n"
+        f"{as_text(kept)}\n\n## Share of each source's documents kept at the threshold\n\n{as_text(own)}\n"
     )
     report.files = [args.out / name for name in ("evaluation.csv", "evaluation.md", "sources.csv", "pr_curves.png")]
     return report
