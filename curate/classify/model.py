@@ -5,6 +5,8 @@ so it scales to any corpus and loads instantly), into a logistic regression, pro
 cross-validated sigmoid calibration. Character n-grams are optional (`char_ngrams=(3, 5)`): on the embedded
 corpus they cost 4–5× the throughput for no F1 gain (measured in `curate bench filter`'s setting). Backend
 "embedding": mean-pooled hidden states of a local HF model (e.g. the run's LM) into the same linear model.
+Backend "sentence": a packaged sentence encoder's mean-pooled embeddings (`curate.classify.sentence`); "static":
+model2vec static token vectors distilled from it (`curate.classify.static`); both need the `embed` extra.
 The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
 datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
 It is zlib-compressed (lossless): with the default 2**17 hashed features the three calibration folds'
@@ -30,8 +32,11 @@ from curate import __version__
 from curate.classify import builtin, hashing
 from curate.classify.arguments import BACKENDS
 from curate.classify.arguments import ClassifierArguments as DEFAULTS  # the command line's defaults are ours
+from curate.classify.sentence import SentenceEmbeddings, mean_pooled
+from curate.classify.static import StaticEmbeddings
 from curate.errors import InputError
 
+ALL_BACKENDS = (*BACKENDS, "sentence", "static")  # the last two: not yet offered by `train-classifier`
 FILE_VERSION = 3  # 2: features hashed by curate.classify.hashing; 3: a scikit-learn estimator (`pipeline_`)
 MAX_CHARACTERS = 100_000  # a document is classified by its start: memory stays bounded on a huge one
 
@@ -63,24 +68,8 @@ class MeanPooledEmbeddings(TransformerMixin, BaseEstimator):
         return self._model, self._tokenizer
 
     def transform(self, texts) -> np.ndarray:
-        import torch
-
         model, tokenizer = self._load()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(texts), self.batch_size):
-                batch = tokenizer(
-                    list(texts[start : start + self.batch_size]),
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                out.append(((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).numpy())
-        embeddings = np.concatenate(out) if out else np.zeros((0, 1), dtype=np.float32)
-        return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
+        return mean_pooled(model, tokenizer, list(texts), self.max_length, self.batch_size)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -166,6 +155,8 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
         embedding_model: str | None = None,  # a local HF model directory, for backend "embedding"
         calibration_folds: int = 3,
         seed: int = DEFAULTS.seed,
+        sentence_model: str = "minilm",  # the packaged encoder of backends "sentence" and "static"
+        max_length: int = 256,  # tokens per document read by backends "sentence" and "embedding"
     ):
         self.backend = backend
         self.n_features = n_features
@@ -175,6 +166,13 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
         self.embedding_model = embedding_model
         self.calibration_folds = calibration_folds
         self.seed = seed
+        self.sentence_model = sentence_model
+        self.max_length = max_length
+
+    def __setstate__(self, state: dict) -> None:
+        # files saved before a hyperparameter existed get its default, so get_params and clone work on them
+        state = {"sentence_model": "minilm", "max_length": 256, **state}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -183,20 +181,31 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         return tags
 
-    def _make_pipeline(self) -> Pipeline:
+    def make_features(self):
+        """The unfitted features step of this classifier's pipeline."""
         if self.backend == "hashed":
-            features = hashed_features(self.n_features, self.word_ngrams, self.char_ngrams)
-        elif self.backend == "embedding":
+            return hashed_features(self.n_features, self.word_ngrams, self.char_ngrams)
+        if self.backend == "embedding":
             if not self.embedding_model:
                 raise InputError("the embedding backend needs embedding_model (a local HF model directory)")
-            features = MeanPooledEmbeddings(str(self.embedding_model))
-        else:
-            raise InputError(f"unknown backend {self.backend!r}; choose {' or '.join(BACKENDS)}")
-        linear = LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced", random_state=self.seed)
-        calibrated = CalibratedClassifierCV(linear, method="sigmoid", cv=self.calibration_folds)
-        return make_pipeline(features, calibrated)
+            return MeanPooledEmbeddings(str(self.embedding_model), max_length=self.max_length)
+        if self.backend == "sentence":
+            return SentenceEmbeddings(self.sentence_model, max_length=self.max_length)
+        if self.backend == "static":
+            return StaticEmbeddings(self.sentence_model, seed=self.seed)
+        raise InputError(f"unknown backend {self.backend!r}; choose {', '.join(ALL_BACKENDS)}")
 
-    def fit(self, texts: list[str], labels) -> ProceduralClassifier:
+    def _make_head(self) -> CalibratedClassifierCV:
+        linear = LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced", random_state=self.seed)
+        return CalibratedClassifierCV(linear, method="sigmoid", cv=self.calibration_folds)
+
+    def _make_pipeline(self) -> Pipeline:
+        return make_pipeline(self.make_features(), self._make_head())
+
+    def fit(self, texts: list[str], labels, features: np.ndarray | None = None) -> ProceduralClassifier:
+        """Fit on `texts` and their `labels`. `features`, if given, are the features step's output for `texts`,
+        computed already (a benchmark embeds each document once for several classifiers); the step is then
+        only fitted, not run."""
         texts, labels = bounded(texts), np.asarray(labels)
         if labels.shape != (len(texts),):
             raise InputError(f"{len(texts)} documents, labels of shape {labels.shape}: give one label each")
@@ -206,7 +215,13 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
                 f"training needs both positive and negative documents; the labels hold {len(classes)} "
                 f"class{'' if len(classes) == 1 else 'es'}. Only binary classification is supported."
             )
-        self.pipeline_ = self._make_pipeline().fit(texts, labels)
+        if features is None:
+            self.pipeline_ = self._make_pipeline().fit(texts, labels)
+        else:
+            if len(features) != len(texts):
+                raise InputError(f"{len(texts)} documents, {len(features)} rows of features: give one row each")
+            step = self.make_features().fit(texts, labels)
+            self.pipeline_ = make_pipeline(step, self._make_head().fit(features, labels))
         self.classes_ = classes
         self.provenance_ = {"training_documents": len(labels), "positives": int((labels == classes[1]).sum())}
         return self
@@ -222,6 +237,11 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
     def procedural_probability(self, texts: list[str]) -> np.ndarray:
         """P(procedural) per document, shape (n,): the probability of the positive label, `classes_[1]`."""
         return self.predict_proba(texts)[:, 1]
+
+    def probability_from_features(self, features: np.ndarray) -> np.ndarray:
+        """P(procedural) from the features step's output, computed already (see `fit`)."""
+        check_is_fitted(self)
+        return self.pipeline_[-1].predict_proba(features)[:, 1]
 
     def predict(self, texts: list[str]) -> np.ndarray:
         probability = self.procedural_probability(texts)  # first: it raises NotFittedError before fitting
