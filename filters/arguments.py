@@ -102,6 +102,8 @@ class FilterOptions:
                                    ("batch_size", "a classifier", self.classifier)):
             if given is None and getattr(self, name) != default_of(FilterOptions, name):
                 raise InputError(f"--{name.replace('_', '-')} does nothing without {needs}")
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"--out {self.out} is a file, not a folder; choose another --out")
         if self.out.resolve().is_relative_to(self.corpus.resolve()):
             raise InputError(f"--out {self.out} is inside the corpus {self.corpus}: a rerun would read its output as input")
 

@@ -108,8 +108,9 @@ def test_metrics_on_held_out_labelled_documents_match_an_independent_count(setup
 
 def test_whole_sources_are_evaluated_with_the_share_of_each_kept(setup, tmp_path):
     root, docs, _, _, paths = setup
+    (tmp_path / "heldout.txt").write_text("howto\n\nnews\n")  # as a real corpus lists its held-out sources
     args = EvaluationArguments(corpus=root / "corpus", out=tmp_path / "out", classifiers=[f"good={paths['good']}"],
-                               sources=["howto", "news"])
+                               sources=[str(tmp_path / "heldout.txt")])
     report = evaluate_classifiers(args)
     chosen = [d for d in docs if d.metadata["source"] in ("howto", "news") and "procedural" in d.metadata]
     assert report.documents == len(chosen)  # every document of those sources, not only the id-hash held-out ones
@@ -280,3 +281,13 @@ def test_a_corpus_of_one_class_is_refused_rather_than_scored(setup, tmp_path, ca
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"have procedural = {label}" in error and "need both classes" in error
     assert not (tmp_path / "out" / "evaluation.csv").exists()
+
+
+def test_an_out_that_is_a_file_is_refused_before_scoring(setup, tmp_path, capsys):
+    root, _, _, _, paths = setup
+    (tmp_path / "a-file").write_text("mine\n")
+    capsys.readouterr()
+    assert main(["evaluate-classifier", "--corpus", str(root / "corpus"), "--out", str(tmp_path / "a-file"),
+                 "--classifier", str(paths["good"])]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is a file, not a folder" in error

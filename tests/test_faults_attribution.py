@@ -252,3 +252,14 @@ def test_reading_a_folder_that_holds_no_store_says_so(big_run, tmp_path, capsys,
         capsys.readouterr()
         assert cli(*command, "--run-dir", str(big_run), "--index", str(big_run / "corpus")) == 2
         assert f"no gradient store at {big_run / 'corpus'}" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", [["fit-factors"], ["score", "--method", "dot"], ["index", "--compression", "logra"]],
+                         ids=lambda c: c[0])
+def test_an_out_that_is_a_file_is_one_line(big_run, command, tmp_path, capsys, one_thread):
+    out = tmp_path / "a-file"
+    out.write_text("mine\n")
+    capsys.readouterr()
+    assert cli(*command, "--run-dir", str(big_run), *SMALL, "--out", str(out)) == 2
+    assert f"--out {out} is a file, not a folder" in one_line_error(capsys)
+    assert out.read_text() == "mine\n"

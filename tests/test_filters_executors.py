@@ -273,3 +273,10 @@ def test_a_bad_record_says_what_to_fix_not_to_rerun(setup, tmp_path, capsys):
     assert main([*argv, "--skip-bad-records"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["read"] == 19 and summary["bad_records"] == 1
+
+
+def test_an_out_that_is_a_file_is_refused(setup, tmp_path):
+    root, _, classifier, _ = setup
+    (tmp_path / "a-file").write_text("mine\n")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        FilterOptions(corpus=root / "corpus", out=tmp_path / "a-file", classifier=classifier)

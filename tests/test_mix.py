@@ -233,3 +233,11 @@ def test_a_score_that_is_not_a_number_names_the_document(tmp_path):
     with pytest.raises(InputError, match="document 'a7': procedural_score is 'high', not a number"):
         build_mix(tmp_path / "in", mix_spec_from_dict(SPEC), tmp_path / "mix")
     assert not (tmp_path / "mix" / "shards").exists()
+
+
+def test_an_out_that_is_a_file_is_refused(corpus, tmp_path):
+    path, _ = corpus
+    (tmp_path / "a-file").write_text("mine\n")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        build_mix(path, mix_spec_from_dict(SPEC), tmp_path / "a-file")
+    assert (tmp_path / "a-file").read_text() == "mine\n"

@@ -50,6 +50,8 @@ def start_output(folder: Path, what: str, made_from: dict, results: list[Path], 
     names what differs; with `overwrite` they are deleted first. A folder holding no result takes any manifest,
     so a run that failed before its first result can be corrected and rerun."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {folder} is a file, not a folder; choose another --out")
     made_from = json.loads(json.dumps(made_from))  # as it reads back: tuples become lists
     existing = [path for path in results if path.exists()]
     if existing and not overwrite:

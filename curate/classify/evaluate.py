@@ -20,6 +20,7 @@ import numpy as np
 
 from curate.classify.arguments import EvaluationArguments
 from curate.corpus.io import BadRecords, read_documents
+from curate.corpus.options import source_names
 from curate.corpus.split import is_heldout
 from curate.errors import InputError
 
@@ -80,13 +81,15 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
     from curate.classify.report import evaluate, plot_pr_curves
     from curate.tables import as_text
 
+    if args.out.exists() and not args.out.is_dir():  # found before scoring, not when the results are written
+        raise InputError(f"--out {args.out} is a file, not a folder; choose another --out")
     named = args.named_classifiers()
     classifiers = {name: load_classifier(path) for name, path in named.items()}  # a bad file fails first
     excluded = excluded_ids(args.exclude, args.text_key, args.id_key)
     bad = BadRecords(args.out / "bad_records.jsonl") if args.skip_bad_records else None
     texts, labels, sources = [], [], []
     report = EvaluationReport(args.out, 0, 0, 0)
-    wanted, unwanted = set(args.sources), set(args.exclude_sources)
+    wanted, unwanted = set(source_names(args.sources)), set(source_names(args.exclude_sources))
     for document in read_documents(args.corpus, args.text_key, args.id_key, bad):
         source = str(document.metadata.get("source", "unknown"))
         if source in unwanted or (source not in wanted if wanted else
@@ -171,7 +174,7 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
                     .replace("kept_share_at_keep_", "kept at keep-fraction: ") for c in kept.columns]
     own = by_source.pivot(on="classifier", index=["source", "documents", "procedural_share"],
                           values="kept_of_source_at_threshold")
-    chosen = (f"every document of the sources {', '.join(args.sources)}" if args.sources else
+    chosen = (f"every document of the sources {', '.join(sorted(wanted))}" if wanted else
               f"held out by id hash (fraction {args.heldout_fraction}, seed {args.seed}, as `curate train-classifier`)")
     (args.out / "evaluation.md").write_text(
         f"# Classifiers against `{args.label_key}` on held-out documents of {args.corpus}\n\n"

@@ -136,6 +136,8 @@ def build_mix(
     read_options = read_options or {}
     if out.resolve().is_relative_to(Path(input_path).resolve()):
         raise InputError(f"the mix's folder {out} is inside its input {input_path}: a rerun would read its output")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder; choose another --out")
     # what made the mix, as JSON has it (tuples become lists) to compare with the manifest's
     made_from = json.loads(json.dumps({
         "input": str(Path(input_path).resolve()),
