@@ -111,9 +111,11 @@ class EvaluationArguments:
         ClassifierArguments.heldout_fraction, "evaluate the documents train-classifier holds out by id hash (1: all)"
     )
     sources: list[str] = option(
-        [], "evaluate every document of these whole sources instead (held-out sources, never scored or trained on)"
+        [], "evaluate every document of these whole sources instead (held-out sources, never scored or trained "
+        "on); NAME.txt: a file of names, one a line"
     )
-    exclude_sources: list[str] = option([], "never evaluate documents of these sources (e.g. the held-out ones)")
+    exclude_sources: list[str] = option(
+        [], "never evaluate documents of these sources (e.g. the held-out ones); NAME.txt: a file of names")
     seed: int = option(ClassifierArguments.seed, "seed of the held-out split (train-classifier's --seed)")
     label_key: str = option(ClassifierArguments.truth_key, "evaluation-only metadata field: true for procedural")
     threshold: float = option(0.5, "P(procedural) from which a document is kept")

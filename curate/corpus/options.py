@@ -4,6 +4,25 @@ from __future__ import annotations
 
 FORMATS = ("jsonl", "parquet")
 BAD_RECORDS_FILE = "bad_records.jsonl"
+HELDOUT_SOURCES_FILE = "heldout_sources.txt"  # beside a real corpus's shards: its whole held-out sources
+
+
+def source_names(items: list[str]) -> list[str]:
+    """Source names as given, where an item ending in .txt is a file of names, one a line (such as a real
+    corpus's heldout_sources.txt), so a recipe names the held-out sources once."""
+    from pathlib import Path
+
+    from curate.errors import InputError
+
+    names = []
+    for item in items:
+        if not item.endswith(".txt"):
+            names.append(item)
+        elif not Path(item).is_file():
+            raise InputError(f"{item}: no such file of source names")
+        else:
+            names += [line.strip() for line in Path(item).read_text().splitlines() if line.strip()]
+    return names
 
 
 def add_corpus_arguments(parser) -> None:

@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from curate.corpus.options import source_names
 from curate.errors import InputError
 from curate.options import option
 
@@ -20,7 +21,8 @@ class SampleArguments:
     n: int = option(2000, "documents to draw")
     seed: int = option(0, "seed of the draw")
     exclude: Path | None = option(None, "a corpus whose documents are never drawn (e.g. an earlier sample)")
-    exclude_sources: list[str] = option([], "sources (the `source` field) never drawn: held-out sources")
+    exclude_sources: list[str] = option(
+        [], "sources (the `source` field) never drawn, e.g. held-out sources; NAME.txt: a file of names, one a line")
     # datatrove splits work between tasks by file: small shards let `--tasks N` share a sample evenly
     docs_per_shard: int = option(250, "documents per shard")
     overwrite: bool = option(False, "replace the shards of an earlier sample in --out")
@@ -51,7 +53,7 @@ def sample_corpus(args: SampleArguments) -> int:
 
     check_start(args.out, args.overwrite, _settings(args), "sample")  # before the corpus is read
     excluded = {d.id for d in read_documents(args.exclude)} if args.exclude else set()
-    sources = set(args.exclude_sources)
+    sources = set(source_names(args.exclude_sources))
     ids = [d.id for d in read_documents(args.corpus, args.text_key, args.id_key)
            if d.id not in excluded and d.metadata.get("source") not in sources]
     if args.n > len(ids):

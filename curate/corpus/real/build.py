@@ -35,7 +35,7 @@ from curate.corpus.importers.importer import (
     import_documents,
     prepare_output,
 )
-from curate.corpus.options import FORMATS
+from curate.corpus.options import FORMATS, HELDOUT_SOURCES_FILE
 from curate.corpus.real.fetch import PackageCache, Unavailable
 from curate.corpus.real.parsers import (
     Record,
@@ -327,8 +327,10 @@ def build_real_corpus(args: RealCorpusArguments) -> ImportReport:
     report.notes.append("labels by source (heuristic, evaluation only): "
                         + ", ".join(f"{n} {category}" for category, n in categories.items()))
     heldout = [name for name in counts if SOURCES[name].heldout]
+    (out / HELDOUT_SOURCES_FILE).write_text("".join(f"{name}\n" for name in heldout))
     if heldout:
-        report.notes.append(f"held-out sources (never scored or trained on by the real recipe): {' '.join(heldout)}")
+        report.notes.append(f"held-out sources (never scored or trained on by the real recipe, listed in "
+                            f"{HELDOUT_SOURCES_FILE}): {' '.join(heldout)}")
     report.save()
     return report
 
