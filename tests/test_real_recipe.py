@@ -62,21 +62,35 @@ def dictionary(rng: random.Random, i: int) -> str:
             f"See also {other}.")
 
 
-# (source, the evaluation-only label `corpus real` gives its documents, text)
-FIXTURES = [("python_stdlib", True, python_code), ("manpages", True, shell_howto),
-            ("champ_math", True, worked_solution), ("bbc_news", False, news), ("gcide", False, dictionary)]
+def change_record(rng: random.Random, i: int) -> str:
+    name, other = rng.sample(WORDS, 2)
+    return (f"{name} ({rng.randint(1, 9)}.{i}-1) unstable; urgency=medium\n\n  * New upstream release.\n"
+            f"  * Fix the {other} option's manual page.\n  * Bump Standards-Version.\n\n"
+            f" -- A Maintainer <maint@example.org>  Mon, 0{rng.randint(1, 9)} Jan 2024 10:00:00 +0000\n")
+
+
+# (source, the evaluation-only category `corpus real` gives its documents, text); the last two are held out
+FIXTURES = [("python_stdlib", "procedural", python_code), ("manpages", "procedural", shell_howto),
+            ("champ_math", "procedural", worked_solution), ("changelogs", "technical", change_record),
+            ("bbc_news", "prose", news), ("gcide", "prose", dictionary), ("git_guides", "procedural", shell_howto),
+            ("release_notes", "technical", change_record)]
+HELDOUT = ["git_guides", "release_notes"]
 
 
 def write_fixture_corpus(out) -> int:
-    """A corpus shaped as `curate corpus real` writes it: every document has `source` and `procedural`."""
+    """A corpus shaped as `curate corpus real` writes it: every document has `source`, `category` and
+    `procedural`, and heldout_sources.txt names the held-out sources."""
     from datatrove.data import Document
 
     from curate.corpus.io import write_documents
+    from curate.corpus.options import HELDOUT_SOURCES_FILE
 
     rng = random.Random(0)
-    documents = [Document(text=make(rng, i), id=f"{source}#{i}", metadata={"source": source, "procedural": label})
-                 for source, label, make in FIXTURES for i in range(PER_SOURCE)]
+    documents = [Document(text=make(rng, i), id=f"{source}#{i}",
+                          metadata={"source": source, "category": category, "procedural": category == "procedural"})
+                 for source, category, make in FIXTURES for i in range(PER_SOURCE)]
     write_documents(documents, out)
+    (out / HELDOUT_SOURCES_FILE).write_text("".join(f"{name}\n" for name in HELDOUT))
     return len(documents)
 
 
@@ -102,7 +116,14 @@ def check_outputs(run: RunDir, sample: int) -> None:
         scores = pl.read_parquet(run.scores_for(method) / "*.parquet")
         assert scores.height == sample and set(scores.columns) >= {p.id for p in probes}
     assert (run.report / "report.html").is_file() and run.classifier_file.is_file()
+    sampled = {d.metadata["source"] for d in read_documents(run.root / "sample")}
+    assert sampled and not sampled & set(HELDOUT)  # held-out sources are never scored
     assert pl.read_csv(run.root / "evaluation" / "evaluation.csv")["classifier"].to_list() == CLASSIFIERS
+    evaluated = set(pl.read_csv(run.root / "evaluation" / "sources.csv")["source"])
+    assert evaluated and not evaluated & set(HELDOUT)
+    assert set(pl.read_csv(run.root / "evaluation-heldout" / "sources.csv")["source"]) == set(HELDOUT)
+    aucs = pl.read_csv(run.validation / "register" / "auc.csv")
+    assert set(aucs["ranking"]) == {"ekfac", "cosine", "random"} and aucs["auc_vs_technical"].is_not_nan().all()
     summary = json.loads((run.filtered / "summary.json").read_text())
     assert summary["accounted"] and summary["read"] == documents == summary["kept"] + summary["excluded"]
     manifest = json.loads((run.mix / "manifest.json").read_text())
