@@ -191,3 +191,46 @@ class PreconditionBenchArguments:
     @property
     def shapes(self) -> dict[str, int]:
         return QUICK_SHAPES if self.quick else SMOLLM2_SHAPES
+
+
+# every classifier `curate bench representations` can train; the reference rows (FineWeb-Edu-style, oracle) come
+# with "sentence" and "oracle"
+REPRESENTATIONS = ("hashed", "hashed+char", "embedding", "sentence", "static", "fasttext", "two-stage", "oracle")
+
+
+@dataclass
+class RepresentationBenchArguments:
+    """`curate bench representations`: text representations trained on the same labels, side by side."""
+
+    training_set: Path | None = option(None, "labelled documents (parquet: doc_id, label 1/0; rows of a `round` "
+                                       "other than 0 are left out), e.g. RUN/classifier/training_set.parquet")
+    corpus: Path | None = option(None, "the corpus holding their texts, with evaluation-only metadata source and "
+                                 "procedural")
+    heldout_sources: list[str] = option([], "sources evaluated on, never trained on (default: the real corpus's "
+                                         "HELDOUT_SOURCES)")
+    out: Path | None = option(None, "output folder (representations.csv/.md, heldout_sources.csv, the plot)")
+    candidates: list[str] = option(list(REPRESENTATIONS), "the classifiers to train (embedding needs "
+                                   "--embedding-model; two-stage adds its stages, oracle the sentence model)",
+                                   choices=REPRESENTATIONS)
+    embedding_model: Path | None = option(None, "a local Hugging Face model for the LM-embedding row (left out "
+                                          "if not given)")
+    in_domain: int = option(2000, "in-domain held-out documents: a seeded sample of the training sources' "
+                            "documents not in the training set")
+    timing_documents: int = option(500, "documents of the seeded sample each classifier filters in the timed "
+                                   "datatrove pipeline")
+    repeats: int = option(1, "timed passes per classifier; the fastest is reported")
+    first_stage: str = option("hashed", "the two-stage filter's first pass", choices=("hashed", "static"))
+    first_threshold: float = option(0.2, "the first pass's permissive threshold")
+    max_length: int = option(256, "tokens per document read by the sentence and LM-embedding models")
+    seed: int = option(0, "seed of every sample and every fit")
+
+    def __post_init__(self) -> None:
+        for name in ("training_set", "corpus", "out"):
+            if getattr(self, name) is None:
+                raise InputError(f"--{name.replace('_', '-')} is required")
+        if min(self.in_domain, self.timing_documents - 1, self.repeats - 1, self.max_length - 1) < 0:
+            raise InputError("--in-domain must be ≥ 0, --timing-documents, --repeats and --max-length ≥ 1")
+        if not 0 <= self.first_threshold <= 1:
+            raise InputError(f"--first-threshold must be in [0, 1], got {self.first_threshold}")
+        if unknown := set(self.candidates) - set(REPRESENTATIONS):
+            raise InputError(f"unknown candidates {', '.join(sorted(unknown))}; choose from {', '.join(REPRESENTATIONS)}")

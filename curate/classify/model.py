@@ -218,8 +218,8 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
         if features is None:
             self.pipeline_ = self._make_pipeline().fit(texts, labels)
         else:
-            if len(features) != len(texts):
-                raise InputError(f"{len(texts)} documents, {len(features)} rows of features: give one row each")
+            if features.shape[0] != len(texts):
+                raise InputError(f"{len(texts)} documents, {features.shape[0]} rows of features: give one row each")
             step = self.make_features().fit(texts, labels)
             self.pipeline_ = make_pipeline(step, self._make_head().fit(features, labels))
         self.classes_ = classes

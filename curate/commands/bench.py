@@ -1,4 +1,4 @@
-"""`curate bench attribution|filter|precondition|memory`: benchmarks; `curate.bench.<name>` runs each."""
+"""`curate bench attribution|filter|representations|precondition|memory`: benchmarks; `curate.bench.<name>` runs each."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from curate.bench.arguments import (
     FilterBenchArguments,
     MemoryBenchArguments,
     PreconditionBenchArguments,
+    RepresentationBenchArguments,
 )
 from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
@@ -38,6 +39,11 @@ def register(subparsers) -> None:
     add_run_dir_argument(filter_bench)
     add_options(filter_bench, FilterBenchArguments)
     filter_bench.set_defaults(func=run_filter)
+
+    representations = names.add_parser("representations", help="classifier representations trained on the same "
+                                       "labels: held-out F1 against docs/s/core in datatrove")
+    add_options(representations, RepresentationBenchArguments)
+    representations.set_defaults(func=run_representations)
 
     precondition = names.add_parser("precondition", help="query preconditioning, per phase, against the earlier "
                                     "dense algorithm (SmolLM2-135M's layer shapes)")
@@ -72,6 +78,15 @@ def run_filter(args) -> int:
         print(f"{name:<10} {summary[name]['docs_per_second_per_core']:>12.0f} {summary[name]['f1']:>14.3f}")
     print(f"ours / fastText throughput: {summary['speed_ratio_ours_over_fasttext']:.2f}; "
           f"written to {options.output_dir}")
+    return 0
+
+
+def run_representations(args) -> int:
+    from curate.bench.representations import run_representation_bench
+
+    report = run_representation_bench(options_from(RepresentationBenchArguments, args))
+    print(report.files["md"].read_text())
+    print(f"written to {report.files['md'].parent}")
     return 0
 
 
