@@ -3,6 +3,7 @@ run small. The packaged sentence model runs where the `embed` extra is installed
 distillation is replaced by a tiny static model except in the slow test."""
 
 import importlib.util
+import sys
 
 import joblib
 import numpy as np
@@ -86,11 +87,15 @@ def test_sentence_backend_names_its_packaged_model_and_does_not_copy_it(labelled
     assert (tmp_path / "c.joblib").stat().st_size < 200_000  # the encoder's 90 MB stay in the package
 
 
-def test_static_backend_holds_its_static_model(labelled, tmp_path, tiny_static):
+def test_static_backend_holds_its_static_model(labelled, tmp_path, tiny_static, monkeypatch):
     texts, labels = labelled
     check_backend(ProceduralClassifier(backend="static"), texts, labels, tmp_path / "c.joblib")
     loaded = joblib.load(tmp_path / "c.joblib")["classifier"]
     assert loaded.pipeline_[0].static_model_.embedding.shape == tiny_static.embedding.shape
+    for name in [name for name in sys.modules if name.split(".")[0] == "model2vec"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if model2vec were not installed
+    with pytest.raises(ModelError, match=r"needs the model2vec package \(the `embed` extra"):
+        load_classifier(tmp_path / "c.joblib")
 
 
 @pytest.mark.slow

@@ -260,8 +260,10 @@ class Candidates:
         if name == "oracle":
             if self.get("sentence").skipped:
                 raise CurateError(f"the sentence model was skipped ({self.get('sentence').skipped})")
-            return self.shared(name, labels=self.data.source_labels, label_name="source (procedural)",
-                               backend="sentence")
+            row = self.shared(name, labels=self.data.source_labels, label_name="source (procedural)",
+                              backend="sentence")
+            row.classifier = None  # not timed: the sentence row's model, features and speed
+            return row
         raise InputError(f"unknown candidate {name!r}")
 
     def get(self, name: str) -> Row:
