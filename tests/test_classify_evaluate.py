@@ -150,6 +150,8 @@ def test_command_line_and_clear_errors(setup, tmp_path, capsys):
         (["--classifier", "a=x", "a=y"], "distinct names"),
         (["--classifier", f"good={paths['good']}", "--label-key", "missing"], "no held-out documents with the label"),
         (["--classifier", f"good={paths['good']}", "--keep-fraction", "0"], "keep-fraction must be in"),
+        (["--classifier", f"good={paths['good']}", "--threshold", "2"], "threshold must be in [0, 1]"),
+        (["--classifier", f"good={paths['good']}", "--batch-size", "0"], "batch-size must be at least 1"),
         (["--classifier", f"good={tmp_path / 'nothing.joblib'}"], "no classifier file"),
     ]:
         assert main([*argv, *extra]) == 2

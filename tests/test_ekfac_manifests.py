@@ -78,7 +78,7 @@ def test_scores_resume_with_their_saved_queries_and_refuse_other_inputs(run_dir,
         handle.write(json.dumps({"id": "p-new", "set": "factual", "kind": "factual", "prompt": "the sea is",
                                  "completion": " wet.", "answer": "wet"}) + "\n")
     assert cli("score", *run, "--documents-per-part", "4") == 2
-    assert "(probes differ)" in capsys.readouterr().err
+    assert "(probes differs)" in capsys.readouterr().err
     # with --overwrite the queries are rebuilt and every part is scored again
     assert cli("score", *run, "--documents-per-part", "4", "--overwrite") == 0
     assert "3 parts written, 0 kept" in capsys.readouterr().out

@@ -182,11 +182,11 @@ def test_ctrl_c_anywhere_in_the_cli_is_one_line(monkeypatch, capfd):
 def test_reruns_with_changed_inputs_or_arguments_are_refused(world, reference, tmp_path, capfd):
     (filtered, _), (mixed, _) = reference["filter"], reference["mix"]
     refused(capfd, filter_argv(world, filtered, "--threshold", "0.6"), "threshold differ", "--overwrite")
-    refused(capfd, filter_argv(world, filtered)[:-2] + ["--tasks", "2"], "(tasks differ)")
+    refused(capfd, filter_argv(world, filtered)[:-2] + ["--tasks", "2"], "(tasks differs)")
     classifier = tmp_path / "classifier.joblib"  # the same file, copied: content equal, path not
     classifier.write_bytes((world / "classifier.joblib").read_bytes())
     argv = filter_argv(world, filtered)
-    refused(capfd, argv[:6] + [str(classifier)] + argv[7:], "(classifier differ)")
+    refused(capfd, argv[:6] + [str(classifier)] + argv[7:], "(classifier differs)")
     corpus = tmp_path / "corpus"  # the same path, another content
     write_documents(make_docs(1200, 0), corpus, docs_per_shard=150)
     out = tmp_path / "filtered"
@@ -197,8 +197,8 @@ def test_reruns_with_changed_inputs_or_arguments_are_refused(world, reference, t
     assert main([*argv, "--tasks", "2", "--overwrite"]) == 0
     assert json.loads((out / "summary.json").read_text())["read"] == 1100
 
-    refused(capfd, mix_argv(world, mixed, "--seed", "3"), "(spec differ)")
-    refused(capfd, mix_argv(world, mixed, "--format", "parquet"), "(format differ)")
+    refused(capfd, mix_argv(world, mixed, "--seed", "3"), "(spec differs)")
+    refused(capfd, mix_argv(world, mixed, "--format", "parquet"), "(format differs)")
     assert main(mix_argv(world, tmp_path / "mix", "--seed", "3")) == 0
     assert main(mix_argv(world, tmp_path / "mix", "--overwrite")) == 0
     assert contents(tmp_path / "mix") == contents(mixed)
@@ -390,7 +390,7 @@ def test_kill_9_during_corpus_import_then_a_rerun_gives_the_uninterrupted_corpus
         else:
             assert (out / PARTIAL_FILE).exists()
             refused(capfd, import_argv(texts, out, "--max-chars", "1000"), "holds a partial import",
-                    "(max_chars differ)", "--overwrite")
+                    "(max_chars differs)", "--overwrite")
             assert main(argv) == 0  # the same command starts the killed import over
         assert not (out / PARTIAL_FILE).exists()
         assert import_contents(out) == import_contents(expected)

@@ -131,6 +131,10 @@ class EvaluationArguments:
             raise InputError("give at least one classifier, NAME=PATH")
         if not 0 < self.keep_fraction <= 1:
             raise InputError(f"--keep-fraction must be in (0, 1], got {self.keep_fraction}")
+        if not 0 <= self.threshold <= 1:
+            raise InputError(f"--threshold must be in [0, 1] (a probability), got {self.threshold}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size must be at least 1, got {self.batch_size}")
 
     def named_classifiers(self) -> dict[str, str]:
         """NAME -> PATH; a bare PATH is its own name."""

@@ -32,6 +32,9 @@ def recall_round(
     classifier: ProceduralClassifier, texts: list[str], labelled: pl.DataFrame, args: RecallArguments
 ) -> list[int]:
     """Indices (into `texts`) of unlabelled documents near a positive that the classifier also accepts."""
+    import logging
+
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # it says which instruction set it loaded, every run
     import faiss
 
     if classifier.backend != "embedding":

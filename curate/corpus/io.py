@@ -319,8 +319,9 @@ def refuse_other_run(out: Path, what: str, previous: dict | None, current: dict)
     if previous is None or previous == current:
         return
     changed = sorted(k for k in previous.keys() | current.keys() if previous.get(k) != current.get(k))
+    verb = "differs" if len(changed) == 1 else "differ"
     raise InputError(
-        f"{out} holds a {what} made from other inputs or settings ({', '.join(changed)} differ); rerun with the "
+        f"{out} holds a {what} made from other inputs or settings ({', '.join(changed)} {verb}); rerun with the "
         "same ones to resume it, pass --overwrite to start over, or choose another --out"
     )
 
