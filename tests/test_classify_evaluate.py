@@ -269,6 +269,17 @@ def test_ship_classifier_gathers_the_runs_provenance(packaged, setup, tmp_path, 
     evaluation = pl.read_csv(run / "evaluation" / "evaluation.csv")
     assert provenance["heldout_evaluation"]["f1"] == evaluation["f1"][0]
     assert provenance["command"].startswith("curate run recipes/real.toml")
+    assert "heldout_sources" not in provenance
+
+    evaluate_classifiers(EvaluationArguments(corpus=root / "corpus", out=run / "heldout", sources=["howto", "news"],
+                                             classifiers=[f"influence={run / 'classifier' / 'classifier.joblib'}"]))
+    assert main([*argv, "--heldout-evaluation", str(run / "heldout")]) == 0
+    heldout = describe_classifier("builtin")["provenance"]["heldout_sources"]
+    assert set(heldout["sources"]) == {"howto", "news"}
+    by_source = pl.read_csv(run / "heldout" / "sources.csv")
+    assert heldout["sources"]["news"]["kept_at_threshold"] == by_source.filter(
+        pl.col("source") == "news")["kept_of_source_at_threshold"][0]
+    assert heldout["f1"] == pl.read_csv(run / "heldout" / "evaluation.csv")["f1"][0]
 
 
 @pytest.mark.parametrize("label", [True, False])

@@ -1,6 +1,6 @@
 """Ship a classifier learned on a run as package data (`builtin[:NAME]`), with the provenance a user needs to
-trust it: the model, the sources it learned from, the probes, the sizes, its held-out evaluation, and the
-command that rebuilds it. `curate ship-classifier` runs it after `curate run recipes/real.toml`."""
+trust it: the model, the sources it learned from, the probes, the sizes, its held-out evaluation (held-out
+documents of its own sources, and whole sources it never saw), and the command that rebuilds it. `curate ship-classifier` runs it after `curate run recipes/real.toml`."""
 
 from __future__ import annotations
 
@@ -36,8 +36,19 @@ def heldout_evaluation(evaluation: Path, name: str) -> dict:
     return {key: rows[key][0] for key in keep} | {"corpus": str(evaluation)}
 
 
+def heldout_sources_evaluation(evaluation: Path, name: str) -> dict:
+    """The classifier's evaluation on whole held-out sources (`evaluate-classifier --sources`): its overall row
+    and, per source, its documents, label share and the share of them kept at the threshold."""
+    overall = heldout_evaluation(evaluation, name)
+    table = pl.read_csv(evaluation / "sources.csv").filter(pl.col("classifier") == name)
+    per_source = {row["source"]: {"documents": row["documents"], "procedural_share": row["procedural_share"],
+                                  "kept_at_threshold": row["kept_of_source_at_threshold"]}
+                  for row in table.iter_rows(named=True)}
+    return overall | {"sources": per_source}
+
+
 def ship_classifier(run_dir: Path, evaluation: Path, as_name: str, classifier: Path | None = None,
-                    name: str | None = None, command: str = REBUILD) -> Path:
+                    name: str | None = None, command: str = REBUILD, heldout: Path | None = None) -> Path:
     """Copy the run's classifier into the package with its provenance; returns the shipped file."""
     run = RunDir(run_dir)
     source = classifier or run.classifier_file
@@ -64,6 +75,8 @@ def ship_classifier(run_dir: Path, evaluation: Path, as_name: str, classifier: P
         "heldout_evaluation": heldout_evaluation(evaluation, as_name),
         "command": command,
     }
+    if heldout is not None:
+        provenance["heldout_sources"] = heldout_sources_evaluation(heldout, as_name)
     if name:
         return save_builtin(model, provenance, name)
     return save_builtin(model, provenance)
