@@ -1,4 +1,9 @@
-"""`curate bench precondition`: EK-FAC query preconditioning, today's algorithm against the earlier one.
+"""EK-FAC query preconditioning, today's algorithm against the earlier dense one it replaced: a development
+benchmark, not part of the `curate` CLI, kept so a change to `attribution.ekfac.precondition` can be timed
+against the algorithm it replaced.
+
+    .venv/bin/python benchmarks/precondition.py --quick
+    .venv/bin/python benchmarks/precondition.py --model DIR --factors DIR --probe-file F --corpus C --threads 2
 
 Per probe and tracked layer both compute the rank-k query q = −Q_S ((Q_Sᵀ ∇f Q_A) ⊘ (Λ + λ)) Q_Aᵀ:
   earlier (commit 1b5a492, copied below as the reference): the dense gradient ∇f = Σ_t g_t a_tᵀ, rotated into
@@ -21,12 +26,16 @@ real probes and documents (`--probe-file`, `--corpus`) need more Krylov blocks f
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 
@@ -46,9 +55,61 @@ from attribution.ekfac.precondition import (
     through_whole_gram,
 )
 from attribution.task import IGNORE, Encoded, summed_log_prob
-from curate.bench.arguments import PreconditionBenchArguments
-from curate.errors import InputError
+from curate.errors import CurateError, InputError
+from curate.options import add_options, option, options_from
 from curate.tables import as_text
+
+# SmolLM2-135M's layer shapes (its config.json): the default random-init model.
+SMOLLM2_SHAPES = {"hidden": 576, "intermediate": 1536, "heads": 9, "kv_heads": 3, "vocab": 49152}
+QUICK_SHAPES = {"hidden": 128, "intermediate": 256, "heads": 4, "kv_heads": 2, "vocab": 256}
+
+
+@dataclass
+class PreconditionBenchArguments:
+    """Query preconditioning, today's algorithm against the earlier dense one."""
+
+    model: Path | None = option(None, "a Hugging Face model directory (default: a random-init Llama with "
+                                "SmolLM2-135M's layer shapes)")
+    modules: str | None = option(None, "regex over layer names (default: the MLP linears)")
+    factors: Path | None = option(None, "fitted factors of --model to use (default: fit them on --documents "
+                                  "random-token documents; their spectra set how many Krylov blocks are needed)")
+    probe_file: Path | None = option(None, "real probes (probes.jsonl) instead of random tokens, --probes of them "
+                                     "spread over the file; needs --model for its tokenizer")
+    corpus: Path | None = option(None, "real documents (a corpus folder or file) instead of random tokens; needs "
+                                 "--model")
+    layers: int = option(4, "layers of the random-init model")
+    probes: int = option(16, "random-token probes, prompt and completion each 40 ± 8 tokens")
+    rank: int = option(32, "rank of each query per layer")
+    documents: int = option(8, "random-token documents: factors are fitted on them and they are scored")
+    document_tokens: int = option(128, "tokens per document (real ones: truncated, and those under half skipped)")
+    batch_size: int = option(8, "probes per forward+backward, as in `curate score`")
+    tolerances: list[float] = option([1e-8, 1e-6, 1e-5, 1e-4, 1e-3],
+                                     "Krylov tolerances to time and check against the earlier algorithm")
+    repeats: int = option(1, "runs of each layer's work per algorithm; each phase's fastest is kept")
+    seed: int = option(0, "seed of the model, the tokens and the fit")
+    threads: int | None = option(None, "torch threads (None: torch's choice)")
+    quick: bool = option(False, "tiny layer shapes and short sequences, 32-token documents (seconds; for tests)")
+    prompt_tokens: int = 40  # mean lengths; each probe's are drawn within ±20% of them
+    completion_tokens: int = 40
+
+    def __post_init__(self) -> None:
+        if min(self.layers, self.probes, self.rank, self.documents, self.batch_size, self.repeats,
+               self.document_tokens - 1) < 1:
+            raise InputError("--layers, --probes, --rank, --documents, --batch-size and --repeats must be ≥ 1, "
+                             "--document-tokens ≥ 2")
+        if any(tolerance <= 0 for tolerance in self.tolerances):
+            raise InputError("--tolerances must be > 0")
+        if self.factors is not None and self.model is None:
+            raise InputError("--factors needs the --model they were fitted on")
+        if (self.probe_file is not None or self.corpus is not None) and self.model is None:
+            raise InputError("--probe-file and --corpus need a --model with a tokenizer")
+        if self.quick:
+            self.prompt_tokens, self.completion_tokens, self.document_tokens = 12, 12, 32
+
+    @property
+    def shapes(self) -> dict[str, int]:
+        return QUICK_SHAPES if self.quick else SMOLLM2_SHAPES
+
 
 PHASES = ("rotate in", "truncate", "rotate out")
 EIGH_FLOPS = 4  # × N³: a dense symmetric eigendecomposition with eigenvectors, roughly (LAPACK syevd)
@@ -459,3 +520,23 @@ def report(results: dict, args: PreconditionBenchArguments) -> str:
         f"Krylov tolerance sweep (truncation repeated at each; rank {args.rank}, block {KRYLOV_BLOCK}):",
         as_text(sweep, float_precision=2),
     ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The benchmark's command line: print the tables; a bad argument is one line and exit status 2."""
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/precondition.py",
+        description="EK-FAC query preconditioning per phase against the earlier dense algorithm",
+    )
+    add_options(parser, PreconditionBenchArguments)
+    args = parser.parse_args(argv)
+    try:
+        run_precondition_bench(options_from(PreconditionBenchArguments, args))
+    except CurateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

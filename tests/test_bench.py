@@ -94,42 +94,6 @@ def test_bench_attribution_quick(capsys, one_thread):
     assert "16 documents × 32 tokens" in out and "ours fit" in out and "agreement" not in out
 
 
-def test_bench_precondition_quick(capsys, one_thread):
-    from curate.bench.arguments import PreconditionBenchArguments
-    from curate.bench.precondition import PHASES, run_precondition_bench
-    from curate.cli import main
-
-    settings = PreconditionBenchArguments(quick=True, layers=2, probes=4, batch_size=2, repeats=2,
-                                          tolerances=[1e-8, 1e-4])
-    results = run_precondition_bench(settings)
-    assert results["agreement"]["score"] < 1e-4 and results["agreement"]["query"] < 1e-3
-    for name in ("earlier", "today"):
-        assert set(results["phases"][name]) == set(PHASES) and all(s > 0 for s in results["phases"][name].values())
-        assert all(count > 0 for count in results["flops"][name].values())
-    assert results["capture_seconds"] > 0 and results["speedup"]["preconditioning"] > 0
-    assert [t["tolerance"] for t in results["tolerances"]] == [1e-4, 1e-8]
-    assert sum(t["current"] for t in results["tolerances"]) == 1
-    out = capsys.readouterr().out
-    assert "rotate in" in out and "speed-up earlier/today" in out and "Krylov tolerance sweep" in out
-
-    assert main(["bench", "precondition", "--quick", "--layers", "1", "--probes", "2", "--documents", "2",
-                 "--tolerances", "1e-6"]) == 0
-    assert "agreement with the earlier algorithm" in capsys.readouterr().out
-    assert main(["bench", "precondition", "--factors", "somewhere"]) == 2
-    assert "--factors needs the --model" in capsys.readouterr().err
-
-
-def test_bench_precondition_reads_real_probes_and_documents(tiny_run, capsys, one_thread):
-    from curate.cli import main
-
-    command = ["bench", "precondition", "--model", str(tiny_run.model), "--probe-file", str(tiny_run.probes),
-               "--corpus", str(tiny_run.corpus), "--probes", "5", "--documents", "3", "--document-tokens", "16",
-               "--rank", "4", "--tolerances", "1e-8"]
-    assert main(command) == 0
-    out = capsys.readouterr().out
-    assert "2 probes of" in out and "3 documents of" in out and "random-token" not in out
-
-
 def test_bench_memory_quick(tmp_path, capsys):
     """Each command runs as its own process; planned and measured memory and disk are both there for every stage
     (whether they agree within 20% depends on the machine: the bench prints it, the test does not assert it)."""

@@ -1,4 +1,4 @@
-"""`curate bench attribution|filter|representations|precondition|memory`: benchmarks; `curate.bench.<name>` runs each."""
+"""`curate bench attribution|filter|representations|memory`: benchmarks; `curate.bench.<name>` runs each."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from curate.bench.arguments import (
     BenchSettings,
     FilterBenchArguments,
     MemoryBenchArguments,
-    PreconditionBenchArguments,
     RepresentationBenchArguments,
 )
 from curate.options import add_options, options_from
@@ -44,11 +43,6 @@ def register(subparsers) -> None:
                                        "labels: held-out F1 against docs/s/core in datatrove")
     add_options(representations, RepresentationBenchArguments)
     representations.set_defaults(func=run_representations)
-
-    precondition = names.add_parser("precondition", help="query preconditioning, per phase, against the earlier "
-                                    "dense algorithm (SmolLM2-135M's layer shapes)")
-    add_options(precondition, PreconditionBenchArguments)
-    precondition.set_defaults(func=run_precondition)
 
     memory = names.add_parser("memory", help="planned against measured peak memory and disk of fit-factors, score "
                               "and index, each run as its own process")
@@ -87,13 +81,6 @@ def run_representations(args) -> int:
     report = run_representation_bench(options_from(RepresentationBenchArguments, args))
     print(report.files["md"].read_text())
     print(f"written to {report.files['md'].parent}")
-    return 0
-
-
-def run_precondition(args) -> int:
-    from curate.bench.precondition import run_precondition_bench
-
-    run_precondition_bench(options_from(PreconditionBenchArguments, args))
     return 0
 
 
