@@ -55,7 +55,7 @@ from curate.corpus.io import (
     refuse_other_run,
     write_atomic,
 )
-from curate.errors import CurateError, InputError
+from curate.errors import CurateError, InputError, require
 from filters import heuristic_filter, procedural, reweight
 from filters.arguments import EXECUTOR_ONLY, EXECUTORS, ExecutorArguments, FilterOptions  # noqa: F401
 from filters.heuristic_filter import HeuristicFilter
@@ -344,7 +344,7 @@ def _last_error(log: Path) -> str | None:
 
 def _ensure_ray(address: str | None, workers: int) -> bool:
     """Connect to the Ray cluster at `address`, or start a local one; True when this call started Ray."""
-    import ray
+    ray = require("ray", "ray", "--executor ray")
 
     if ray.is_initialized():
         return False

@@ -38,7 +38,8 @@ from attribution.ekfac import (
 )
 from attribution.task import IGNORE, Encoded, collate, summed_log_prob
 from curate.bench.arguments import BenchSettings
-from curate.errors import InputError
+from curate.bench.reference import KRONFLUENCE_INSTALL
+from curate.errors import InputError, MissingDependency, require
 
 
 def build_model(settings: BenchSettings) -> LlamaForCausalLM:
@@ -188,9 +189,9 @@ def run_bench(settings: BenchSettings, echo=print) -> dict:
         torch.set_num_threads(settings.threads)
     if settings.kronfluence and not settings.store_only:
         try:
-            import kronfluence  # noqa: F401
-        except ImportError:
-            echo("kronfluence is not installed (pip install --no-deps kronfluence); timing this engine only")
+            require("kronfluence", "bench", "the kronfluence reference", KRONFLUENCE_INSTALL)
+        except MissingDependency as missing:  # the bench still times this engine alone
+            echo(f"{missing}; timing this engine only (--no-kronfluence)")
             settings = replace(settings, kronfluence=False)
     if settings.model is None:
         model = build_model(settings)

@@ -22,13 +22,13 @@ import numpy as np
 import polars as pl
 
 from curate.bench.arguments import FilterBenchArguments
-from curate.errors import InputError
+from curate.errors import InputError, require
 from curate.paths import RunDir
 
 
 def train_fasttext(texts: list[str], labels: np.ndarray, path: Path, seed: int) -> Path:
     """A supervised fastText model on the same labels; settings like DeepSeekMath's recall classifier."""
-    import fasttext
+    fasttext = require("fasttext", "bench", "the fastText filter")
 
     train_file = path.with_suffix(".train.txt")
     with train_file.open("w") as f:
@@ -115,6 +115,7 @@ def run_filter_bench(args: FilterBenchArguments) -> dict:
     from curate.corpus.split import is_heldout
     from filters.procedural import ProceduralScoreFilter
 
+    fasttext = require("fasttext", "bench", "curate bench filter")
     run_dir = RunDir(args.run_dir)
     if not run_dir.classifier_training_set.exists():
         raise InputError(f"{run_dir.classifier_training_set}: missing; run `curate train-classifier` first")
@@ -158,8 +159,6 @@ def run_filter_bench(args: FilterBenchArguments) -> dict:
 
     texts_heldout = [d.text for d in heldout]
     results["ours"]["f1"] = f1_at_half(load_classifier(ours).procedural_probability(texts_heldout), truth)
-    import fasttext
-
     model = fasttext.load_model(str(fasttext_model))
     labels, probs = model.predict([" ".join(t.split()) for t in texts_heldout], k=-1)
     p_procedural = np.array(

@@ -21,6 +21,11 @@ from torch.utils.data import Dataset
 from attribution.ekfac.data import sample_labels
 from attribution.ekfac.modules import find_modules
 from attribution.task import Encoded, collate, summed_log_prob
+from curate.errors import require
+
+# kronfluence is installed without its dependencies (it requires torchvision, which it never imports); the
+# `bench` extra brings the ones it uses
+KRONFLUENCE_INSTALL = "pip install 'procedural-curate[bench]' && pip install --no-deps kronfluence==1.0.1"
 
 
 class _Encoded(Dataset):
@@ -47,6 +52,7 @@ def run_kronfluence(
 ) -> KronfluenceResult:
     """Fit EK-FAC factors and score every document against every probe with kronfluence, on a copy of
     `model` (kronfluence wraps the layers it tracks in place)."""
+    require("kronfluence", "bench", "the kronfluence reference", KRONFLUENCE_INSTALL)
     from kronfluence.analyzer import Analyzer, prepare_model
     from kronfluence.arguments import FactorArguments, ScoreArguments
     from kronfluence.task import Task
