@@ -8,10 +8,10 @@ from collections.abc import Iterable
 
 import polars as pl
 import torch
-from tqdm.auto import tqdm
 
 from attribution.probes import Probe, final_answer
 from attribution.task import IGNORE, collate, encode_probe, summed_log_prob
+from curate.progress import progress_bar
 
 
 @torch.no_grad()
@@ -40,7 +40,7 @@ def greedy_complete(
     model.eval()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     completions = []
-    bar = tqdm(total=len(prompts), desc="generate", unit="probe", disable=not progress)
+    bar = progress_bar(total=len(prompts), desc="generate", unit="probe", disable=not progress)
     for start in range(0, len(prompts), batch_size):
         encoded = [encode_probe(tokenizer, prompt, "").input_ids for prompt in prompts[start : start + batch_size]]
         width = max(map(len, encoded))

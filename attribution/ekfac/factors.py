@@ -27,7 +27,6 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from attribution.ekfac.arguments import FactorArguments
 from attribution.ekfac.checksum import sealed_header, unsealed, verify
@@ -41,6 +40,7 @@ from attribution.ekfac.modules import Tracked, capture, find_modules, per_exampl
 from attribution.task import summed_log_prob
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
+from curate.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def _stream(model, modules, tokenizer, documents, args: FactorArguments, skipped
     loss = _training_loss(args)
     if args.max_documents is not None:
         documents = islice(documents, args.max_documents)
-    with tqdm(desc=description, unit="doc", disable=not args.progress, total=args.max_documents) as bar:
+    with progress_bar(desc=description, unit="doc", disable=not args.progress, total=args.max_documents) as bar:
         for _, ids, items in document_batches(documents, tokenizer, args.batch_size, args.max_length, skipped):
             batch = to_batch(items, pad_id, device)
             yield ids, batch, capture(model, modules, batch, loss)

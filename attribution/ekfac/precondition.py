@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from attribution.ekfac.arguments import ScoreArguments
 from attribution.ekfac.data import encode_probes, to_batch
@@ -40,6 +39,7 @@ from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules, pe
 from attribution.ekfac.threads import one_thread
 from attribution.task import summed_log_prob
 from curate.errors import InputError
+from curate.progress import progress_bar
 
 
 @dataclass
@@ -272,7 +272,7 @@ def precondition_queries(
     nats, squared_norms = torch.zeros(count), torch.zeros(count, dtype=torch.float64)
     layers = {} if args.method == "random" else {t.name: _empty_layer(count, t.shape, args.rank) for t in modules}
     by_length = sorted(range(count), key=lambda index: len(encoded[index].input_ids))
-    with tqdm(total=count, desc="preconditioning queries", unit="probe", disable=not args.progress) as bar:
+    with progress_bar(total=count, desc="preconditioning queries", unit="probe", disable=not args.progress) as bar:
         for start in range(0, count, args.batch_size):
             rows = by_length[start : start + args.batch_size]
             batch = to_batch([encoded[index] for index in rows], pad_id, device)

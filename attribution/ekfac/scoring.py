@@ -43,7 +43,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from attribution.ekfac.arguments import DOCUMENTS_PER_PART
 from attribution.ekfac.data import Skipped, document_batches, stable_seed, to_batch
@@ -55,6 +54,7 @@ from attribution.probes import id_problem
 from attribution.task import summed_log_prob
 from curate.corpus.io import write_atomic
 from curate.errors import InputError
+from curate.progress import Progress, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def random_scores(doc_ids: list[str], probes: int, seed: int) -> torch.Tensor:
 
 def score_documents(
     model: nn.Module, tokenizer, documents: Iterable, queries: Queries, batch_size: int | None = None,
-    start: int = 0, scorer: Scorer | None = None, progress: tqdm | None = None,
+    start: int = 0, scorer: Scorer | None = None, progress: Progress | None = None,
 ) -> DocumentScores:
     """Scores of every document against every query; documents too short or with non-finite gradients are
     skipped and counted. `start` numbers documents that carry no id; `progress`: a bar to count them on."""
@@ -238,7 +238,7 @@ def score_documents(
 
 def score_query_sets(
     model: nn.Module, tokenizer, documents: Iterable, sets: Sequence[Queries], batch_size: int | None = None,
-    start: int = 0, scorer: Scorer | None = None, progress: tqdm | None = None,
+    start: int = 0, scorer: Scorer | None = None, progress: Progress | None = None,
 ) -> list[DocumentScores]:
     """`score_documents` for several query sets over the same layers in one pass (see `Scorer`), one result each;
     a document whose scores are not finite in any set is skipped in all."""
@@ -249,7 +249,7 @@ def score_query_sets(
     positions_out, ids_out, norms_out, scores_out = [], [], [], []
     scorer = scorer or (Scorer(model, sets) if args.method != "random" else None)
     batches = document_batches(documents, tokenizer, args.batch_size, args.max_length, skipped, start=start)
-    counter = tqdm(desc="scoring", unit="doc", disable=not args.progress) if progress is None else nullcontext(progress)
+    counter = progress_bar(desc="scoring", unit="doc", disable=not args.progress) if progress is None else nullcontext(progress)
     with counter as bar:
         for positions, ids, items in batches:
             bar.update(len(items))
@@ -358,7 +358,7 @@ def score_parts(
         for q in sets:
             q.layers = {}
     label = "scoring" if rank is None else f"scoring, task {rank}"
-    with tqdm(desc=label, unit="doc", total=total, disable=not queries.args.progress, mininterval=every) as bar:
+    with progress_bar(desc=label, unit="doc", total=total, disable=not queries.args.progress, mininterval=every) as bar:
         for index, chunk in enumerate(_chunks(documents, documents_per_part)):
             paths = [part_path(folder, index, rank) for _, folder in outputs]
             if all(path.exists() for path in paths):

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from tqdm.auto import tqdm
 
 from attribution.ekfac.arguments import DeviceArguments
 from attribution.ekfac.data import Skipped, document_batches, document_id, to_batch
@@ -55,6 +54,7 @@ from attribution.store.memory import plan_index
 from attribution.store.precision import encode
 from curate.corpus.io import BAD_RECORDS_FILE, write_atomic
 from curate.errors import InputError
+from curate.progress import Progress, progress_bar
 
 STORE_VERSION = 1
 STORE_FILE = "store.json"
@@ -153,7 +153,7 @@ def _in_dtype(tokens: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 @torch.no_grad()
 def compress_documents(model, tokenizer, documents: Sequence, compression: Compression, args: IndexArguments,
-                       start: int = 0, progress: tqdm | None = None, precision: str = "float32"
+                       start: int = 0, progress: Progress | None = None, precision: str = "float32"
                        ) -> tuple[list[str], dict, torch.Tensor, Skipped]:
     """Ids, per-layer compressed gradients (N, k_out, k_in) encoded in `precision` (the tensors `precision.encode`
     makes: for float32 just the layers), full-gradient norms and skipped counts of `documents` in their input order.
@@ -213,7 +213,7 @@ def index_parts(model, tokenizer, documents: Iterable, compression: Compression,
     if compression.header["fingerprint"] != model_fingerprint(model):
         raise InputError(f"the store in {directory} was built for another model (fingerprints differ)")
     iterator = iter(documents)
-    with tqdm(desc="indexing", unit="doc", total=total, disable=not args.progress) as bar:
+    with progress_bar(desc="indexing", unit="doc", total=total, disable=not args.progress) as bar:
         for index in range(1 << 62):
             chunk = list(islice(iterator, args.documents_per_shard))
             if not chunk:

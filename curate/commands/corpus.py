@@ -66,13 +66,12 @@ def run_synth(args) -> None:
 
 
 def run_stats(args) -> None:
-    from tqdm.auto import tqdm
-
     from curate.corpus.io import BadRecords, read_documents
+    from curate.progress import progress_bar
 
     bad = BadRecords(mode="w") if args.skip_bad_records else None  # in the working directory, not in the corpus
     sources, chars, count = Counter(), 0, 0
-    for document in tqdm(read_documents(args.path, args.text_key, args.id_key, bad), desc="read", unit="doc"):
+    for document in progress_bar(read_documents(args.path, args.text_key, args.id_key, bad), desc="read", unit="doc"):
         count += 1
         chars += len(document.text)
         sources[str(document.metadata.get("source", "unknown"))] += 1

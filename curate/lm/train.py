@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from curate.corpus.io import BadRecords, read_documents
 from curate.corpus.split import RULE, split_documents
@@ -21,6 +20,7 @@ from curate.lm.config import TRAIN_LOG, ModelConfig, TrainConfig
 from curate.lm.load import resolve_device
 from curate.lm.model import build_model
 from curate.lm.tokenizer import train_tokenizer
+from curate.progress import progress_bar
 
 
 @dataclass
@@ -133,7 +133,7 @@ def train_lm(
 
     model.train()
     started, tokens_seen = time.perf_counter(), 0
-    bar = tqdm(range(config.steps), desc="train-lm", unit="step", disable=not progress)
+    bar = progress_bar(range(config.steps), desc="train-lm", unit="step", disable=not progress)
     for step in bar:
         starts = torch.randint(
             len(train_stream) - config.seq_len - 1, (config.batch_size,), generator=batches

@@ -13,7 +13,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
 from attribution.task import IGNORE, Encoded, collate
@@ -23,6 +22,7 @@ from curate.lm.model import build_model as build_lm
 from curate.lm.train import lr_at
 from curate.lso.arguments import LSOTrainConfig
 from curate.lso.tasks import Example, final_answer
+from curate.progress import progress_bar
 
 
 class CharTokenizer:
@@ -105,7 +105,7 @@ def train(examples: list[Example], config: LSOTrainConfig, progress: bool = True
 
     model.train()
     started = time.perf_counter()
-    bar = tqdm(range(config.steps), desc="train", unit="step", disable=not progress)
+    bar = progress_bar(range(config.steps), desc="train", unit="step", disable=not progress)
     for step in bar:
         group = groups[int(torch.multinomial(weights, 1, generator=batches))]
         rows = [group[i] for i in torch.randint(len(group), (config.batch_size,), generator=batches).tolist()]

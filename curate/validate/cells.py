@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from tqdm.auto import tqdm
-
 from curate.errors import InputError
+from curate.progress import progress_bar
 
 
 class Cell(Protocol):
@@ -42,7 +41,7 @@ def run_cells(
     out.mkdir(parents=True, exist_ok=True)
     todo = [cell for cell in mine if not (out / f"{cell.name}.json").exists()]
     print(f"{len(mine) - len(todo)} of {len(mine)} cells already done; running {len(todo)}")
-    for cell in tqdm(todo, desc="cells", unit="cell"):
+    for cell in progress_bar(todo, desc="cells", unit="cell"):
         result = run_one(cell)
         temporary = out / f".{cell.name}.json.tmp"
         temporary.write_text(json.dumps(result))

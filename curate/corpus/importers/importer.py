@@ -2,7 +2,7 @@
 names man pages share, by its content), cut into sections by its format, packed into documents of bounded
 length, and exact duplicates are dropped. Files that cannot be used (binary, undecodable, unreadable, empty,
 unknown format) and JSON records that cannot be used are counted and listed with why.
-datatrove and tqdm are imported where used, so the CLI builds its flags from `ImportArguments` quickly."""
+datatrove and the progress bar are imported where used, so the CLI builds its flags from `ImportArguments` quickly."""
 
 from __future__ import annotations
 
@@ -179,12 +179,12 @@ def import_documents(
     args: ImportArguments, builder: DocumentBuilder, desc: str = "import", rules: SourceRules | None = None
 ) -> Iterator[Document]:
     """The documents of every file under `args.paths`, counted into `builder.report` as they are made."""
-    from tqdm.auto import tqdm
+    from curate.progress import progress_bar
 
     rules = rules or SourceRules(args.source_rules, args.sources_file)
     report = builder.report
     files = list(walk(args.paths, args.include, args.exclude, args.out))
-    progress = tqdm(files, desc=desc, unit="file", smoothing=0.05)
+    progress = progress_bar(files, desc=desc, unit="file", smoothing=0.05)
     for found in progress:
         path, labels = found.path, found.labels
         report.files += 1

@@ -8,7 +8,7 @@ configure software, and give how-tos that compute nothing. Every probe-task inst
 the probes' number ranges, so no document works out a probe's problem.
 
 Metadata `procedural` and `task` are ground truth for evaluation only, never for selection. datatrove and
-tqdm are imported where used, so the CLI builds its flags from `SynthArguments` quickly.
+the progress bar are imported where used, so the CLI builds its flags from `SynthArguments` quickly.
 """
 
 from __future__ import annotations
@@ -138,10 +138,9 @@ class SynthArguments:
 
 def write_synthetic_corpus(args: SynthArguments) -> int:
     """Write the seeded synthetic corpus as shards; returns how many documents were written."""
-    from tqdm.auto import tqdm
-
     from curate.corpus.io import write_documents
+    from curate.progress import progress_bar
 
     documents = generate_corpus(n_docs=args.n_docs, seed=args.seed, procedural_fraction=args.procedural_fraction)
-    documents = tqdm(documents, total=args.n_docs, desc="corpus", unit="doc")
+    documents = progress_bar(documents, total=args.n_docs, desc="corpus", unit="doc")
     return write_documents(documents, args.out, args.format, args.docs_per_shard)
