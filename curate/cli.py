@@ -11,8 +11,9 @@ import importlib
 import logging
 import sys
 
+from curate import __version__
 from curate.errors import CurateError
-from curate.openmp import set_openmp_waiting
+from curate.openmp import OPT_IN, set_openmp_waiting
 
 # command name -> module; only the module of the command being run is imported, so the CLI starts fast
 COMMANDS = {
@@ -47,6 +48,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every command, or with just `only` (what `main` uses once it knows the command)."""
     parser = argparse.ArgumentParser(prog="curate", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--omp-spin", action="store_true", help=f"idle OpenMP threads spin briefly before they "
+                        f"sleep (as {OPT_IN}=1 does; see docs/performance.md)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         if only in (None, name):
@@ -55,14 +59,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # bounded spinning: fast alone, and no 2x slowdown when other processes share the cores (curate.openmp)
-    set_openmp_waiting()
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    # before any command imports torch, which reads OpenMP's settings once
+    set_openmp_waiting(True if "--omp-spin" in argv[: argv.index(command) if command else None] else None)
     outermost = not _running  # a recipe runs each stage through main(): the outermost call reports Ctrl-C
     _running.append(command)
     try:
-        args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+        # `curate --version` needs no command's parser, so it imports none
+        only = command if command in COMMANDS else ("" if command is None and "--version" in argv else None)
+        args = build_parser(only).parse_args(argv)
         logging.basicConfig(
             level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s"
         )

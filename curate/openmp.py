@@ -1,21 +1,28 @@
-"""How idle OpenMP threads wait, set before torch loads libgomp (it reads the environment once)."""
+"""How idle OpenMP threads wait, set before torch loads libgomp (it reads the environment once).
+
+Opt-in (`CURATE_OMP_SPIN=1` or `curate --omp-spin`): the best wait depends on the machine and on what else
+shares its cores, so the CLI leaves libgomp's defaults alone unless asked. See docs/performance.md.
+"""
 
 from __future__ import annotations
 
 import os
 
 SPIN_COUNT = "3000"
+OPT_IN = "CURATE_OMP_SPIN"  # environment variable: 1 (or true, yes, on) opts in
 
 
-def set_openmp_waiting() -> None:
-    """Idle threads spin 3,000 times, then sleep, unless the environment already says how they wait.
+def spin_requested() -> bool:
+    """Whether the environment opts in to bounded spinning."""
+    return os.environ.get(OPT_IN, "").strip().lower() in ("1", "true", "yes", "on")
 
-    Measured on 2 cores with a training step of the quickstart's LM (16 × 256 tokens, 2 threads), alone and as one
-    of two such processes sharing the cores:
-      libgomp's default (300,000 spins)   0.36 s alone, 1.40 s shared
-      OMP_WAIT_POLICY=PASSIVE (no spin)    0.45 s alone, 0.71 s shared
-      GOMP_SPINCOUNT=3000                  0.40 s alone, 0.75 s shared
-    and a batch of eight 128 × 128 float64 `eigh` on 2 threads took 69 ms passive and 7.2 ms at 3,000 spins.
-    """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
+
+def set_openmp_waiting(enabled: bool | None = None) -> bool:
+    """Idle threads spin `SPIN_COUNT` times, then sleep: a short spin keeps small parallel regions fast without
+    the default's long spin stealing cores from processes that share them. Applied only when `enabled`, or when
+    `enabled` is None and `CURATE_OMP_SPIN` opts in, and never over an explicit OMP_WAIT_POLICY or
+    GOMP_SPINCOUNT. Returns whether it applied."""
+    if not (spin_requested() if enabled is None else enabled) or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
+    return True
