@@ -150,13 +150,13 @@ REPRESENTATIONS = ("hashed", "hashed+char", "embedding", "sentence", "static", "
 class RepresentationBenchArguments:
     """`curate bench representations`: text representations trained on the same labels, side by side."""
 
-    training_set: Path | None = option(None, "labelled documents (parquet: doc_id, label 1/0; rows of a `round` "
+    training_set: Path | None = option(None, "required: labelled documents (parquet: doc_id, label 1/0; rows of a `round` "
                                        "other than 0 are left out), e.g. RUN/classifier/training_set.parquet")
-    corpus: Path | None = option(None, "the corpus holding their texts, with evaluation-only metadata source and "
+    corpus: Path | None = option(None, "required: the corpus holding their texts, with evaluation-only metadata source and "
                                  "procedural")
-    heldout_sources: list[str] = option([], "sources evaluated on, never trained on (default: the real corpus's "
-                                         "HELDOUT_SOURCES)")
-    out: Path | None = option(None, "output folder (representations.csv/.md, heldout_sources.csv, the plot)")
+    heldout_sources: list[str] = option([], "sources evaluated on, never trained on; none given: the real "
+                                         "corpus's HELDOUT_SOURCES")
+    out: Path | None = option(None, "required: output folder (representations.csv/.md, heldout_sources.csv, the plot)")
     candidates: list[str] = option(list(REPRESENTATIONS), "the classifiers to train (embedding needs "
                                    "--embedding-model; two-stage adds its stages, oracle the sentence model)",
                                    choices=REPRESENTATIONS)
