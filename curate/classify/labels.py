@@ -6,24 +6,19 @@ The probes: every reasoning probe scored (maths, code tracing, how-to...), or th
 Aggregation (`attribution.analysis.common.aggregate_scores`, default "magnitude"): each reasoning probe's
 per-nat scores are divided by their root mean square, and a document's aggregate is the mean |score / rms|
 over those probes: how far it moves many reasoning probes from zero, in either direction. Ruis et al. found
-the most negatively influential documents to be of the same procedural kind as the most positive ones, and the
-quickstart runs show it plainly (seed 0, training split, 36% procedural): the bottom 5% of the signed ranking
-is 96% procedural, so a signed ranking would take them for negatives; the top 5% by magnitude is 100%
-procedural and the bottom 5% 0%.
+the most negatively influential documents to be of the same procedural kind as the most positive ones, so a
+signed ranking would take procedural documents for negatives (the quickstart's figures: docs/results.md).
 
-Scaled, not centred: a probe's scores can have a mean well away from zero (0.19 standard deviations,
-median over probes, in the seed-1 run), and |z| = |score - mean| / std then ranks the documents that move a
-probe by exactly that mean lowest, as if they moved nothing. There the bottom 5% by |z| was 27% procedural,
-and a classifier trained on it reached held-out F1 0.82; by |score / rms| the bottom 5% is 1% procedural
-and F1 0.93 (seed 0: 0.945 → 0.939; the untouched seed 2: 0.905 → 0.944).
+Scaled, not centred: a probe's scores can have a mean well away from zero, and |z| = |score - mean| / std then
+ranks the documents that move a probe by exactly that mean lowest, as if they moved nothing, which puts
+procedural documents among the negatives (docs/results.md).
 "rank" (mean rank percentile, robust to one probe's outliers) and "zscore" (mean signed z) are available.
 
 Against factual (`against_factual`): Ruis et al.'s contrast made a label rule. A document's rank percentile
 by its reasoning aggregate minus its rank percentile by its factual aggregate: how much more it moves the
 reasoning probes than the factual ones. On a real model the raw magnitude mostly measures how far a document
-moves the model at all, whatever the probe (on SmolLM2-135M prose moves every probe set most: ROC AUC of the
-magnitude against the source labels 0.05 for factual probes, 0.27 for all reasoning sets), and the difference
-cancels that shared part (AUC 0.88 for all reasoning sets, 0.93 for how-to; README, "The real track").
+moves the model at all, whatever the probe (on SmolLM2-135M prose moves every probe set most), and the
+difference cancels that shared part (figures: docs/results.md).
 
 Positives are the top-k documents; negatives are sampled from the bottom of the ranking (the documents
 that move no reasoning probe), optionally partly from a middle band. Optionally, documents that also rank

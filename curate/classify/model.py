@@ -3,15 +3,14 @@
 Default backend "hashed": hashed word 1–2-grams, punctuation and symbols kept as tokens (no vocabulary to fit,
 so it scales to any corpus and loads instantly), into a logistic regression, probability-calibrated with
 cross-validated sigmoid calibration. Character n-grams are optional (`char_ngrams=(3, 5)`): on the embedded
-corpus they cost 4–5× the throughput for no F1 gain (measured in `curate bench filter`'s setting). Backend
+corpus they cost several times the throughput for no F1 gain (docs/performance.md). Backend
 "embedding": mean-pooled hidden states of a local HF model (e.g. the run's LM) into the same linear model.
 Backend "sentence": a packaged sentence encoder's mean-pooled embeddings (`curate.classify.sentence`); "static":
 model2vec static token vectors distilled from it (`curate.classify.static`); both need the `embed` extra.
 The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
 datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
 It is zlib-compressed (lossless): with the default 2**17 hashed features the three calibration folds'
-coefficients and the idf weights are dense float64 arrays, 4.2 MB raw, 2.8 to 3.3 MB compressed (trained on
-3,000 to 20,000 real documents).
+coefficients and the idf weights are dense float64 arrays, mostly zeros or repeated (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -42,7 +41,8 @@ MAX_CHARACTERS = 100_000  # a document is classified by its start: memory stays 
 
 
 def bounded(texts) -> list[str]:
-    """Each text cut to its first `MAX_CHARACTERS` (featurising a whole 17.5 MB document took 850 MB more)."""
+    """Each text cut to its first `MAX_CHARACTERS`: featurising a huge document whole takes many times its size in
+    memory (docs/performance.md)."""
     return [text[:MAX_CHARACTERS] for text in texts]
 
 
