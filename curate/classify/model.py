@@ -10,7 +10,7 @@ model2vec static token vectors distilled from it (`curate.classify.static`); bot
 The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
 datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
 It is zlib-compressed (lossless): with the default 2**17 hashed features the three calibration folds'
-coefficients and the idf weights are dense float64 arrays, which zlib shrinks by about a quarter
+coefficients and the idf weights are dense float64 arrays, which zlib still shrinks (sizes:
 (docs/performance.md).
 """
 
