@@ -10,8 +10,8 @@ model2vec static token vectors distilled from it (`curate.classify.static`); bot
 The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
 datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
 It is zlib-compressed (lossless): with the default 2**17 hashed features the three calibration folds'
-coefficients and the idf weights are dense float64 arrays, which zlib still shrinks (sizes:
-(docs/performance.md).
+coefficients and the idf weights are dense float64 arrays, which zlib still shrinks (sizes in
+docs/performance.md).
 """
 
 from __future__ import annotations
