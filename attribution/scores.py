@@ -1,4 +1,5 @@
-"""Reading score files (DESIGN.md "Scores"): `part-*.parquet` plus `probes.json`, per-nat normalised.
+"""Reading score files (`attribution.ekfac.scoring` describes them): `part-*.parquet` plus `probes.json`, per-nat
+normalised.
 
 Kept free of torch and scikit-learn so reports and notebooks load scores quickly.
 """

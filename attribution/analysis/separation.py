@@ -1,4 +1,4 @@
-"""Which probe sets' influence tells procedural documents from the rest (issue 14).
+"""Which probe sets' influence tells procedural documents from the rest, to choose the probes labels come from.
 
 For each probe set, and for all the probes of each kind together ("all reasoning"...), every document's
 aggregate influence magnitude over the group's probes: the mean |score / rms| of its per-nat scores, as the

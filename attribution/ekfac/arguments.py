@@ -63,8 +63,8 @@ class ScoreArguments:
     modules: str | None = option(None, "layer regex for dot/cosine without factors")  # ekfac: the factors' layers
     contraction: str = "auto"  # "factorised", "gradient", or "auto": whichever costs fewer flops per layer
     # Only the contraction of document gradients with the queries runs in bfloat16 (the model's pass, the
-    # gradient norms and the sums stay float32). On SmolLM2-135M with 160 probes on one Sapphire Rapids core it
-    # was 2.9x faster (AMX), per-probe Spearman with float32 at least 0.9993, relative error 1.2e-3 (README).
+    # gradient norms and the sums stay float32): it is where the time goes, and the scores stay close to
+    # float32's (see docs/performance.md)
     score_dtype: str = option("float32", "dtype of the score contraction (bfloat16: faster where the hardware "
                               "has it, scores within about 0.4%% of float32's)", choices=SCORE_DTYPES)
     seed: int = option(0, "seed of --method random")
@@ -98,8 +98,8 @@ class DeviceArguments:
 
     def for_coordinator(self, workers: int) -> DeviceArguments:
         """The settings of the process that prepares the queries before local datatrove workers score: no worker
-        runs then, so it takes the threads they will share.
-        `--threads 1 --workers 2` left preconditioning on one core of two (about 8 s per SmolLM2 probe)."""
+        runs then, so it takes the threads they will share (`--threads 1 --workers 2` would otherwise leave it on
+        one core of two)."""
         return DeviceArguments(self.device, self.threads * workers if self.threads else None)
 
 

@@ -33,9 +33,8 @@ from curate.errors import ResourceError
 
 GB = 1e9
 FLOAT = 4
-# Python, torch, transformers and datatrove themselves: peak RSS of `curate fit-factors`, `score` and `index` on
-# 500 quickstart documents (a 2.1M-parameter LM, so nearly all of it is runtime) was 1.30, 1.77 and 1.33 GB
-# against estimates 0.2 GB lower with 0.5 here.
+# Python, torch, transformers and datatrove themselves, measured on a tiny LM whose own memory is negligible
+# (see docs/performance.md)
 RUNTIME = int(0.7 * GB)
 
 ID_BYTES = 32  # a document id in a score part or a store shard, generously
@@ -56,8 +55,8 @@ def _available_now() -> int | None:
 
 def device_memory(device: str) -> int:
     """Bytes of memory free where the model runs: the GPU's, or this machine's (a container's limit, if lower),
-    less what other processes hold now. A budget from the machine's total let a score run plan 19.7 GB on a
-    24 GB machine while another process held 4 GB, and the kernel killed it."""
+    less what other processes hold now: a budget from the machine's total plans on memory others hold, and the
+    kernel kills the run (see docs/performance.md)."""
     import torch
 
     if device != "cpu" and torch.cuda.is_available() and torch.device(device).type == "cuda":
@@ -172,6 +171,6 @@ def scores_disk(modules: list[Tracked], probes: int, documents: int, args: Score
 
 
 def describe(parts: dict[str, int]) -> str:
-    """"3.2 GB (model 0.54, queries 1.20, ...)": the total and its largest parts."""
+    """The total in GB and its largest parts, e.g. "<total> GB (model <GB>, queries <GB>, ...)"."""
     shown = ", ".join(f"{name} {size / GB:.2f}" for name, size in parts.items() if size >= 0.005 * GB)
     return f"{sum(parts.values()) / GB:.1f} GB ({shown})"

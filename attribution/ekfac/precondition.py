@@ -91,20 +91,13 @@ def layer_damping(lambdas: torch.Tensor, args: ScoreArguments) -> float:
 
 
 # Block Krylov settings of `top_singular`: columns added per block, and the relative gain in the energy of the top
-# directions (Σ σᵢ², i ≤ rank) below which one more block counts as converged. On SmolLM2-135M's MLP layers
-# (flat spectra: σ₃₃/σ₃₂ ≈ 0.95), `curate bench precondition` with its fitted factors (layers 15-29), 16 of its
-# real probes and 8 corpus documents measures, as the worst probe's largest score change over the largest score
-# against the earlier exact truncation: 1e-8, 8.1 blocks, 1.6e-5; 1e-6, 6.8 blocks, 4.1e-4 (a fifth less
-# truncation time); 1e-10 (layers 20-22), one block more, 1.2e-6. Random-token probes agree far more closely
-# (1e-6: 2e-7), so a tolerance is judged on text.
+# directions (Σ σᵢ², i ≤ rank) below which one more block counts as converged. The tolerance is set on real text,
+# whose flatter spectra need more blocks than random tokens for the same score agreement (see docs/performance.md).
 KRYLOV_BLOCK = 16
 KRYLOV_TOLERANCE = 1e-8
 # A matrix whose short side is at most this many times the rank is truncated through its whole float64 Gram
 # instead: block Krylov would span most of it before converging, with an eigendecomposition per block on the
-# way. On the quickstart's 512 × 128 layers at rank 32 it built 6.3 blocks (101 of the 128 columns) for its real
-# probes, and the whole Gram with one `eigh` truncated 40 probes in 0.74 s against Krylov's 1.77 (`curate bench
-# precondition --model runs/quickstart/model --factors ... --probe-file ... --probes 40 --threads 2`, decompositions
-# on one thread); SmolLM2's 1536 × 576 layers (18 × the rank) keep Krylov, which its default bench measures.
+# way, so one `eigh` of the whole Gram is cheaper (see docs/performance.md).
 EXACT_WIDTH_PER_RANK = 4
 
 
@@ -221,8 +214,8 @@ def ekfac_query(
     rank: int | None, eigenbasis: bool = False,
 ) -> tuple[QueryLayer, torch.Tensor]:
     """One layer's EK-FAC queries for a captured batch, and ‖∇f‖² per probe; `eigenbasis` leaves them in the
-    layer's eigenbasis (Q_Sᵀ q Q_A), unrotated. Its three phases are separate functions so that `curate bench
-    precondition` can time each."""
+    layer's eigenbasis (Q_Sᵀ q Q_A), unrotated. Its three phases are separate functions so that
+    `benchmarks/precondition.py` can time each."""
     divided, squared = rotate_and_divide(a, g, q_s, q_a, lambdas, damping)
     query = low_rank(divided, rank)
     return (query if eigenbasis else rotate_back(query, q_s, q_a)), squared

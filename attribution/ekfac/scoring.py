@@ -11,14 +11,12 @@ Two ways to evaluate it, both exact; per layer we take the one that costs less f
               wins when Q·k exceeds the layer's width, as with the paper's 20+ probes at rank 32, but holds
               Q·in·out floats per layer: layers get it only within a memory limit (`materialised_layers`).
               Its matmul has only the batch's few rows, so it is bound by reading those floats, not by its
-              flops: each byte read per batch is costed as `BYTE_COST` multiply-adds (measured on one
-              Sapphire Rapids core, SmolLM2's MLPs, 320 probes, 4 documents: the factorised path took 9 ms per
-              document and the gradient path 36 in bfloat16, 47 and 34 in float32; the anchor's 128 × 512
-              layers at 120 probes take 13 ms factorised and 0.5 gradient).
+              flops: each byte read per batch is costed as `BYTE_COST` multiply-adds (see
+              docs/performance.md).
 The document's gradient norm (reported, and needed for cosine) comes from G, or without it from the token
 Gram matrices: ‖Σ_t g_t a_tᵀ‖² = Σ_{t,s} (g_t·g_s)(a_t·a_s).
 
-Score files (DESIGN.md "Scores"): `part-XXXXX.parquet` (datatrove task R: `part-RRRRR-XXXXX.parquet`), one row
+Score files: `part-XXXXX.parquet` (datatrove task R: `part-RRRRR-XXXXX.parquet`), one row
 per document: `doc_id`, `doc_grad_norm`, then
 one float32 column per probe id holding the raw influence I (positive: the document raises the probe's
 log-probability). Per-probe constants live in `probes.json` beside the parts: `nats` (the completion's
@@ -81,8 +79,8 @@ def _document_loss(logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torc
     return -summed_log_prob(logits, batch["labels"])
 
 
-# Multiply-adds that reading one byte of full queries costs, by their dtype (the module doc's measurements: the
-# effective bandwidth is ~9 GB/s in float32 against ~70 GMAC/s, ~4 GB/s in bfloat16 against ~300 GMAC/s).
+# Multiply-adds that reading one byte of full queries costs, by their dtype: the gradient path is bound by
+# memory bandwidth, which bfloat16's faster multiplies make relatively dearer (see docs/performance.md)
 BYTE_COST = {torch.float32: 8, torch.bfloat16: 64}
 
 

@@ -19,9 +19,8 @@ class IndexArguments:
     """How `curate index` compresses each document's gradient, per tracked layer, to k_out × k_in numbers
     (`attribution.store.compress` describes the compressions)."""
 
-    # eigen: the best agreement with full EK-FAC of the three at every size `curate bench attribution --store`
-    # measured. At ~5% of the float32 bytes, more directions in fewer bits agreed better: on the random-init anchor
-    # int2 at k 352 gave median Spearman 0.93 against 0.84 for int4 at k 192 and 0.73 for int8 at k 112
+    # eigen, int2 and 5%: at equal bytes, eigen agrees best with full EK-FAC and more directions in fewer bits
+    # beat fewer in more (see docs/performance.md)
     compression: str = option("eigen", "how each layer's gradient is compressed", choices=COMPRESSIONS)
     dims: int | None = option(None, "k: directions kept on each side of a layer, min(k, its width) (0: all of them; "
                               "default: the largest k that keeps each layer within --share of its bytes)")

@@ -14,8 +14,7 @@ when every direction is kept, and an unbiased estimate of it otherwise:
             rescales the two sides against each other (the scores are unchanged), so that every stored number
             weighs about the same in a score: rounding (`precision`) then spends its steps evenly. Without it the
             numbers along small eigenvalues, which preconditioning weighs the most, are rounded the coarsest
-            for their size: at k 352 in int2 the anchor's median Spearman with full EK-FAC was 0.910 without
-            (offline, on the bench's data), 0.931 with (`curate bench attribution --store`).
+            for their size, and agreement with full EK-FAC drops (see docs/performance.md).
   whitened  L = Q_S D_s^{-1/2} P_out, L' = Q_S D_s^{1/2} P_out (R, R' alike with D_a): both sides are rescaled
             in the eigenbasis by the rank-one (Kronecker) fit D_s D_aᵀ of Λ + λ before the Gaussian sketch, so
             that the sketch spends its accuracy where the preconditioned score lives rather than on the
@@ -71,9 +70,9 @@ def native_bfloat16(device: torch.device) -> bool:
 
 def compute_dtype(args: IndexArguments, device: torch.device) -> str:
     """The dtype documents are compressed in. "auto" picks bfloat16 for stores of 4 bits or fewer where the
-    hardware has it: its rounding (2⁻⁹ of each number) is far below a 4-bit step, and on the anchor's default store
-    it made the maps' products 3.8× faster on a 2-core AMX CPU; float32 otherwise, so float32 and int8 stores
-    stay as exact as their numbers."""
+    hardware has it: its rounding (2⁻⁹ of each number) is far below a 4-bit step, and it makes the maps' products
+    several times faster (see docs/performance.md); float32 otherwise, so float32 and int8 stores stay as exact
+    as their numbers."""
     if args.compute_dtype != "auto":
         return args.compute_dtype
     low_bits = BITS.get(args.precision, 32) <= 4

@@ -133,10 +133,9 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
     return Compression.load(out / COMPRESSION_FILE)
 
 
-# bfloat16 matmuls run through oneDNN, which compiles and caches a kernel for each shape: batches of every length
-# from 88 to 128 tokens made 1,000 quickstart documents take 36.7 s and 2.77 GB in bfloat16 against 35.3 s and
-# 1.44 GB in float32. Padded with zero tokens (which add nothing to Grams or products) to a multiple of 64: 29.6 s
-# and 1.54 GB.
+# bfloat16 matmuls run through oneDNN, which compiles and caches a kernel for each shape, so batches of every
+# length cost time and memory: tokens are padded with zeros (which add nothing to Grams or products) to a multiple
+# of 64 so that few shapes reuse the kernels (see docs/performance.md)
 BFLOAT16_TOKEN_MULTIPLE = 64
 
 
@@ -159,9 +158,8 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
     makes: for float32 just the layers), full-gradient norms and skipped counts of `documents` in their input order.
     Each batch is encoded as soon as it is compressed, into tensors allocated once for every document: a shard
     never holds its float32 numbers whole, nor thousands of small tensors. Those, interleaved with each batch's
-    float32 temporaries, kept memory from being returned: a 1,000-document int2 shard of the quickstart peaked at
-    1.97 GB against 1.27 GB in shards of 100. Documents too short or with non-finite gradients are skipped and
-    counted."""
+    float32 temporaries, kept memory from being returned, so large shards peaked far higher (see
+    docs/performance.md). Documents too short or with non-finite gradients are skipped and counted."""
     modules = find_modules(model, "|".join(f"^{re.escape(name)}$" for name in compression.layers))
     device = next(model.parameters()).device
     pad_id = getattr(tokenizer, "pad_token_id", None) or 0
@@ -179,7 +177,7 @@ def compress_documents(model, tokenizer, documents: Sequence, compression: Compr
         encoded = {}
         for tracked in modules:
             a, g = _in_dtype(captured.activations[tracked.name], dtype), _in_dtype(captured.gradients[tracked.name], dtype)
-            # ‖Σ_t g_t a_tᵀ‖² from the token Grams (in bfloat16 within 0.05% on the anchor)
+            # ‖Σ_t g_t a_tᵀ‖² from the token Grams, in the compression's dtype: bfloat16 is close enough for a norm
             squared = squared + ((g @ g.mT).float() * (a @ a.mT).float()).sum((1, 2))
             encoded |= encode(tracked.name, compression.document_side(tracked.name, a, g).cpu(), precision)
         squared = squared.cpu()

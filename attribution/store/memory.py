@@ -39,8 +39,8 @@ def index_needs(model: nn.Module, modules: list[Tracked], args: IndexArguments,
         "maps": maps,
         "shard": min(documents, args.documents_per_shard) * bytes_per_document(modules, args),
     }
-    # The maps are saved beside the shards (compression.safetensors): at `curate bench memory --quick` (16
-    # documents) leaving them out put the store at 0.69 MB against 0.92 MB measured.
+    # The maps are saved beside the shards (compression.safetensors), so the disk plan counts them: on a small
+    # store they are a large part of it (see docs/performance.md)
     return parts, documents * bytes_per_document(modules, args) + maps
 
 

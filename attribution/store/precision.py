@@ -9,12 +9,10 @@ one float32 step per row (one kept output direction), several to a byte:
   int1     the sign, times the row's mean magnitude (the least-squares scale of a sign), eight to a byte:
            k_out·(⌈k_in/8⌉ + 4) bytes.
 Rounding errors are independent across numbers, so they mostly cancel in the inner products that scores are. At
-equal bytes more directions beat more bits: with the eigen compression on the random-init anchor at ~4.9% of the
-float32 gradient's bytes (`curate bench attribution --store`), median Spearman with full EK-FAC was 0.84 in int4
-(k 192 of 512) and 0.93 in int2 (k 352); hence int2 by default. That holds because eigen equalises the numbers'
-weight in the score before they are rounded (`compress`).
+equal bytes more directions beat more bits, hence int2 by default (figures: docs/performance.md). That holds
+because eigen equalises the numbers' weight in the score before they are rounded (`compress`).
 Packing puts column j with columns j + m, j + 2m, … (m = ⌈k_in / numbers per byte⌉) in one byte, so unpacking is
-a few shifts and one join (1.6× faster than neighbours sharing a byte, for int4 on the anchor's layers).
+a few shifts and one join rather than per-number bit fiddling.
 """
 
 from __future__ import annotations
@@ -24,8 +22,8 @@ import torch
 BITS = {"int8": 8, "int4": 4, "int2": 2, "int1": 1}
 LEVELS = {"int8": 127, "int4": 7}  # rounded to whole steps, zero included; int2 and int1 have no zero level
 SCALE_SUFFIX = ":scale"
-# float32 numbers decoded at once when scoring (16 MB): on the anchor's default store, scoring 64 documents at a time
-# took 0.35 s against 0.55 s for whole 512-document shards, the decoded block still being in cache when multiplied
+# float32 numbers decoded at once when scoring: a block small enough to still be in cache when it is multiplied
+# (see docs/performance.md)
 DECODE_BLOCK = 1 << 22
 
 

@@ -69,7 +69,7 @@ def search_store(store: Path, model_path: Path, factors_path: Path, query, top_k
     names = list(mapped)
     vector = np.ascontiguousarray(torch.cat([mapped[name] for name in names], dim=1).numpy(), dtype=np.float32)
     # a block of documents is decoded at a time and searched exactly by faiss, the blocks' best merged in a
-    # heap: decoding a whole store at once took 16.7 GB for the quickstart's 4,000 documents
+    # heap: a whole decoded store would not fit in memory (see docs/performance.md)
     rows = max(1, DECODE_BLOCK // vector.shape[1])
     best, ids, snippets = faiss.ResultHeap(1, top_k, keep_max=True), [], []
     for path in shards(store):

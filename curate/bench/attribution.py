@@ -2,8 +2,8 @@
 
 Both run in one process on the same random-init Llama LM, documents and probes: EK-FAC on the MLP layers,
 true Fisher with the same sampled labels, damping 0.1 × mean corrected eigenvalue per layer, rank-32 queries.
-Printed (each the best of `--repeats` interleaved runs): fitting and scoring time, total, peak memory (resident set growth during each phase, sampled every
-5 ms), documents/s, score agreement (Pearson and Spearman per probe), our/kronfluence time ratios, and the
+Printed (each the best of `--repeats` interleaved runs): fitting and scoring time, total, peak memory (resident
+set growth during each phase, sampled by `PeakMemory`), documents/s, score agreement (Pearson and Spearman per probe), our/kronfluence time ratios, and the
 throughput of plain forward+backward passes over the same documents (the practical limit for scoring). Then
 how our time grows with the number of documents (linear) and probes (nearly flat: the low-rank queries of
 all probes are contracted in one matmul).
@@ -76,7 +76,9 @@ def _release_free_memory() -> None:
 
 
 class PeakMemory:
-    """Growth of the resident set size over a block, sampled by a thread every 5 ms (MiB)."""
+    """Growth of the resident set size over a block, sampled by a thread every `SAMPLE_SECONDS` (MiB)."""
+
+    SAMPLE_SECONDS = 0.005  # often enough to catch a phase's short-lived peak, rarely enough to cost nothing
 
     def __init__(self):
         self.peak_mib = 0.0
@@ -89,7 +91,7 @@ class PeakMemory:
     def _watch(self) -> None:
         while not self._stop.is_set():
             self._peak = max(self._peak, self._rss())
-            time.sleep(0.005)
+            time.sleep(self.SAMPLE_SECONDS)
 
     def __enter__(self) -> PeakMemory:
         gc.collect()

@@ -112,8 +112,8 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
 
     def measure(args: IndexArguments, precisions: list[str], label) -> list[dict]:
         """Build a store at `args` and query it in each precision: rows with the scores, not yet compared."""
-        # one precision is built in it, as `curate index` does; several keep float32 to encode in each (on
-        # SmolLM2 the default's float32 numbers for 128 documents alone are 16 GB)
+        # one precision is built in it, as `curate index` does, since a store's float32 numbers are large (see
+        # docs/performance.md); several keep float32 to encode in each
         built = precisions[0] if len(precisions) == 1 else "float32"
         dtype = compute_dtype(replace(args, precision=built), next(model.parameters()).device)
         compression = Compression.build(modules, args, factors, {"compute_dtype": dtype})
@@ -171,7 +171,7 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
     return rows
 
 
-# the issue's targets, drawn as guides: storing at most 5% of the gradient, querying 100× faster than a pass
+# the store's aims, drawn as guides: storing at most 5% of the gradient, querying 100× faster than a pass
 BYTES_TARGET, SPEED_TARGET = 5, 100
 
 

@@ -29,8 +29,8 @@ class MixValidationArguments:
     budget_share: float = option(
         0.5, "token budget of the random and curated arms, as a share of the crawl's training tokens"
     )
-    # Well above the crawl's own share: the classifier's procedural documents already hold 47% of the
-    # embedded corpus's tokens, so 0.5 was no reweighting at all.
+    # Well above the crawl's own share, which on the embedded corpus is already near half, so that the curated
+    # arm is reweighted at all (see docs/results.md)
     procedural_share: float = option(
         0.9,
         "share of the curated mix's tokens from documents the classifier scores procedural; keep it well above "

@@ -97,8 +97,8 @@ def bootstrap_interval(
 
     predicted, loss: (M, Q), a ranking's predicted effect and the measured loss per subset and probe. Every
     probe's LDS is computed over the same M retrains, so probes share the subsets' luck: resampling the
-    probes alone made the interval far too narrow at small M (8 subsets: random scores 0.35 [0.19, 0.48] on
-    the reasoning controls). NaNs if no probe's LDS is defined."""
+    probes alone makes the interval far too narrow at small M (docs/results.md). NaNs if no probe's LDS is
+    defined."""
     values = spearman_columns(predicted, -loss)
     if np.isnan(values).all():
         return float("nan"), float("nan"), float("nan")
