@@ -299,7 +299,11 @@ def time_candidates(rows: list[Row], data: Data, out: Path, repeats: int) -> flo
             steps[row.name] = FastTextScoreFilter(str(path), threshold=0.5)
         else:
             row.classifier.save(path)
-            procedural.load_scorer(str(path))  # loaded before the clock starts, as a worker holds it
+            # loaded, and its encoder too (each stage's), before the clock starts, as a working filter holds them
+            loaded = procedural.load_scorer(str(path))
+            for stage in (getattr(loaded, "first_", None), getattr(loaded, "second_", None), loaded):
+                if stage is not None:
+                    stage.procedural_probability([data.timing_documents[0].text])
             steps[row.name] = ProceduralScoreFilter(str(path), threshold=0.5)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
