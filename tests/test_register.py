@@ -59,7 +59,7 @@ def test_legacy_text_reads_latin1_change_records(tmp_path):
     path = tmp_path / "changelog.gz"
     path.write_bytes(gzip.compress("Müller fixed it".encode("latin-1")))
     assert legacy_text(path) == "Müller fixed it"
-    path.write_bytes(gzip.compress("Müller fixed it".encode("utf-8")))
+    path.write_bytes(gzip.compress("Müller fixed it".encode()))
     assert legacy_text(path) == "Müller fixed it"
 
 

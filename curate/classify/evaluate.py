@@ -62,10 +62,10 @@ def label_of(value, doc_id: str, key: str) -> bool:
 
 def score(classifier, texts: list[str], batch_size: int, name: str) -> tuple[np.ndarray, float]:
     """(P(procedural) per text, documents per second), with a progress bar."""
-    from tqdm.auto import tqdm
+    from curate.progress import progress_bar
 
     start, scores = time.perf_counter(), []
-    with tqdm(total=len(texts), desc=f"scoring with {name}", unit="doc", smoothing=0.1) as progress:
+    with progress_bar(total=len(texts), desc=f"scoring with {name}", unit="doc", smoothing=0.1) as progress:
         for offset in range(0, len(texts), batch_size):
             scores.append(classifier.procedural_probability(texts[offset : offset + batch_size]))
             progress.update(len(scores[-1]))

@@ -62,7 +62,7 @@ def compiled_loss(config: TrainConfig):
     if not config.compile:
         return next_token_loss
     # the first step waits for the compiler: say so, or the progress bar's first rate looks like a hang
-    print("compiling the training step (about 30 s on 2 cores the first time, a few once torch has cached it)")
+    print("compiling the training step (slow the first time, quick once torch has cached it)")
     current = torch.compile(next_token_loss)
 
     def loss(model, x, y):

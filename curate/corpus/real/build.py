@@ -11,7 +11,7 @@ Some whole sources are held out (`HELDOUT_SOURCES`): a recipe keeps them out of 
 evaluates on them, the only honest measure of whether a classifier learned procedure rather than its
 training sources' register. Each class has held-out sources of a kind the training sources also have
 (release notes beside change records, guides beside manuals) and of a kind they lack (licences, policy).
-datatrove and tqdm are imported where used, so the CLI builds its flags from `RealCorpusArguments` quickly.
+datatrove is imported where used, so the CLI builds its flags from `RealCorpusArguments` quickly.
 """
 
 from __future__ import annotations
@@ -78,9 +78,9 @@ def _files(paths: Iterable[Path], builder: DocumentBuilder, metadata: dict, **fi
 
 
 def _records(records: Iterable[Record], builder: DocumentBuilder, metadata: dict, fmt: str) -> Iterator[Document]:
-    from tqdm.auto import tqdm
+    from curate.progress import progress_bar
 
-    for key, sections in tqdm(records, desc=metadata["source"], unit="record"):
+    for key, sections in progress_bar(records, desc=metadata["source"], unit="record"):
         yield from builder.documents(key, sections, {**metadata, "path": key, "format": fmt})
 
 
