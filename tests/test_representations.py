@@ -227,9 +227,12 @@ def test_bench_representations_end_to_end(bench_inputs, tiny_static, capsys):
     rows = {r["candidate"]: r for r in table.iter_rows(named=True)}
     assert "skipped: no --embedding-model given" in rows["embedding"]["note"]
     for name in expected - {"embedding"}:
-        assert rows[name]["docs_per_s_per_core"] > 0 and 0 <= rows[name]["heldout_f1"] <= 1, name
+        # NaN where even the repeated sample filtered no slower than reading it (a loaded machine's noise)
+        assert not rows[name]["docs_per_s_per_core"] <= 0 and 0 <= rows[name]["heldout_f1"] <= 1, name
+        assert rows[name]["timed_documents"] % 30 == 0 and rows[name]["timed_documents"] >= 30, name
     assert rows["hashed"]["in_domain_f1"] > 0.5
     if HAS_MINILM:
+        assert rows["sentence"]["docs_per_s_per_core"] > 0
         assert rows["oracle"]["labels"] == "source (procedural)"
         assert rows["fineweb-edu-style"]["heldout_f1"] == rows["sentence"]["heldout_f1"]
     sources = pl.read_csv(out / "heldout_sources.csv")
