@@ -403,10 +403,14 @@ def plot(table: pl.DataFrame, path: Path) -> Path:
 
     fig, ax = new_figure(6.5, 4.5)
     timed = table.filter(pl.col("docs_per_s_per_core").is_not_nan() & pl.col("heldout_f1").is_not_nan())
+    points: dict[tuple[float, float], list[str]] = {}  # reference rows share their model's point: one label
     for record in timed.iter_rows(named=True):
-        ax.scatter(record["docs_per_s_per_core"], record["heldout_f1"])
-        ax.annotate(record["candidate"], (record["docs_per_s_per_core"], record["heldout_f1"]),
-                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+        points.setdefault((record["docs_per_s_per_core"], record["heldout_f1"]), []).append(record["candidate"])
+    for index, ((speed, f1), names) in enumerate(sorted(points.items())):
+        ax.scatter(speed, f1)
+        below = index % 2  # neighbours by speed alternate above and below their point, so that labels part
+        ax.annotate(" =\n".join(names), (speed, f1), textcoords="offset points", xytext=(5, -6 if below else 6),
+                    va="top" if below else "bottom", fontsize=8)
     ax.set(xscale="log", xlabel="documents / s / core (datatrove, one thread)", ylabel="F1 on held-out sources",
            title="Procedural classifier representations", ylim=(0, 1.02))
     return save_figure(fig, path)
