@@ -8,7 +8,8 @@ corpus they cost several times the throughput for no F1 gain (docs/performance.m
 Backend "sentence": a packaged sentence encoder's mean-pooled embeddings (`curate.classify.sentence`); "static":
 model2vec static token vectors distilled from it (`curate.classify.static`); both need the `embed` extra.
 The saved file is a joblib pickle of the estimator (plain scikit-learn objects) and its provenance, so a
-datatrove worker loads it with scikit-learn alone (the embedding backend also needs torch and the model).
+datatrove worker loads it with scikit-learn alone (the embedding and sentence backends also need torch
+and their model; the static backend model2vec).
 It is zlib-compressed (lossless): with the default 2**17 hashed features the three calibration folds'
 coefficients and the idf weights are dense float64 arrays, which zlib still shrinks (sizes in
 docs/performance.md).

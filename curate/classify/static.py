@@ -23,7 +23,7 @@ from curate.errors import require
 @functools.lru_cache(maxsize=2)
 def distilled(sentence_model: str, pca_dims: int, seed: int):
     """The static model distilled from packaged encoder `sentence_model`: from the model cache when an earlier
-    call saved it, else distilled (the encoder's vocabulary once through it, a minute on one core) and saved."""
+    call saved it, else distilled (the encoder's whole vocabulary through it once) and saved."""
     StaticModel = require("model2vec", EXTRA, "the static backend").StaticModel  # noqa: N806 - a class
 
     folder = MODEL_CACHE / f"{SENTENCE_MODELS[sentence_model].folder}-static-pca{pca_dims}-seed{seed}"
