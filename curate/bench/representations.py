@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from tqdm import tqdm
 
 from curate.bench.arguments import REPRESENTATIONS, RepresentationBenchArguments
 from curate.errors import CurateError, InputError
+from curate.progress import progress_bar
 from filters.procedural import ProceduralScoreFilter
 
 CHUNK = 256  # documents embedded per progress step
@@ -100,7 +100,8 @@ def load_data(args: RepresentationBenchArguments, heldout_sources: list[str]) ->
         raise InputError(f"{args.training_set}: no {', '.join(sorted(missing))} column")
     if "round" in training.columns:  # recall rounds' additions are the classifier's guesses, not labels
         training = training.filter(pl.col("round") == 0)
-    documents = {d.id: d for d in tqdm(read_documents(args.corpus), desc="reading the corpus", unit=" docs")}
+    reading = progress_bar(read_documents(args.corpus), desc="reading the corpus", unit="docs")
+    documents = {d.id: d for d in reading}
     ids = training["doc_id"].to_list()
     if unknown := [i for i in ids if i not in documents]:
         raise InputError(f"{len(unknown)} training documents are not in {args.corpus} (e.g. {unknown[0]!r})")
@@ -141,7 +142,7 @@ def embed(step, texts: list[str], what: str) -> np.ndarray:
     from curate.classify.model import bounded
 
     chunks = [step.transform(bounded(texts[start : start + CHUNK]))
-              for start in tqdm(range(0, len(texts), CHUNK), desc=what, unit="chunk", leave=False)]
+              for start in progress_bar(range(0, len(texts), CHUNK), desc=what, unit="chunk", leave=False)]
     return np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
 
 
@@ -327,7 +328,7 @@ def time_candidates(rows: list[Row], data: Data, out: Path, repeats: int) -> flo
         corpus = timing_corpus(folder, data.timing_documents, copies)
         best = dict.fromkeys(["reading", *names], float("inf"))
         for repeat in range(repeats):  # alternating, so that a change in the machine's load falls on every row
-            for name in tqdm(best, desc=f"timing on {copies}× the sample, pass {repeat + 1}/{repeats}",
+            for name in progress_bar(best, desc=f"timing on {copies}× the sample, pass {repeat + 1}/{repeats}",
                              unit="classifier", leave=False):
                 seconds = timed_pipeline(corpus, steps.get(name), folder / "logs" / f"x{copies}" / name / str(repeat))
                 best[name] = min(best[name], seconds)
@@ -440,7 +441,7 @@ def run_representation_bench(args: RepresentationBenchArguments) -> Representati
     out.mkdir(parents=True, exist_ok=True)
     data = load_data(args, heldout_sources)
     candidates = Candidates(args, data, out)
-    for name in tqdm(args.candidates, desc="training candidates", unit="candidate"):
+    for name in progress_bar(args.candidates, desc="training candidates", unit="candidate"):
         candidates.get(name)
     order = [*REPRESENTATIONS, *candidates.rows]
     rows = sorted(candidates.rows.values(), key=lambda row: order.index(row.name))
