@@ -11,7 +11,7 @@ $(BIN)/curate: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# Install torch first, pinned, so no package pulls a CUDA build onto a CPU machine.
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test,ray,bench]"
+	$(BIN)/pip install -q -e ".[test,ray,bench,embed]"
 	# kronfluence (the reference for attribution tests and `curate bench attribution`) last and without its
 	# torchvision requirement, which it never imports; its runtime needs come with the `bench` extra.
 	$(BIN)/pip install -q --no-deps "kronfluence==1.0.1"

@@ -8,6 +8,7 @@ _LAZY = {  # name -> module; scikit-learn and polars take seconds to import, so 
     "label_from_scores": "labels",
     "ProceduralClassifier": "model",
     "load_classifier": "model",
+    "TwoStageClassifier": "two_stage",
     "ClassifierReport": "train",
     "train_classifier": "train",
 }

@@ -10,7 +10,7 @@ from attribution.arguments import AGGREGATIONS
 from curate.errors import InputError
 from curate.options import option
 
-BACKENDS = ("hashed", "embedding")
+BACKENDS = ("hashed", "embedding", "sentence", "static")
 
 
 @dataclass
@@ -65,7 +65,8 @@ class ClassifierArguments:
     id_key: str = "id"
     skip_bad_records: bool = False  # count malformed records and write them to OUT/bad_records.jsonl
     backend: str = option(
-        "hashed", "features: hashed n-grams, or a local HF model's embeddings", choices=BACKENDS
+        "hashed", "features: hashed n-grams, a local HF model's embeddings, the packaged MiniLM sentence embeddings, or "
+        "static embeddings distilled from it (the last two need the `embed` extra)", choices=BACKENDS
     )
     word_ngrams: tuple[int, int] = option((1, 2), "hashed word n-gram range: MIN MAX")
     char_ngrams: tuple[int, int] | None = option(

@@ -37,7 +37,6 @@ from curate.classify.sentence import SentenceEmbeddings, mean_pooled
 from curate.classify.static import StaticEmbeddings
 from curate.errors import InputError, MissingDependency
 
-ALL_BACKENDS = (*BACKENDS, "sentence", "static")  # the last two: not yet offered by `train-classifier`
 FILE_VERSION = 3  # 2: features hashed by curate.classify.hashing; 3: a scikit-learn estimator (`pipeline_`)
 MAX_CHARACTERS = 100_000  # a document is classified by its start: memory stays bounded on a huge one
 
@@ -195,7 +194,7 @@ class ProceduralClassifier(ClassifierMixin, BaseEstimator):
             return SentenceEmbeddings(self.sentence_model, max_length=self.max_length)
         if self.backend == "static":
             return StaticEmbeddings(self.sentence_model, seed=self.seed)
-        raise InputError(f"unknown backend {self.backend!r}; choose {', '.join(ALL_BACKENDS)}")
+        raise InputError(f"unknown backend {self.backend!r}; choose {', '.join(BACKENDS)}")
 
     def _make_head(self) -> CalibratedClassifierCV:
         linear = LogisticRegression(C=self.C, max_iter=2000, class_weight="balanced", random_state=self.seed)
