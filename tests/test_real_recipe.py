@@ -166,3 +166,32 @@ def test_real_recipe_as_shipped(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("already complete, skipped") == len(recipe.stages)
+
+
+def test_custom_recipe_on_a_corpus_with_its_own_keys(tmp_path, tiny_gguf, one_thread, capsys):
+    """recipes/custom.toml, as a user runs it on their own corpus (fields `content` and `url`) and model."""
+    import gzip
+
+    from curate.corpus.io import read_documents
+    from curate.lm.gguf import import_gguf
+
+    rng = random.Random(1)
+    rows = [{"url": f"https://example.org/{source}/{i}", "content": make(rng, i), "lang": "en"}
+            for source, _, make in FIXTURES for i in range(PER_SOURCE // 2)]
+    corpus = tmp_path / "crawl"
+    corpus.mkdir()
+    with gzip.open(corpus / "crawl-0.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+    model = import_gguf(tiny_gguf[0], tmp_path / "model")
+    recipe = Recipe.load("recipes/custom.toml")
+    assert {"corpus", "text_key", "id_key", "model", "probes"} <= set(recipe.variables)
+    recipe = recipe.with_values([f"corpus={corpus}", "text_key=content", "id_key=url", f"model={model}",
+                                 "sample=60", "fit=16", "length=64", "tasks=1", f"layers={SIZES['layers']}"])
+    run = RunDir(tmp_path / "mine")
+    timings = run_recipe(recipe, run.root)
+    assert list(timings) == [stage.name for stage in recipe.stages]
+    summary = json.loads((run.filtered / "summary.json").read_text())
+    assert summary["accounted"] and summary["read"] == len(rows)
+    kept = list(read_documents(run.filtered / "kept", text_key="content", id_key="url"))
+    assert kept and all(d.id.startswith("https://example.org/") and "procedural_score" in d.metadata for d in kept)
+    assert json.loads((run.mix / "manifest.json").read_text())["total_tokens"]["achieved"] > 0

@@ -26,8 +26,8 @@ class SampleArguments:
     # datatrove splits work between tasks by file: small shards let `--tasks N` share a sample evenly
     docs_per_shard: int = option(250, "documents per shard")
     overwrite: bool = option(False, "replace the shards of an earlier sample in --out")
-    text_key: str = "text"
-    id_key: str = "id"
+    text_key: str = option("text", "field holding the document text")
+    id_key: str = option("id", "field holding the document id")
 
     def __post_init__(self):
         if self.corpus is None:
