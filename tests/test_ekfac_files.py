@@ -239,7 +239,7 @@ def test_baselines_need_gradients_and_differ_from_the_method(run_dir, tmp_path, 
 
 def test_bfloat16_contraction_stays_close_to_float32(run_dir):
     """Only the contraction runs in bfloat16: each probe's ranking of documents holds and scores move by well under
-    1% of their scale (tiny-model figures; the README gives SmolLM2's)."""
+    1% of their scale (tiny-model figures; docs/real-track.md gives SmolLM2's)."""
     from scipy.stats import spearmanr
 
     from curate.corpus.io import read_documents
