@@ -1,4 +1,4 @@
-"""Reading and writing corpora through datatrove readers and writers.
+"""Reading a corpus through datatrove readers (the writers are the toolkit's: `curate.corpus.io`).
 
 A corpus is a directory (or single file) of jsonl / jsonl.gz / parquet shards, or a `datasets` directory
 saved with `save_to_disk`. Readers are strict: a malformed record fails with its file and line (or row)
@@ -12,8 +12,6 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
-import json
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -22,10 +20,9 @@ from datatrove.data import Document
 from datatrove.io import DataFolder
 from datatrove.pipeline.readers import HuggingFaceDatasetReader, JsonlReader, ParquetReader
 from datatrove.pipeline.readers.base import BaseReader
-from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
-from curate.corpus.options import BAD_RECORDS_FILE, FORMATS, add_corpus_arguments  # noqa: F401 (re-exported)
-from curate.errors import InputError
+from attribution.errors import InputError
+from attribution.io import BAD_RECORDS_FILE, BadRecords
 
 # what our runs and datatrove write beside shards (and hidden files, such as a killed write's temporary file);
 # matched from the right of a path inside the corpus folder
@@ -46,34 +43,6 @@ class ShardFolder(DataFolder):
 
     def list_files(self, *args, **kwargs) -> list[str]:
         return [name for name in super().list_files(*args, **kwargs) if is_shard(name)]
-
-
-class BadRecords:
-    """Where malformed records go when the user asks to skip them: counted, and written to a jsonl file, added to
-    what it holds (`mode="a"`: a resumed run's) or replacing it (`mode="w"`: a rerun's)."""
-
-    def __init__(self, path: str | Path = BAD_RECORDS_FILE, mode: str = "a"):
-        self.path = Path(path)
-        self.mode = mode
-        self.count = 0
-        self._file = None
-
-    def add(self, where: str, reason: str, raw: object) -> None:
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open(self.mode)
-            if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
-                self._file.write("\n")  # a killed run's last record was cut short: start on a line of our own
-        if isinstance(raw, bytes | str):
-            raw = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
-        self._file.write(json.dumps({"where": where, "reason": reason, "record": raw}, default=str) + "\n")
-        self._file.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class _Strict:
@@ -233,30 +202,6 @@ def read_documents(
     yield from make_reader(path, text_key, id_key, bad_records).run(rank=rank, world_size=world_size)
 
 
-def make_writer(out_dir: str | Path, fmt: str = "jsonl", filename: str = "part-${rank}"):
-    """A datatrove writer for `out_dir`; metadata fields become top-level columns, as in most public corpora."""
-    if fmt == "jsonl":
-        return JsonlWriter(
-            str(out_dir), output_filename=f"{filename}.jsonl.gz", compression="gzip", expand_metadata=True
-        )
-    if fmt == "parquet":
-        return ParquetWriter(str(out_dir), output_filename=f"{filename}.parquet", expand_metadata=True)
-    raise InputError(f"unknown corpus format {fmt!r}; choose one of {FORMATS}")
-
-
-def write_documents(
-    documents: Iterable[Document], out_dir: str | Path, fmt: str = "jsonl", docs_per_shard: int = 10_000
-) -> int:
-    """Write documents as numbered shards of at most `docs_per_shard` documents; returns how many were written."""
-    if docs_per_shard < 1:
-        raise InputError(f"--docs-per-shard must be at least 1, got {docs_per_shard}")
-    count = 0
-    with make_writer(out_dir, fmt) as writer:
-        for count, document in enumerate(documents, start=1):
-            writer.write(document, rank=(count - 1) // docs_per_shard)
-    return count
-
-
 def corpus_files(path: str | Path) -> list[Path]:
     """The files that make up the corpus at `path`: its shards, or a `datasets` directory's files."""
     path = Path(path)
@@ -293,35 +238,3 @@ def corpus_fingerprint(path: str | Path) -> str:
     """A content fingerprint of the corpus at `path`: of its shard files, or a `datasets` directory's files."""
     path = Path(path).resolve()  # datatrove lists a folder's files by absolute path, whatever path it is given
     return files_fingerprint(corpus_files(path), path if path.is_dir() else path.parent)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all (a temporary file, then a rename): a killed run leaves no half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
-def recorded(record: Path, key: str) -> dict | None:
-    """What an earlier run's JSON file `record` holds under `key` ({} if nothing); None when there is no file."""
-    if not record.exists():
-        return None
-    try:
-        return json.loads(record.read_text()).get(key) or {}
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        raise InputError(f"{record} is unreadable; pass --overwrite to start over, or choose another --out") from None
-
-
-def refuse_other_run(out: Path, what: str, previous: dict | None, current: dict) -> None:
-    """Refuse to resume or redo `what` in `out` when it was made from other inputs or settings (`previous`, as
-    recorded there; None: nothing recorded) than `current`; the message names each difference."""
-    if previous is None or previous == current:
-        return
-    changed = sorted(k for k in previous.keys() | current.keys() if previous.get(k) != current.get(k))
-    verb = "differs" if len(changed) == 1 else "differ"
-    raise InputError(
-        f"{out} holds a {what} made from other inputs or settings ({', '.join(changed)} {verb}); rerun with the "
-        "same ones to resume it, pass --overwrite to start over, or choose another --out"
-    )
-

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from curate.errors import ModelError
+from attribution.errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.errors import InputError
-from curate.paths import MANIFEST_FILE
+from attribution.errors import InputError
+from attribution.io import MANIFEST_FILE
 
 
 def load_per_nat_scores(scores_dir: str | Path) -> tuple[pl.DataFrame, dict]:

@@ -54,9 +54,9 @@ from attribution.ekfac.precondition import (
     rotate_back,
     through_whole_gram,
 )
+from attribution.options import add_options, option, options_from
 from attribution.task import IGNORE, Encoded, summed_log_prob
 from curate.errors import CurateError, InputError
-from curate.options import add_options, option, options_from
 from curate.tables import as_text
 
 # SmolLM2-135M's layer shapes (its config.json): the default random-init model.
@@ -238,7 +238,7 @@ def real_sequences(args: PreconditionBenchArguments, tokenizer, documents: list[
     """--probe-file's probes (--probes of them, spread evenly over the file) and --corpus's first --documents
     documents of at least half --document-tokens, where given; the random ones otherwise."""
     if args.probe_file is not None:
-        from attribution.probes import read_probes
+        from curate.probes.sets import read_probes
 
         read = read_probes(args.probe_file)
         probes = encode_probes([read[i * len(read) // min(args.probes, len(read))]
@@ -258,7 +258,7 @@ def load_setup(args: PreconditionBenchArguments, echo: Callable[[str], None]):
                      if not args.quick else f"random-init Llama, {args.layers} tiny layers (--quick)")
         documents, probes = random_sequences(args, model.config.vocab_size)
     else:
-        from curate.lm.load import load_causal_lm, model_positions
+        from attribution.model import load_causal_lm, model_positions
 
         model, tokenizer = load_causal_lm(args.model, "cpu", threads=args.threads, max_length=args.document_tokens)
         described = str(args.model)

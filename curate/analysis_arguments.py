@@ -1,11 +1,11 @@
-"""`curate report`'s settings and the defaults of the analyses in `attribution.analysis` (nothing heavy imported,
+"""`curate report`'s settings and the defaults of the analyses in `curate.analysis` (nothing heavy imported,
 so the CLI builds its flags from them quickly; polars and numpy load with the analyses)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.options import option
+from attribution.options import option
 
 # Each analysis module's default, kept here so that the report's flags show them without loading the analyses.
 PERCENTILES = (0.01, 0.1, 1.0, 5.0, 10.0, 20.0, 50.0)  # topk_mass

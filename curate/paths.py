@@ -7,7 +7,6 @@ from pathlib import Path
 
 CLASSIFIER_FILE = "classifier.joblib"
 TRAINING_SET_FILE = "training_set.parquet"  # the documents and labels a classifier was trained on
-MANIFEST_FILE = "manifest.json"  # what made a resumable output (factors, scores): inputs, settings, partitioning
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The influence report: every analysis of `attribution.analysis` on one scores directory, as CSV tables, PNG
+"""The influence report: every analysis of `curate.analysis` on one scores directory, as CSV tables, PNG
 plots and one self-contained `report.html` (plots embedded as data URIs, so the file can be mailed alone).
 
     headline = build_report("runs/x/scores", "runs/x/probes/probes.jsonl", "runs/x/corpus", "runs/x/report")
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from attribution.analysis import (
+from curate.analysis import (
     answer_search,
     compare_slopes,
     correlation_matrix,
@@ -44,10 +44,10 @@ from attribution.analysis import (
     topk_mass,
     within_task_by_set,
 )
-from attribution.analysis.power_law import fit_count
-from attribution.arguments import ReportArguments
-from attribution.probes import read_probes
+from curate.analysis.power_law import fit_count
+from curate.analysis_arguments import ReportArguments
 from curate.errors import InputError
+from curate.probes.sets import read_probes
 
 log = logging.getLogger(__name__)
 SEPARATION_METRICS = ("roc_auc", "average_precision", "roc_auc_against_factual")

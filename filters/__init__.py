@@ -9,7 +9,7 @@
 - `filters.influence`: influence scoring as a pipeline step (sharded attribution); imported on its own (torch).
 """
 
-from curate.lazy import lazy_exports
+from attribution.lazy import lazy_exports
 
 _MODULES = {  # module -> names; datatrove takes a second to import, so the steps load when first used
     "arguments": ("Bucket", "parse_buckets"),

@@ -11,9 +11,9 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from attribution.options import default_of, option
 from curate.corpus.options import FORMATS
 from curate.errors import InputError
-from curate.options import default_of, option
 
 
 @dataclass(frozen=True)

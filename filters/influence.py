@@ -5,7 +5,7 @@ Scoring: each task scores the documents of its rank against queries prepared onc
 after its last part. Documents pass through unchanged, so the step can sit before others.
 
     start_scores(model, tokenizer, Corpus("corpus/"), "probes.jsonl", "factors/", "scores/", ScoreArguments(),
-                 ScoreRunArguments(baselines=["cosine"]), tasks=8)
+                 ScoreRunArguments(baselines=["cosine"]), tasks=8, read_probes=read_probes)
     pipeline = [JsonlReader("corpus/"), InfluenceScorer("model/", "scores/", baseline_folders=["scores-cosine/"])]
     LocalPipelineExecutor(pipeline, tasks=8, workers=2, logging_dir="scores/logs").run()
 
@@ -45,6 +45,7 @@ from attribution.ekfac.stages import (
     start_factors,
     start_scores,
 )
+from attribution.probe import ProbeReader
 from curate.errors import InputError
 from filters.pipeline import ExecutorArguments, run_tasks
 
@@ -147,14 +148,15 @@ def fit_factors_on_tasks(corpus: Corpus, model_path: Path, out: Path, args: Fact
 
 def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
                    args: ScoreArguments, execution: ExecutorArguments, device: DeviceArguments | None = None,
-                   run: ScoreRunArguments | None = None) -> dict | None:
-    """`curate score --tasks N`: prepare the queries, then score the corpus with N datatrove tasks. Returns the
-    `documents` and `parts` the whole scores hold, or None when Slurm jobs were submitted without waiting."""
+                   run: ScoreRunArguments | None = None, *, read_probes: ProbeReader) -> dict | None:
+    """`curate score --tasks N`: prepare the queries (the probes read by `read_probes`), then score the corpus with
+    N datatrove tasks. Returns the `documents` and `parts` the whole scores hold, or None when Slurm jobs were
+    submitted without waiting."""
     out, run, device = Path(out), run or ScoreRunArguments(), device or DeviceArguments()
     workers = local_workers(execution)
     model, tokenizer = device.for_coordinator(workers).load(model_path, args.max_length)
     started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, execution.tasks,
-                           workers, execution.overwrite)
+                           workers, execution.overwrite, read_probes=read_probes)
     room, folders = started.room, started.folders
     del model, started  # each task loads its own model and queries: none stays in this process while they score
     # a local run counts each task's documents for its progress bar (one read of the corpus, as one process does)

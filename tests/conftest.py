@@ -43,13 +43,13 @@ def tiny_run(tmp_path_factory):
 
     from datatrove.data import Document
 
-    from attribution.probes import Probe, write_probes
     from curate.classify import ProceduralClassifier
     from curate.corpus.io import write_documents
     from curate.corpus.split import is_heldout
     from curate.lm.config import ModelConfig, TrainConfig
     from curate.lm.train import save, train_lm
     from curate.paths import RunDir
+    from curate.probes.sets import Probe, write_probes
 
     run = RunDir(tmp_path_factory.mktemp("run"))
     config, model = TrainConfig(**TINY_TRAIN), ModelConfig(n_layers=1, hidden=32, mlp=64, heads=2, max_len=64)

@@ -60,7 +60,7 @@ def test_ray_executor_without_ray_names_the_extra(monkeypatch):
 
 
 def test_progress_off_a_terminal_is_whole_lines_at_most_one_per_interval(monkeypatch):
-    from curate.progress import INTERVAL_VARIABLE, progress_bar
+    from attribution.progress import INTERVAL_VARIABLE, progress_bar
 
     monkeypatch.setenv(INTERVAL_VARIABLE, "0.1")
     stream = io.StringIO()
@@ -89,7 +89,7 @@ def test_progress_off_a_terminal_is_whole_lines_at_most_one_per_interval(monkeyp
 
 
 def test_progress_on_a_terminal_is_tqdm_as_usual():
-    from curate.progress import LineProgress, progress_bar
+    from attribution.progress import LineProgress, progress_bar
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -28,10 +28,10 @@ def planted_scores(n: int = 400, seed: int = 0) -> pl.DataFrame:
 
 
 def test_labels_use_every_reasoning_set_or_the_ones_named(tmp_path):
-    from attribution.probes import Probe, write_probes
+    from attribution.options import options_from
     from curate.classify.labels import label_probe_ids
     from curate.cli import build_parser
-    from curate.options import options_from
+    from curate.probes.sets import Probe, write_probes
 
     sets = {"arithmetic": "reasoning", "code_trace": "reasoning", "howto": "reasoning", "factual": "factual",
             "reasoning_control": "control"}
@@ -410,11 +410,11 @@ def test_a_saved_classifier_loads_and_scores_without_torch(tmp_path):
 def test_train_classifier_saves_one_per_ranking_and_reports_on_held_out_documents(tmp_path, capsys):
     from datatrove.data import Document
 
-    from attribution.probes import Probe, write_probes
     from curate.classify import ClassifierArguments, train_classifier
     from curate.cli import main
     from curate.corpus.io import write_documents
     from curate.paths import CLASSIFIER_FILE, RunDir
+    from curate.probes.sets import Probe, write_probes
 
     run = RunDir(tmp_path)
     rng = np.random.default_rng(5)

@@ -22,10 +22,10 @@ from attribution.ekfac import (
     precondition_queries,
     score_documents,
 )
-from attribution.probes import Probe, write_probes
 from attribution.task import IGNORE, Encoded
 from curate.cli import main
 from curate.paths import RunDir
+from curate.probes.sets import Probe, write_probes
 
 CHARACTERS = list("abcdefghijklmnopqrstuvwxyz0123456789 .,?:=+-*()\n")
 TEXTS = [
@@ -96,8 +96,8 @@ def test_fit_and_score_commands(run_dir, capsys):
     assert described["method"] == "ekfac" and described["rank"] == 32
 
     # the same scores from the Python API
+    from attribution.model import load_causal_lm
     from curate.corpus.io import read_documents
-    from curate.lm.load import load_causal_lm
 
     model, tokenizer = load_causal_lm(paths.model)
     queries = precondition_queries(model, tokenizer, [p for p in _probes(paths)], Factors.load(paths.factors),
@@ -120,7 +120,7 @@ def test_fit_and_score_commands(run_dir, capsys):
 
 
 def _probes(paths):
-    from attribution.probes import read_probes
+    from curate.probes.sets import read_probes
 
     return read_probes(paths.probes)
 
@@ -242,8 +242,8 @@ def test_bfloat16_contraction_stays_close_to_float32(run_dir):
     1% of their scale (tiny-model figures; docs/real-track.md gives SmolLM2's)."""
     from scipy.stats import spearmanr
 
+    from attribution.model import load_causal_lm
     from curate.corpus.io import read_documents
-    from curate.lm.load import load_causal_lm
 
     paths = RunDir(run_dir)
     if not (paths.factors / "factors.json").exists():

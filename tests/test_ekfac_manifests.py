@@ -28,11 +28,12 @@ from attribution.ekfac import (
 )
 from attribution.ekfac import stages as stages_module
 from attribution.ekfac.factors import FACTORS_FILE, load_tensors, save_tensors
+from attribution.io import MANIFEST_FILE
 from attribution.scores import load_per_nat_scores
 from attribution.task import encode_document
 from curate.cli import build_parser
 from curate.errors import InputError
-from curate.paths import MANIFEST_FILE, RunDir
+from curate.paths import RunDir
 from filters import influence as influence_module
 from filters.pipeline import EXECUTOR_ONLY
 
@@ -157,7 +158,7 @@ def test_scoring_memory_is_held_to_the_budget(run_dir, tmp_path, capsys):
 
 def test_full_queries_are_built_only_within_the_budget(run_dir):
     from attribution.ekfac.scoring import Scorer, score_documents
-    from curate.lm.load import load_causal_lm
+    from attribution.model import load_causal_lm
 
     model, tokenizer = load_causal_lm(RunDir(run_dir).model)
     probes = [TextProbe(f"p{i}", "2 + 2 =", f" {i}.") for i in range(3)]

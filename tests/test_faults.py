@@ -279,7 +279,7 @@ def tiny_model(path: Path) -> Path:
 
 
 def write_tiny_probes(folder: Path) -> Path:
-    from attribution.probes import Probe, write_probes
+    from curate.probes.sets import Probe, write_probes
 
     write_probes([Probe("p0", "arithmetic", "reasoning", "a a", " a", "a")], folder / "tiny_probes.jsonl")
     return folder / "tiny_probes.jsonl"
@@ -300,10 +300,10 @@ def test_flags_that_would_be_ignored_are_refused(world, tmp_path, capfd):
 
 
 def test_train_classifier_honours_skip_bad_records(tmp_path):
-    from attribution.probes import Probe, write_probes
     from curate.classify import ClassifierArguments, train_classifier
     from curate.errors import InputError
     from curate.paths import RunDir
+    from curate.probes.sets import Probe, write_probes
 
     run = RunDir(tmp_path)
     docs = make_docs(200, 3)

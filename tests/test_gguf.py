@@ -10,10 +10,10 @@ import torch
 
 gguf = pytest.importorskip("gguf")
 
+from attribution.model import load_causal_lm  # noqa: E402
 from curate.cli import main  # noqa: E402
 from curate.errors import InputError  # noqa: E402
 from curate.lm.gguf import PROVENANCE_FILE, import_gguf  # noqa: E402
-from curate.lm.load import load_causal_lm  # noqa: E402
 
 LAYERS, HIDDEN, HEADS, KV_HEADS, MLP = 2, 16, 4, 2, 32
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
-from attribution import neurons as lens
-from attribution.probes import Probe
+from curate.neurons import mechanics as lens
+from curate.probes.sets import Probe
 
 ADDITION = ("+", "plus", "add", "sum", "total")
 DECOY = ("river", "stone", "cloud", "garden", "window")
@@ -243,10 +243,10 @@ def test_ablation_compares_concept_and_random_neurons_of_the_same_layers(tokeniz
 def test_neurons_command_writes_tables_and_plots(tokenizer, tmp_path):
     from datatrove.data import Document
 
-    from attribution.probes import write_probes
     from curate.cli import main
     from curate.corpus.io import write_documents
     from curate.paths import RunDir
+    from curate.probes.sets import write_probes
 
     run = RunDir(tmp_path)
     model = planted_model(tokenizer)

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from attribution.probes import (
+from curate.errors import InputError
+from curate.probes.sets import (
     DEFAULT_SIZES,
     KIND_OF_SET,
     PROBE_SETS,
@@ -14,7 +15,6 @@ from attribution.probes import (
     read_probes,
     write_probes,
 )
-from curate.errors import InputError
 from curate.world.facts import FACTS
 from curate.world.tasks import is_probe_instance
 

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from attribution.probes import final_answer, read_probes, set_rank, write_probes
-from attribution.real_probes import REAL_SIZES, code_trace_probes, howto_probes, make_real_probes
+from curate.probes.real import REAL_SIZES, code_trace_probes, howto_probes, make_real_probes
+from curate.probes.sets import final_answer, read_probes, set_rank, write_probes
 
 CODE = re.compile(r"```(python|sh)\n(.*?)\n```", re.DOTALL)
 

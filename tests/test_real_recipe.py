@@ -106,8 +106,8 @@ def write_synthetic_classifier(path) -> None:
 
 def check_outputs(run: RunDir, sample: int) -> None:
     """What the stages of real.toml leave behind, from the probes on."""
-    from attribution.probes import read_probes
     from curate.corpus.io import read_documents
+    from curate.probes.sets import read_probes
 
     documents = sum(1 for _ in read_documents(run.corpus))
     probes = read_probes(run.probes)

@@ -10,8 +10,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from attribution.probes import Probe, read_probes, write_probes
-from attribution.real_probes import make_real_probes, tech_fact_probes
 from curate.classify.labels import label_probe_ids
 from curate.corpus.io import read_documents, write_documents
 from curate.corpus.real.build import CATEGORIES, HELDOUT_SOURCES, SOURCES
@@ -19,6 +17,8 @@ from curate.corpus.real.parsers import changelog_entries, legacy_text
 from curate.corpus.sample import SampleArguments, sample_corpus
 from curate.errors import InputError
 from curate.paths import RunDir
+from curate.probes.real import make_real_probes, tech_fact_probes
+from curate.probes.sets import Probe, read_probes, write_probes
 from curate.validate.arguments import RegisterArguments
 from curate.validate.register import measure_register
 

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from datatrove.data import Document
 
-from attribution.analysis import (
+from curate.analysis import (
     answer_search,
     answer_targets,
     compare_slopes,
@@ -28,9 +28,9 @@ from attribution.analysis import (
     top_documents,
     topk_mass,
 )
-from attribution.analysis.answers import bare_target
-from attribution.probes import Probe, make_probes, write_probes
+from curate.analysis.answers import bare_target
 from curate.corpus.io import write_documents
+from curate.probes.sets import Probe, make_probes, write_probes
 from curate.world.tasks import (
     arithmetic_expression,
     arithmetic_solution,
@@ -375,7 +375,7 @@ def test_cli_writes_a_self_contained_report(tmp_path, world, capsys):
 
 def test_report_without_ground_truth_or_reasoning_probes(tmp_path):
     """A user's own corpus: no `procedural` field, no source for some documents, only factual probes."""
-    from attribution.report import ReportArguments, build_report, format_headline
+    from curate.report import ReportArguments, build_report, format_headline
 
     rng = np.random.default_rng(2)
     probes = _factual_probes()
@@ -417,12 +417,12 @@ def write_factbook(folder) -> None:
 def test_every_probe_set_through_a_tiny_run(tmp_path, one_thread, capsys):
     """The real track's probes (every known set) through `curate probes --generate-with`, eval-probes,
     fit-factors, score and report, with a toy LM and a corpus where one document works out each probe."""
-    from attribution.probes import KIND_OF_SET, PROBE_SETS, read_probes
-    from attribution.real_probes import REAL_SIZES, make_real_probes
     from curate.cli import main
     from curate.lm.config import ModelConfig, TrainConfig
     from curate.lm.train import save, train_lm
     from curate.paths import RunDir
+    from curate.probes.real import REAL_SIZES, make_real_probes
+    from curate.probes.sets import KIND_OF_SET, PROBE_SETS, read_probes
 
     run = RunDir(tmp_path / "run")
     write_factbook(tmp_path / "factbook")

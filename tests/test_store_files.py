@@ -180,7 +180,8 @@ def test_the_python_api_builds_and_scores_the_store_the_cli_builds(fitted_run, t
     from attribution.store.arguments import IndexArguments
     from attribution.store.index import index_stage
     from attribution.store.query import score_from_store
-    from attribution.store.search import find_probe, search_store
+    from attribution.store.search import search_store
+    from curate.probes.sets import find_probe, read_probes
 
     run = RunDir(fitted_run)
     args = IndexArguments(max_length=64, batch_size=4, progress=False)  # the default store: eigen, 5%, int2
@@ -193,7 +194,7 @@ def test_the_python_api_builds_and_scores_the_store_the_cli_builds(fitted_run, t
         for key, value in expected.items():  # the same codes; steps up to float rounding
             torch.testing.assert_close(made[key], value, rtol=1e-5, atol=0)
     done = score_from_store(tmp_path / "api", run.model, run.probes, run.factors, tmp_path / "scores",
-                            ScoreArguments(max_length=64, progress=False))
+                            ScoreArguments(max_length=64, progress=False), read_probes=read_probes)
     assert done["documents"] == 11 and done["probes"] == 3
     hits = search_store(tmp_path / "api", run.model, run.factors, find_probe(run.probes, "p-sum"), top_k=3)
     scores = read_scores(tmp_path / "scores").sort("p-sum", descending=True)
@@ -206,14 +207,15 @@ def test_search_over_many_shards_and_blocks_finds_the_top_scores(fitted_run, tmp
     from attribution.ekfac import ScoreArguments
     from attribution.store import search
     from attribution.store.query import score_from_store
+    from curate.probes.sets import find_probe, read_probes
 
     run = RunDir(fitted_run)
     assert index(fitted_run, tmp_path / "store", "--documents-per-shard", "4") == 0
     score_from_store(tmp_path / "store", run.model, run.probes, run.factors, tmp_path / "scores",
-                     ScoreArguments(max_length=64, progress=False))
+                     ScoreArguments(max_length=64, progress=False), read_probes=read_probes)
     expected = read_scores(tmp_path / "scores").sort("p-fact", descending=True)
     monkeypatch.setattr(search, "DECODE_BLOCK", 1)
-    hits = search.search_store(tmp_path / "store", run.model, run.factors, search.find_probe(run.probes, "p-fact"),
+    hits = search.search_store(tmp_path / "store", run.model, run.factors, find_probe(run.probes, "p-fact"),
                                top_k=5)
     assert [hit.doc_id for hit in hits] == expected["doc_id"].head(5).to_list()
     assert [hit.rank for hit in hits] == [1, 2, 3, 4, 5]

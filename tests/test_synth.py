@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from attribution.probes import make_probes
 from curate.errors import InputError
+from curate.probes.sets import make_probes
 from curate.world.corpus import DEFAULT_WEIGHTS, SOURCES, generate_corpus
 from curate.world.corpus import code as code_source
 from curate.world.corpus.procedures import arithmetic_instance, linear_instance, slope_instance

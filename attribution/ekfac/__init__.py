@@ -7,7 +7,7 @@
 A positive score means the document raises the probe's log p(completion | prompt); see `precondition`.
 """
 
-from curate.lazy import lazy_exports
+from attribution.lazy import lazy_exports
 
 _MODULES = {  # module -> names; torch takes seconds to import, so the engine loads when a name is first used
     "arguments": ("DEFAULT_MODULES", "FactorArguments", "ScoreArguments"),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.errors import InputError
-from curate.options import option
+from attribution.errors import InputError
+from attribution.options import option
 
 # Linear layers directly inside an MLP block: gate_proj/up_proj/down_proj in Llama-style models, c_fc/c_proj in
 # GPT-2 (whose attention also has a c_proj, hence the block name), fc1/fc2, dense_h_to_4h/dense_4h_to_h, ...
@@ -92,7 +92,7 @@ class DeviceArguments:
 
     def load(self, path: Path, max_length: int):
         """The model and tokenizer at `path`; a `max_length` beyond the model's positions is refused here."""
-        from curate.lm.load import load_causal_lm
+        from attribution.model import load_causal_lm
 
         return load_causal_lm(path, self.device, threads=self.threads, max_length=max_length)
 

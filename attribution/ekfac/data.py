@@ -1,7 +1,7 @@
 """Documents and probes in, padded batches out.
 
 Documents may be strings, datatrove `Document`s (their `id` is kept), token-id lists or already `Encoded`
-items; probes are objects with `id`, `prompt` and `completion` (like `attribution.probes.Probe`) or `Encoded`
+items; probes are objects with `id`, `prompt` and `completion` (`attribution.probe.ProbeLike`) or `Encoded`
 items. Text needs a tokenizer; token ids don't. A document with fewer than two tokens has no next-token loss:
 it is skipped and counted, never an error, so one bad record cannot stop a long run.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attribution.errors import InputError
 from attribution.task import IGNORE, Encoded, collate, encode_document, encode_probe
-from curate.errors import InputError
 
 
 @dataclass

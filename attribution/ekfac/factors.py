@@ -37,10 +37,10 @@ from attribution.ekfac.data import (
     to_batch,
 )
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
+from attribution.errors import InputError
+from attribution.io import write_atomic
+from attribution.progress import progress_bar
 from attribution.task import summed_log_prob
-from curate.corpus.io import write_atomic
-from curate.errors import InputError
-from curate.progress import progress_bar
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Manifests of resumable outputs: what made a factors or scores folder, recorded before its first result, so
 that resuming or redoing it with other inputs or settings is refused instead of mixing two runs' results.
 
-`manifest.json` (`curate.paths.MANIFEST_FILE`):
+`manifest.json` (`attribution.io.MANIFEST_FILE`):
     made_from   the inputs by content fingerprint (corpus, model, probes, factors), the arguments that change
                 results, and the partitioning (shares, tasks, documents per part); flat, so that a refusal
                 names each key that differs
@@ -17,9 +17,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from curate.corpus.io import refuse_other_run, write_atomic
-from curate.errors import InputError
-from curate.paths import MANIFEST_FILE
+from attribution.errors import InputError
+from attribution.io import MANIFEST_FILE, refuse_other_run, write_atomic
 
 
 def file_digest(path: Path) -> str:

@@ -29,7 +29,7 @@ from attribution.ekfac.arguments import BUDGET_SHARE, FactorArguments
 from attribution.ekfac.modules import Tracked
 from attribution.ekfac.precondition import ScoreArguments
 from attribution.ekfac.scoring import materialised_layers
-from curate.errors import ResourceError
+from attribution.errors import ResourceError
 
 GB = 1e9
 FLOAT = 4

@@ -21,7 +21,7 @@ from torch import nn
 from transformers.pytorch_utils import Conv1D
 
 from attribution.ekfac.arguments import DEFAULT_MODULES
-from curate.errors import InputError
+from attribution.errors import InputError
 
 
 @dataclass(frozen=True)

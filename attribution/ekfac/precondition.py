@@ -37,9 +37,9 @@ from attribution.ekfac.factors import (
 )
 from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules, per_example_gradients
 from attribution.ekfac.threads import one_thread
+from attribution.errors import InputError
+from attribution.progress import progress_bar
 from attribution.task import summed_log_prob
-from curate.errors import InputError
-from curate.progress import progress_bar
 
 
 @dataclass

@@ -48,11 +48,11 @@ from attribution.ekfac.factors import model_fingerprint
 from attribution.ekfac.manifest import mark_complete, refuse_repeated_ids
 from attribution.ekfac.modules import Tracked, capture, find_modules, per_example_gradients
 from attribution.ekfac.precondition import Queries
-from attribution.probes import id_problem
+from attribution.errors import InputError
+from attribution.io import write_atomic
+from attribution.probe import id_problem
+from attribution.progress import Progress, progress_bar
 from attribution.task import summed_log_prob
-from curate.corpus.io import write_atomic
-from curate.errors import InputError
-from curate.progress import Progress, progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +295,8 @@ def write_part(scores: DocumentScores, path: Path) -> None:
 
 
 def check_probe_ids(probe_ids: Sequence[str]) -> None:
-    """Refuse probe ids that cannot name a score column (`attribution.probes.id_problem`) or that repeat, before
-    anything is written: probes built in Python never pass through `read_probes`."""
+    """Refuse probe ids that cannot name a score column (`attribution.probe.id_problem`) or that repeat, before
+    anything is written: probes built in Python never pass through a probes file's reader."""
     for probe_id in probe_ids:
         if problem := id_problem(probe_id):
             raise InputError(problem)

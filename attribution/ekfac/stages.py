@@ -24,6 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attribution.corpus import corpus_fingerprint, make_reader
 from attribution.ekfac.arguments import DeviceArguments, ScoreRunArguments
 from attribution.ekfac.factors import (
     FACTORS_FILE,
@@ -47,8 +48,9 @@ from attribution.ekfac.scoring import (
     prepare_output,
     score_corpus,
 )
-from curate.corpus.io import BAD_RECORDS_FILE, BadRecords, corpus_fingerprint, make_reader
-from curate.errors import InputError
+from attribution.errors import InputError
+from attribution.io import BAD_RECORDS_FILE, BadRecords
+from attribution.probe import ProbeReader
 
 if TYPE_CHECKING:
     from datatrove.data import Document
@@ -59,7 +61,7 @@ COVARIANCE_FILE = "covariance.safetensors"
 
 @dataclass
 class Corpus:
-    """A corpus on disk and how to read it (see `curate.corpus.io`)."""
+    """A corpus on disk and how to read it (see `attribution.corpus`)."""
 
     path: Path
     text_key: str = "text"
@@ -258,13 +260,12 @@ class StartedScores:
 
 def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_path: Path, out: Path,
                  args: ScoreArguments, run: ScoreRunArguments, tasks: int = 0, workers: int = 1,
-                 overwrite: bool = False) -> StartedScores:
+                 overwrite: bool = False, *, read_probes: ProbeReader) -> StartedScores:
     """Start or resume the scores in `out`, and those of `run.baselines` beside it (of one process, or of `tasks`
     datatrove tasks, `workers` at a time): check or record what each folder is made from (a baseline's record
     is the one its own `curate score --method` run would write), hold the memory they need to the budget, and
-    build the queries, or load those an earlier run of the same manifest saved."""
-    from attribution.probes import read_probes
-
+    build the queries, or load those an earlier run of the same manifest saved. `read_probes` reads and checks
+    the probes file (the toolkit's `curate.probes.sets.read_probes`)."""
     out = Path(out)
     corpus.refuse_inside(out)
     if not Path(probes_path).exists():
@@ -304,7 +305,7 @@ def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_pa
 
 def score_stage(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
                 args: ScoreArguments, device: DeviceArguments | None = None, run: ScoreRunArguments | None = None,
-                overwrite: bool = False) -> dict:
+                overwrite: bool = False, *, read_probes: ProbeReader) -> dict:
     """`curate score` in one process: every document's influence on every probe, in parts of
     `run.documents_per_part` documents under `out` (and `run.baselines` beside it, in the same pass); parts
     from an earlier run of the same manifest are kept. Returns `score_corpus`'s summary, the `documents` and
@@ -313,7 +314,8 @@ def score_stage(corpus: Corpus, model_path: Path, probes_path: Path, factors_pat
     run = run or ScoreRunArguments()
     model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
     start = time.perf_counter()
-    started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, overwrite=overwrite)
+    started = start_scores(model, tokenizer, corpus, probes_path, factors_path, out, args, run, overwrite=overwrite,
+                           read_probes=read_probes)
     total = sum(1 for _ in corpus.read(os.devnull))
     for folder in [Path(out), *started.folders]:
         (folder / BAD_RECORDS_FILE).unlink(missing_ok=True)  # the corpus is read whole again: counted again

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attribution.ekfac.arguments import batch_size_option, max_length_option
-from curate.errors import InputError
-from curate.options import option
+from attribution.errors import InputError
+from attribution.options import option
 
 COMPRESSIONS = ("logra", "eigen", "whitened")
 PRECISIONS = ("float32", "int8", "int4", "int2", "int1")  # attribution.store.precision

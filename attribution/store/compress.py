@@ -36,9 +36,9 @@ from attribution.ekfac.data import stable_seed
 from attribution.ekfac.factors import Factors, load_tensors, save_tensors
 from attribution.ekfac.modules import Tracked
 from attribution.ekfac.precondition import QueryLayer
+from attribution.errors import InputError
 from attribution.store.arguments import IndexArguments
 from attribution.store.precision import BITS, bytes_per_layer
-from curate.errors import InputError
 
 COMPRESSION_FILE = "compression.safetensors"
 WHITENING_DAMPING_SCALE = 0.1  # λ of the rank-one fit only (the default scoring damping); scores hold at any λ

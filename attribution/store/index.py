@@ -48,13 +48,13 @@ from attribution.ekfac.manifest import mark_complete, read_manifest, refuse_repe
 from attribution.ekfac.modules import DEFAULT_MODULES, capture, find_modules
 from attribution.ekfac.scoring import _document_loss
 from attribution.ekfac.stages import Corpus, bad_records_file, factors_identity
+from attribution.errors import InputError
+from attribution.io import BAD_RECORDS_FILE, write_atomic
+from attribution.progress import Progress, progress_bar
 from attribution.store.arguments import IndexArguments
 from attribution.store.compress import COMPRESSION_FILE, Compression, compute_dtype
 from attribution.store.memory import plan_index
 from attribution.store.precision import encode
-from curate.corpus.io import BAD_RECORDS_FILE, write_atomic
-from curate.errors import InputError
-from curate.progress import Progress, progress_bar
 
 STORE_VERSION = 1
 STORE_FILE = "store.json"

@@ -27,11 +27,12 @@ from attribution.ekfac.manifest import file_digest, read_manifest, start_output
 from attribution.ekfac.precondition import Queries, precondition_queries
 from attribution.ekfac.scoring import DocumentScores, finish_scores, write_part
 from attribution.ekfac.stages import factors_identity
+from attribution.errors import InputError
+from attribution.io import write_atomic
+from attribution.probe import ProbeReader
 from attribution.store.compress import COMPRESSION_FILE, Compression
 from attribution.store.index import NORM_KEY, check_complete, read_store_header, shards
 from attribution.store.precision import inner_products, stored_keys
-from curate.corpus.io import write_atomic
-from curate.errors import InputError
 
 STORE_METHODS = ("ekfac", "dot", "cosine")
 
@@ -96,11 +97,11 @@ def shard_scores(path: Path, compression: Compression, mapped: dict[str, torch.T
 
 
 def score_from_store(store: Path, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
-                     args: ScoreArguments, device: DeviceArguments | None = None, overwrite: bool = False) -> dict:
-    """`curate score --index STORE`: scores of every stored document against the probes in `probes_path`, written
-    to `out` as `curate score` writes them. Returns the `documents`, `parts`, `probes` and `seconds`."""
-    from attribution.probes import read_probes
-
+                     args: ScoreArguments, device: DeviceArguments | None = None, overwrite: bool = False, *,
+                     read_probes: ProbeReader) -> dict:
+    """`curate score --index STORE`: scores of every stored document against the probes in `probes_path` (read by
+    `read_probes`), written to `out` as `curate score` writes them. Returns the `documents`, `parts`, `probes` and
+    `seconds`."""
     store, out = Path(store), Path(out)
     complete = check_complete(store)
     if not Path(probes_path).exists():

@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from attribution.ekfac.arguments import DeviceArguments, ScoreArguments
+from attribution.errors import InputError
 from attribution.store.index import check_complete, shards
 from attribution.store.precision import DECODE_BLOCK, decode, documents
 from attribution.store.query import mapped_queries, read_shard
-from curate.errors import InputError
 
 
 @dataclass
@@ -39,18 +39,6 @@ class Hit:
     doc_id: str
     score: float
     snippet: str
-
-
-def find_probe(probes_path: Path, probe_id: str):
-    from attribution.probes import read_probes
-
-    if not Path(probes_path).exists():
-        raise InputError(f"no probes at {probes_path}; pass --probes FILE")
-    probes = read_probes(probes_path)
-    found = [probe for probe in probes if probe.id == probe_id]
-    if not found:
-        raise InputError(f"no probe {probe_id!r} in {probes_path} (its ids include {[p.id for p in probes[:5]]})")
-    return found[0]
 
 
 def search_store(store: Path, model_path: Path, factors_path: Path, query, top_k: int = 10, plain: bool = False,

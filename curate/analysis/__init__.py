@@ -1,19 +1,19 @@
 """The paper's analyses of influence scores (Ruis et al. 2024), each a function returning a polars DataFrame
 plus a plot function, usable from a notebook:
 
-    from attribution.analysis import *
-    from attribution.probes import read_probes
     from attribution.scores import load_per_nat_scores
+    from curate.analysis import *
+    from curate.probes.sets import read_probes
     scores, meta = load_per_nat_scores("runs/x/scores")
     probes = read_probes("runs/x/probes/probes.jsonl")
     documents = load_documents("runs/x/corpus")
     pairs = correlation_pairs(correlation_matrix(scores, probes), probes)
     correlation_summary(pairs)
 
-`attribution.report.build_report` runs them all and writes the HTML report.
+`curate.report.build_report` runs them all and writes the HTML report.
 """
 
-from attribution.analysis.answers import (
+from curate.analysis.answers import (
     answer_search,
     answer_targets,
     plot_answers,
@@ -21,19 +21,19 @@ from attribution.analysis.answers import (
     step_equations,
     summarise_answers,
 )
-from attribution.analysis.common import load_documents, ordered_probes, set_order
-from attribution.analysis.correlations import (
+from curate.analysis.common import load_documents, ordered_probes, set_order
+from curate.analysis.correlations import (
     correlation_matrix,
     correlation_pairs,
     correlation_summary,
     plot_correlation_matrix,
     within_task_by_set,
 )
-from attribution.analysis.power_law import compare_slopes, plot_power_law, power_law_fits
-from attribution.analysis.separation import plot_separation, separation, summarise_separation
-from attribution.analysis.sources import over_representation, plot_representation, summarise_representation
-from attribution.analysis.top_documents import top_document_ids, top_documents
-from attribution.analysis.topk_mass import plot_topk_mass, summarise_topk_mass, topk_mass
+from curate.analysis.power_law import compare_slopes, plot_power_law, power_law_fits
+from curate.analysis.separation import plot_separation, separation, summarise_separation
+from curate.analysis.sources import over_representation, plot_representation, summarise_representation
+from curate.analysis.top_documents import top_document_ids, top_documents
+from curate.analysis.topk_mass import plot_topk_mass, summarise_topk_mass, topk_mass
 
 __all__ = [
     "answer_search", "answer_targets", "compare_slopes", "correlation_matrix", "correlation_pairs",

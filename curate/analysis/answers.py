@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import ordered_probes, probe_values, top_order
-from attribution.arguments import TOP_K
-from attribution.probes import Probe
+from curate.analysis.common import ordered_probes, probe_values, top_order
+from curate.analysis_arguments import TOP_K
+from curate.probes.sets import Probe
 
 # A step's result: "= N" not followed by more arithmetic ("16x = 99 - 3 = 96" has one result, 96).
 _RESULT = re.compile(r"=\s*(-?\d+(?:\.\d+)?)(?!\s*[-+*/×÷^\d.]\s*\d)(?!\d)")

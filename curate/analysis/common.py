@@ -3,7 +3,7 @@
 The analyses take three inputs, all plain and notebook-friendly:
   scores     polars DataFrame, one row per document: `doc_id`, `doc_grad_norm`, one per-nat score column per
              probe id (`load_per_nat_scores`);
-  probes     list of `attribution.probes.Probe` whose ids are score columns;
+  probes     list of `curate.probes.sets.Probe` whose ids are score columns;
   documents  polars DataFrame from `load_documents`: `doc_id`, `source`, optional ground-truth columns
              (e.g. `procedural`), and `text` (null for documents whose text was not kept).
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.arguments import AGGREGATIONS
-from attribution.probes import KINDS, Probe, set_rank
+from curate.analysis_arguments import AGGREGATIONS
 from curate.errors import InputError
+from curate.probes.sets import KINDS, Probe, set_order, set_rank  # noqa: F401 (set_order re-exported)
 
 UNKNOWN = "unknown"
 KIND_COLOURS = {"reasoning": "tab:blue", "factual": "tab:orange", "control": "tab:gray"}
@@ -31,11 +31,6 @@ def ordered_probes(scores: pl.DataFrame, probes: Iterable[Probe]) -> list[Probe]
     if not kept:
         raise InputError(f"none of the probes has a score column (columns: {scores.columns[:8]}...)")
     return sorted(kept, key=lambda p: (set_rank(p.set), p.set, p.id))
-
-
-def set_order(column: str = "set") -> pl.Expr:
-    """A sort key that puts a table's rows in PROBE_SETS order of `column`."""
-    return pl.col(column).map_elements(set_rank, return_dtype=pl.Int64)
 
 
 def ordered_kinds(kinds: Iterable[str]) -> list[str]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import ordered_probes, set_order
-from attribution.probes import Probe
+from curate.analysis.common import ordered_probes, set_order
+from curate.probes.sets import Probe
 
 RELATIONS = ("within_task", "across_task", "factual_factual", "reasoning_factual", "other")
 _ROWS_PER_CHUNK = 65_536

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import KIND_COLOURS, ordered_probes, probe_values, top_order
-from attribution.arguments import MIN_DOCS, TOP_FRACTION
-from attribution.probes import Probe
+from curate.analysis.common import KIND_COLOURS, ordered_probes, probe_values, top_order
+from curate.analysis_arguments import MIN_DOCS, TOP_FRACTION
+from curate.probes.sets import Probe
 
 
 def fit_count(n: int, top_fraction: float = TOP_FRACTION, min_docs: int = MIN_DOCS) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import (
+from curate.analysis.common import (
     KIND_COLOURS,
     UNKNOWN,
     against_factual,
@@ -27,7 +27,7 @@ from attribution.analysis.common import (
     ordered_probes,
     with_documents,
 )
-from attribution.probes import Probe
+from curate.probes.sets import Probe
 
 AGGREGATE = "magnitude"  # the classifier's labelling aggregation, so the table says what its labels can learn
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import (
+from curate.analysis.common import (
     UNKNOWN,
     capped,
     ordered_kinds,
@@ -24,8 +24,8 @@ from attribution.analysis.common import (
     top_order,
     with_documents,
 )
-from attribution.arguments import KS
-from attribution.probes import Probe
+from curate.analysis_arguments import KS
+from curate.probes.sets import Probe
 
 SIDES = ("top", "bottom")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import ordered_probes, probe_values, snippet, top_order, with_documents
-from attribution.arguments import TOP_N
-from attribution.probes import Probe
+from curate.analysis.common import ordered_probes, probe_values, snippet, top_order, with_documents
+from curate.analysis_arguments import TOP_N
+from curate.probes.sets import Probe
 
 
 def normalised_values(scores: pl.DataFrame, probe: Probe) -> np.ndarray:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import KIND_COLOURS, ordered_kinds, ordered_probes, probe_values
-from attribution.arguments import PERCENTILES
-from attribution.probes import Probe
+from curate.analysis.common import KIND_COLOURS, ordered_kinds, ordered_probes, probe_values
+from curate.analysis_arguments import PERCENTILES
+from curate.probes.sets import Probe
 
 
 def topk_mass(scores: pl.DataFrame, probes: list[Probe], percentiles: tuple[float, ...] = PERCENTILES) -> pl.DataFrame:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from attribution.ekfac.arguments import DEFAULT_MODULES
+from attribution.options import option
 from attribution.store.arguments import COMPRESSIONS, PRECISIONS
 from curate.classify.arguments import ClassifierArguments
 from curate.errors import InputError
-from curate.options import option
 from curate.paths import RunDir
 
 # k per side of each compression the store bench measures; at the anchor's 512 × 128 layers these keep 4.8%, 19%,

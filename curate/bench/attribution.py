@@ -171,8 +171,8 @@ def load_real(settings: BenchSettings) -> tuple[nn.Module, list[Encoded], list[E
     """--model, the first --documents of --corpus of at least half --tokens tokens (truncated to --tokens), and
     --probes probes spread evenly over --probe-file (which lists its sets one after another)."""
     from attribution.ekfac.data import encode_probes
-    from attribution.probes import read_probes
-    from curate.lm.load import load_causal_lm
+    from attribution.model import load_causal_lm
+    from curate.probes.sets import read_probes
 
     model, tokenizer = load_causal_lm(settings.model, "cpu", threads=settings.threads, max_length=settings.tokens)
     documents = long_documents(settings.corpus, tokenizer, settings.tokens, settings.documents)

@@ -58,9 +58,9 @@ def _words(ids: list[int]) -> str:
 
 def write_anchor(args: MemoryBenchArguments, run: RunDir) -> None:
     """The attribution bench's model, documents and probes (at `args.settings`) as a run directory's files."""
-    from attribution.probes import Probe, write_probes
     from attribution.task import IGNORE
     from curate.bench.attribution import build_data, build_model
+    from curate.probes.sets import Probe, write_probes
 
     settings = args.settings
     build_model(settings).save_pretrained(run.model)
@@ -122,9 +122,9 @@ def estimates(model_dir: Path, probes: Path, documents: int, args: MemoryBenchAr
     """Per stage, the bytes per component of its planned peak memory and its planned disk, as its command plans
     them for these settings."""
     from attribution.ekfac import FactorArguments, ScoreArguments, find_modules
-    from attribution.probes import read_probes
+    from attribution.model import load_causal_lm
     from attribution.store.arguments import IndexArguments
-    from curate.lm.load import load_causal_lm
+    from curate.probes.sets import read_probes
 
     model, _ = load_causal_lm(model_dir, "cpu", max_length=args.max_length)
     factor_args = FactorArguments(modules=args.modules, batch_size=args.batch_size, max_length=args.max_length,

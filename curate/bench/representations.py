@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from attribution.progress import progress_bar
 from curate.bench.arguments import REPRESENTATIONS, RepresentationBenchArguments
 from curate.errors import CurateError, InputError
-from curate.progress import progress_bar
 from filters.procedural import ProceduralScoreFilter
 
 CHUNK = 256  # documents embedded per progress step

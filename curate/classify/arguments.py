@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from attribution.arguments import AGGREGATIONS
+from attribution.options import option
+from curate.analysis_arguments import AGGREGATIONS
 from curate.errors import InputError
-from curate.options import option
 
 BACKENDS = ("hashed", "embedding", "sentence", "static")
 

@@ -62,7 +62,7 @@ def label_of(value, doc_id: str, key: str) -> bool:
 
 def score(classifier, texts: list[str], batch_size: int, name: str) -> tuple[np.ndarray, float]:
     """(P(procedural) per text, documents per second), with a progress bar."""
-    from curate.progress import progress_bar
+    from attribution.progress import progress_bar
 
     start, scores = time.perf_counter(), []
     with progress_bar(total=len(texts), desc=f"scoring with {name}", unit="doc", smoothing=0.1) as progress:

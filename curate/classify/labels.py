@@ -3,7 +3,7 @@
 The probes: every reasoning probe scored (maths, code tracing, how-to...), or those of the sets named
 (`LabelArguments.sets`), to learn one kind of procedure.
 
-Aggregation (`attribution.analysis.common.aggregate_scores`, default "magnitude"): each reasoning probe's
+Aggregation (`curate.analysis.common.aggregate_scores`, default "magnitude"): each reasoning probe's
 per-nat scores are divided by their root mean square, and a document's aggregate is the mean |score / rms|
 over those probes: how far it moves many reasoning probes from zero, in either direction. Ruis et al. found
 the most negatively influential documents to be of the same procedural kind as the most positive ones, so a
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.analysis.common import against_factual, aggregate_scores
+from curate.analysis.common import against_factual, aggregate_scores
 from curate.classify.arguments import LabelArguments
 from curate.errors import InputError
 
@@ -45,7 +45,7 @@ def label_probe_ids(probes_path: Path, scored: list[str], sets: list[str] | None
                     against_sets: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(reasoning, factual) ids of the scored probes; the reasoning ones only of `sets` and the factual ones
     only of `against_sets` if any are named."""
-    from attribution.probes import KIND_OF_SET, read_probes
+    from curate.probes.sets import KIND_OF_SET, read_probes
 
     reasoning_sets = [name for name, kind in KIND_OF_SET.items() if kind == "reasoning"]
     wrong = [name for name in sets or [] if name not in reasoning_sets]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from attribution.probes import read_probes
+from attribution.options import default_of
 from attribution.scores import load_per_nat_scores
 from curate.classify.arguments import ClassifierArguments, LabelArguments, RecallArguments
 from curate.classify.labels import label_from_scores, label_probe_ids
@@ -23,8 +23,8 @@ from curate.classify.report import evaluate, plot_pr_curves
 from curate.corpus.io import BAD_RECORDS_FILE, BadRecords, read_documents
 from curate.corpus.split import is_heldout
 from curate.errors import InputError
-from curate.options import default_of
 from curate.paths import CLASSIFIER_FILE, TRAINING_SET_FILE, RunDir
+from curate.probes.sets import read_probes
 from curate.tables import as_text
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
+from attribution.options import add_options, options_from
 from curate.bench.arguments import (
     BenchSettings,
     FilterBenchArguments,
     MemoryBenchArguments,
     RepresentationBenchArguments,
 )
-from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
 
 

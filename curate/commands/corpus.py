@@ -13,11 +13,11 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
+from attribution.options import add_options, options_from
 from curate.corpus.importers import ImportArguments, import_corpus
 from curate.corpus.options import add_corpus_arguments
 from curate.corpus.real import RealCorpusArguments, build_real_corpus
 from curate.corpus.sample import SampleArguments, sample_corpus
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 from curate.world.corpus import SynthArguments, write_synthetic_corpus
 
@@ -66,8 +66,8 @@ def run_synth(args) -> None:
 
 
 def run_stats(args) -> None:
+    from attribution.progress import progress_bar
     from curate.corpus.io import BadRecords, read_documents
-    from curate.progress import progress_bar
 
     bad = BadRecords(mode="w") if args.skip_bad_records else None  # in the working directory, not in the corpus
     sources, chars, count = Counter(), 0, 0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from attribution.probe_eval import ProbeEvalArguments
-from curate.options import add_options, options_from
+from attribution.options import add_options, options_from
 from curate.paths import add_run_dir_argument
+from curate.probes.stages import ProbeEvalArguments
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> None:
-    from attribution.probe_eval import evaluate_probes, format_summary
+    from curate.probes.stages import evaluate_probes, format_summary
 
     result = evaluate_probes(options_from(ProbeEvalArguments, args))
     print(format_summary(result.summary))

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from attribution.options import add_options, options_from
 from curate.classify.arguments import EvaluationArguments
 from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
-from curate.options import add_options, options_from
 
 
 def register(subparsers) -> None:

@@ -16,10 +16,10 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from attribution.options import add_options, options_from
 from curate.classify.builtin import classifier_path
 from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
-from curate.options import add_options, options_from
 from curate.paths import CLASSIFIER_FILE, RunDir, add_run_dir_argument
 from filters.arguments import ExecutorArguments, FilterOptions, parse_buckets
 

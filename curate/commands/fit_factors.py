@@ -16,9 +16,9 @@ import dataclasses
 from pathlib import Path
 
 from attribution.ekfac.arguments import DeviceArguments, FactorArguments
+from attribution.options import add_options, options_from
 from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 from filters.arguments import ExecutorArguments
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from attribution.ekfac.arguments import DeviceArguments
+from attribution.options import add_options, options_from
 from attribution.store.arguments import IndexArguments
 from curate.commands.fit_factors import add_task_options, execution_options
 from curate.corpus.options import add_corpus_arguments
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attribution.options import add_options, options_from
 from curate.lso.arguments import LSOArguments, LSOTrainConfig
-from curate.options import add_options, options_from
 
 
 def register(experiments) -> None:

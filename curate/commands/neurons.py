@@ -9,8 +9,8 @@ Writes to RUN_DIR/neurons the tables, plots and summary.md listed in `curate.neu
 
 from __future__ import annotations
 
+from attribution.options import add_options, options_from
 from curate.neurons import NeuronArguments
-from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
 
 

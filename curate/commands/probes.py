@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from attribution.probe_eval import TRACK_SIZES, ProbeFileArguments
-from curate.options import add_options, options_from
+from attribution.options import add_options, options_from
 from curate.paths import add_run_dir_argument
+from curate.probes.stages import TRACK_SIZES, ProbeFileArguments
 
 
 def _sizes(text: str) -> dict[str, int]:
@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> None:
-    from attribution.probe_eval import make_probe_file
+    from curate.probes.stages import make_probe_file
 
     files = make_probe_file(options_from(ProbeFileArguments, args))
     sets = ", ".join(f"{n} {name}" for name, n in files.sets.items())

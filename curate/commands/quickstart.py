@@ -22,7 +22,7 @@ def register(subparsers) -> None:
 def run(args) -> None:
     import polars as pl
 
-    from attribution.probe_eval import format_summary
+    from curate.probes.stages import format_summary
 
     recipe = Recipe.load("quickstart.toml")
     if args.seed is not None:
@@ -44,7 +44,7 @@ def run(args) -> None:
         print(f"  reasoning probes (mean over sets), loss per token, {label:<9}: {mean:.3f}")
     headline = run_dir.report / "headline.json"
     if headline.exists():
-        from attribution.report import format_headline
+        from curate.report import format_headline
 
         print("\nanalyses of the EK-FAC scores (report/report.html):")
         for line in format_headline(json.loads(headline.read_text())):

@@ -3,7 +3,7 @@ only states things, and above prose."""
 
 from __future__ import annotations
 
-from curate.options import add_options, options_from
+from attribution.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 from curate.validate.arguments import RegisterArguments
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from attribution.arguments import ReportArguments
-from curate.options import add_options, options_from
+from attribution.options import add_options, options_from
+from curate.analysis_arguments import ReportArguments
 from curate.paths import RunDir, add_run_dir_argument
 
 
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> None:
-    from attribution.report import build_report, format_headline
+    from curate.report import build_report, format_headline
 
     run_dir = RunDir(args.run_dir)
     out = args.out or run_dir.report

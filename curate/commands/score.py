@@ -19,10 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from attribution.ekfac.arguments import DeviceArguments, ScoreArguments, ScoreRunArguments
+from attribution.options import add_options, options_from
 from curate.commands.fit_factors import add_task_options, execution_options
 from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
 
@@ -47,6 +47,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from attribution.ekfac.stages import Corpus, score_stage
+    from curate.probes.sets import read_probes
     from filters.influence import score_on_tasks
 
     run_dir = RunDir(args.run_dir)
@@ -59,7 +60,8 @@ def run(args) -> int:
     if args.index:
         return score_index(args, model, probes, factors, out, score_args, device)
     if args.tasks:
-        whole = score_on_tasks(corpus, model, probes, factors, out, score_args, execution, device, run_args)
+        whole = score_on_tasks(corpus, model, probes, factors, out, score_args, execution, device, run_args,
+                               read_probes=read_probes)
         if whole is None:
             print(f"submitted to Slurm; rerun this command once the jobs finish to check the scores in {out}")
         else:
@@ -67,7 +69,8 @@ def run(args) -> int:
                   f"{args.tasks} tasks -> {out}" + _beside(run_args, out))
         return 0
 
-    summary = score_stage(corpus, model, probes, factors, out, score_args, device, run_args, args.overwrite)
+    summary = score_stage(corpus, model, probes, factors, out, score_args, device, run_args, args.overwrite,
+                          read_probes=read_probes)
     print(f"{args.method} scores of {summary['documents_scored']} documents × {summary['probes']} probes in "
           f"{summary['seconds']:.1f} s: {summary['parts_written']} parts written, {summary['parts_kept']} kept from "
           f"an earlier run -> {out}" + _beside(run_args, out))
@@ -82,10 +85,12 @@ def _beside(run_args: ScoreRunArguments, out: Path) -> str:
 
 def score_index(args, model, probes, factors, out, score_args, device) -> int:
     from attribution.store.query import score_from_store
+    from curate.probes.sets import read_probes
 
     if args.tasks:
         raise InputError("--index scores from the store in this process, fast: drop --tasks")
-    done = score_from_store(args.index, model, probes, factors, out, score_args, device, args.overwrite)
+    done = score_from_store(args.index, model, probes, factors, out, score_args, device, args.overwrite,
+                            read_probes=read_probes)
     print(f"{args.method} scores of {done['documents']} stored documents × {done['probes']} probes from {args.index} "
           f"in {done['seconds']:.1f} s -> {out}")
     return 0

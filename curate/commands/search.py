@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from attribution.ekfac.arguments import DeviceArguments
+from attribution.options import add_options, options_from
 from curate.errors import InputError
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
 
@@ -35,7 +35,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import polars as pl
 
-    from attribution.store.search import TextQuery, find_probe, search_store
+    from attribution.store.search import TextQuery, search_store
+    from curate.probes.sets import find_probe
     from curate.tables import as_text
 
     if (args.probe is None) == (args.text is None):

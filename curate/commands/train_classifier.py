@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from attribution.options import add_options, options_from
 from curate.classify.arguments import ClassifierArguments, LabelArguments, RecallArguments
 from curate.corpus.options import add_corpus_arguments
-from curate.options import add_options, options_from
 from curate.paths import add_run_dir_argument
 
 

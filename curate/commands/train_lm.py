@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attribution.options import add_options, options_from
 from curate.corpus.options import add_corpus_arguments
 from curate.lm.config import ModelConfig, TrainConfig
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 
 

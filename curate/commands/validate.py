@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from attribution.options import add_options, options_from
 from curate.commands import lso, register_study
-from curate.options import add_options, options_from
 from curate.paths import RunDir, add_run_dir_argument
 from curate.validate.arguments import (
     LdsArguments,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from attribution.io import BAD_RECORDS_FILE  # noqa: F401 (re-exported: the engine's readers set records aside)
+
 FORMATS = ("jsonl", "parquet")
-BAD_RECORDS_FILE = "bad_records.jsonl"
 HELDOUT_SOURCES_FILE = "heldout_sources.txt"  # beside a real corpus's shards: its whole held-out sources
 
 

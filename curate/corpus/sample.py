@@ -9,9 +9,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from attribution.options import option
 from curate.corpus.options import source_names
 from curate.errors import InputError
-from curate.options import option
 
 
 @dataclass

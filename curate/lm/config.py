@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from curate.options import option
+from attribution.options import option
 
 TRAIN_LOG = "train_log.json"  # beside a trained model: its settings, losses, and the data it was made from
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 
+from attribution.model import resolve_device
+from attribution.progress import progress_bar
 from curate.corpus.io import BadRecords, read_documents
 from curate.corpus.split import RULE, split_documents
 from curate.lm.config import TRAIN_LOG, ModelConfig, TrainConfig
-from curate.lm.load import resolve_device
 from curate.lm.model import build_model
 from curate.lm.tokenizer import train_tokenizer
-from curate.progress import progress_bar
 
 
 @dataclass

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from attribution.options import option
 from curate.lso.splits import Point
 from curate.lso.tasks import FORMATS, TASKS
-from curate.options import option
 
 
 @dataclass

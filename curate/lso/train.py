@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 import torch
 from transformers import LlamaForCausalLM
 
+from attribution.model import resolve_device
+from attribution.progress import progress_bar
 from attribution.task import IGNORE, Encoded, collate
 from curate.lm.config import ModelConfig
-from curate.lm.load import resolve_device
 from curate.lm.model import build_model as build_lm
 from curate.lm.train import lr_at
 from curate.lso.arguments import LSOTrainConfig
 from curate.lso.tasks import Example, final_answer
-from curate.progress import progress_bar
 
 
 class CharTokenizer:

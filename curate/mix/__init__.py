@@ -1,6 +1,6 @@
 """Token-budgeted mixes: buckets of documents by score and/or source, target token shares, repetition caps."""
 
-from curate.lazy import lazy_exports
+from attribution.lazy import lazy_exports
 
 _MODULES = {  # module -> names; `build` imports datatrove (a second), so it loads when a name is first used
     "arguments": ("MixArguments",),

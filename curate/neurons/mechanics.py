@@ -24,10 +24,10 @@ import polars as pl
 import torch
 from scipy import stats
 
-from attribution.evaluate import completion_nll, greedy_complete, is_correct
-from attribution.probes import Probe
 from attribution.task import collate, encode_document
 from curate.errors import InputError
+from curate.probes.evaluate import completion_nll, greedy_complete, is_correct
+from curate.probes.sets import Probe
 
 # Words (and symbols) standing for each concept. Vocabulary entries are matched after decoding, stripping
 # whitespace (byte-level BPE's "Ġ" space marker) and lowercasing. "is" is left out of "equals": it is in

@@ -1,5 +1,5 @@
 """The neuron study (Rai & Yao 2024) on a run's model, probes, corpus and EK-FAC scores; the mechanics are in
-`attribution.neurons`.
+`curate.neurons.mechanics`.
 
     study = run_neuron_study(NeuronArguments(run_dir=Path("runs/x"), seeds=[0]))
     print(study.summary)
@@ -18,8 +18,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attribution.options import option
 from curate.classify.arguments import AGGREGATIONS, LabelArguments
-from curate.options import option
 from curate.paths import RunDir
 from curate.tables import as_text
 
@@ -76,9 +76,9 @@ def run_neuron_study(args: NeuronArguments) -> NeuronStudy:
     import polars as pl
     import torch
 
-    from attribution import neurons as lens
-    from attribution.probes import read_probes
-    from curate.lm.load import load_causal_lm
+    from attribution.model import load_causal_lm
+    from curate.neurons import mechanics as lens
+    from curate.probes.sets import read_probes
 
     run_dir = RunDir(args.run_dir)
     study = NeuronStudy(args.out or run_dir.neurons)
@@ -143,11 +143,11 @@ def _documents(model, tokenizer, probes, layers, neuron_sets, corpus: Path, scor
     there are scores, and against the ground truth `procedural`, when the corpus has it."""
     import polars as pl
 
-    from attribution import neurons as lens
     from attribution.scores import load_per_nat_scores
     from curate.classify.labels import aggregate_scores
     from curate.corpus.io import read_documents
     from curate.errors import InputError
+    from curate.neurons import mechanics as lens
 
     rows = []
     for document in islice(read_documents(corpus), args.max_documents):
@@ -191,7 +191,7 @@ def _ablate(model, tokenizer, probes, layers, neurons, args: NeuronArguments, st
     """4. Probe loss and accuracy with the concept neurons corrupted vs as many random neurons of the same layers."""
     import polars as pl
 
-    from attribution import neurons as lens
+    from curate.neurons import mechanics as lens
     from curate.validate.intervals import mean_and_interval
 
     arguments = lens.AblationArguments(args.ablation, args.noise_scale, args.seeds, args.accuracy)

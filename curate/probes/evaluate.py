@@ -9,9 +9,9 @@ from collections.abc import Iterable
 import polars as pl
 import torch
 
-from attribution.probes import Probe, final_answer
+from attribution.progress import progress_bar
 from attribution.task import IGNORE, collate, encode_probe, summed_log_prob
-from curate.progress import progress_bar
+from curate.probes.sets import Probe, final_answer
 
 
 @torch.no_grad()

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from attribution.probes import STEP_BY_STEP, Probe, make_probes, reference_completion
 from curate.errors import InputError
+from curate.probes.sets import STEP_BY_STEP, Probe, make_probes, reference_completion
 
 REAL_SIZES = {
     "arithmetic": 20,
@@ -147,7 +147,7 @@ def code_trace_probes(seed: int, n: int) -> list[Probe]:
 
 def howto_probes(seed: int, n: int) -> list[Probe]:
     """`n` how-to probes drawn from the packaged tasks: the steps to do a task with a tool."""
-    tasks = json.loads((resources.files("attribution") / "howto_probes.json").read_text())
+    tasks = json.loads((resources.files("curate.probes") / "howto_probes.json").read_text())
     if n > len(tasks):
         raise InputError(f"at most {len(tasks)} how-to probes are available, {n} requested")
     chosen = random.Random(f"{seed}-howto").sample(tasks, n)
@@ -195,7 +195,7 @@ def tech_fact_probes(seed: int, n: int) -> list[Probe]:
     """`n` declarative technical facts (licences, file names, defaults): what change records, API listings and
     specifications state. Contrasting against them asks how much more a document moves reasoning than it moves
     technical facts, where the factbook capitals only contrast reasoning with prose facts."""
-    facts = json.loads((resources.files("attribution") / "tech_fact_probes.json").read_text())
+    facts = json.loads((resources.files("curate.probes") / "tech_fact_probes.json").read_text())
     if n > len(facts):
         raise InputError(f"at most {len(facts)} technical-fact probes are available, {n} requested")
     chosen = random.Random(f"{seed}-tech_fact").sample(facts, n)

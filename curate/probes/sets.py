@@ -3,7 +3,7 @@
 After Ruis et al. 2024: two-step arithmetic (operands 0-20), slopes (coordinates 0-100) and linear equations
 (coefficients 0-100) as reasoning probes, real-world questions as factual probes, and two control sets that
 look like their counterparts but need no knowledge or reasoning. `make_probes` writes these for the synthetic
-world; the real track (`attribution.real_probes`) adds two reasoning sets, code tracing and how-to, and asks
+world; the real track (`curate.probes.real`) adds two reasoning sets, code tracing and how-to, and asks
 facts the real corpus states. Every known set is in PROBE_SETS, so files of either track (or a user's own,
 with the same sets) read alike. A probe's prompt and completion are
 concatenated verbatim to form the text the LM reads, so every completion starts with a newline, and every
@@ -22,7 +22,9 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from attribution.probe import id_problem
 from curate.errors import InputError
 from curate.world.facts import FACTS, Fact
 from curate.world.tasks import (
@@ -37,6 +39,9 @@ from curate.world.tasks import (
     slope_question,
     slope_solution,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Every known set, in the order analyses show them; code_trace, howto and tech_fact (declarative technical facts,
 # the register of change records and API listings) come from the real track only.
@@ -79,6 +84,13 @@ class Probe:
     @property
     def text(self) -> str:
         return self.prompt + self.completion
+
+
+def set_order(column: str = "set") -> pl.Expr:
+    """A sort key that puts a table's rows in PROBE_SETS order of `column`."""
+    import polars as pl  # only where a table is sorted: reading and writing probes needs no polars
+
+    return pl.col(column).map_elements(set_rank, return_dtype=pl.Int64)
 
 
 def set_rank(name: str) -> int:
@@ -300,19 +312,6 @@ def write_probes(probes: list[Probe], path: str | Path) -> None:
             f.write(json.dumps(asdict(probe), ensure_ascii=False) + "\n")
 
 
-# the score files' own columns beside one column per probe id (`attribution.ekfac.scoring.DocumentScores`)
-RESERVED_IDS = ("doc_id", "doc_grad_norm")
-
-
-def id_problem(probe_id: str) -> str | None:
-    """Why `probe_id` cannot name a probe (its scores are a column named after it), or None."""
-    if not probe_id.strip():
-        return "empty probe id"
-    if probe_id in RESERVED_IDS:
-        return f"probe id {probe_id!r} is reserved for a score column (reserved: {', '.join(RESERVED_IDS)})"
-    return None
-
-
 def read_probes(path: str | Path) -> list[Probe]:
     """Reads probes written by `write_probes` (or by hand): the fields of `Probe`, a known set and its kind, unique
     ids, a completion and an answer; any problem names the file and line."""
@@ -363,3 +362,14 @@ def read_probes(path: str | Path) -> list[Probe]:
         ids.add(row["id"])
         probes.append(Probe(**row))
     return probes
+
+
+def find_probe(probes_path: str | Path, probe_id: str) -> Probe:
+    """The probe `probe_id` of the file `probes_path` (`curate search --probe`)."""
+    if not Path(probes_path).exists():
+        raise InputError(f"no probes at {probes_path}; pass --probes FILE")
+    probes = read_probes(probes_path)
+    found = [probe for probe in probes if probe.id == probe_id]
+    if not found:
+        raise InputError(f"no probe {probe_id!r} in {probes_path} (its ids include {[p.id for p in probes[:5]]})")
+    return found[0]

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from attribution.probes import DEFAULT_SIZES, Probe, make_probes, read_probes, write_probes
-from attribution.real_probes import REAL_SIZES, make_real_probes
+from attribution.options import option
 from curate.errors import InputError
-from curate.options import option
 from curate.paths import RunDir
+from curate.probes.real import REAL_SIZES, make_real_probes
+from curate.probes.sets import DEFAULT_SIZES, Probe, make_probes, read_probes, set_order, write_probes
 from curate.tables import as_text
 
 if TYPE_CHECKING:
@@ -119,10 +119,9 @@ def evaluate_probes(args: ProbeEvalArguments) -> ProbeEvaluation:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from attribution import evaluate
-    from attribution.analysis.common import set_order
+    from attribution.model import load_causal_lm
     from curate.corpus.io import read_documents
-    from curate.lm.load import load_causal_lm
+    from curate.probes import evaluate
 
     run_dir = RunDir(args.run_dir)
     probes = read_probes(args.probes or run_dir.probes)
@@ -178,8 +177,8 @@ def format_summary(summary: pl.DataFrame) -> str:
 
 def generate_completions(probes: list[Probe], model_path: Path, max_new_tokens: int = MAX_NEW_TOKENS) -> list[Probe]:
     """The paper scored each model's own completions; this does the same, greedily."""
-    from attribution.evaluate import greedy_complete, is_correct
-    from curate.lm.load import load_causal_lm
+    from attribution.model import load_causal_lm
+    from curate.probes.evaluate import greedy_complete, is_correct
 
     model, tokenizer = load_causal_lm(model_path)
     prompts = [chat_prompt(tokenizer, p.prompt) for p in probes]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from attribution.options import option
 from curate.errors import InputError
-from curate.options import option
 
 
 @dataclass

@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from attribution.progress import progress_bar
 from curate.errors import InputError
-from curate.progress import progress_bar
 
 
 class Cell(Protocol):

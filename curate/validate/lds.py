@@ -225,7 +225,7 @@ def run_experiment(
     run_dir: RunDir, out: Path, args: LdsArguments, shard: tuple[int, int] = (0, 1)
 ) -> list[Path]:
     """Retrain this shard's unfinished subsets; returns the paths of all of its cell results."""
-    from attribution.probes import read_probes
+    from curate.probes.sets import read_probes
 
     recorded = read_subsets(out)
     if recorded is not None:  # before the corpus is read: a wrong flag is refused at once
@@ -256,7 +256,7 @@ def run_experiment(
 
 
 def _kind(probe_set: str) -> str:
-    from attribution.probes import KIND_OF_SET  # read_probes only accepts a set with its own kind
+    from curate.probes.sets import KIND_OF_SET  # read_probes only accepts a set with its own kind
 
     return KIND_OF_SET[probe_set]
 
@@ -298,7 +298,7 @@ def lds_tables(
     """(LDS per ranking and probe; per ranking and probe set, the mean over the set's probes with its
     bootstrap 95% interval over subsets and probes) from `finished_cells`; the subsets' seed seeds the
     bootstrap."""
-    from attribution.probes import set_rank
+    from curate.probes.sets import set_rank
 
     probes = cells[0]["probes"]
     probe_ids = [p["id"] for p in probes]

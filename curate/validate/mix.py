@@ -45,7 +45,7 @@ class Arm:
 
 def evaluation_probes(run_dir, seed: int) -> list:
     """Reasoning probes from `seed`, none sharing a prompt with the probes that selected the documents."""
-    from attribution.probes import make_probes, read_probes
+    from curate.probes.sets import make_probes, read_probes
 
     selection = {p.prompt for p in read_probes(run_dir.probes)} if run_dir.probes.exists() else set()
     probes = [p for p in make_probes(seed=seed) if p.kind == "reasoning" and p.prompt not in selection]

@@ -136,7 +136,7 @@ def write_atomic(path: Path, text: str) -> None:
 def sweep_probes(run_dir, seed: int) -> list:
     """The mix validation's unseen reasoning probes, and from the same seed the factual probes and the
     reasoning controls (neither depends on which reasoning numbers selected the documents)."""
-    from attribution.probes import make_probes
+    from curate.probes.sets import make_probes
 
     others = [p for p in make_probes(seed=seed) if p.set in ("factual", "reasoning_control")]
     return evaluation_probes(run_dir, seed) + others
@@ -193,7 +193,7 @@ def run_sweep(run_dir, out: Path, args: MixSweepArguments, shard: tuple[int, int
 
 def summarise(out: Path) -> pl.DataFrame:
     """Per arm: method, value, tokens, procedural token share, then each measure's mean and 95% CI over seeds."""
-    from attribution.probes import KIND_OF_SET
+    from curate.probes.sets import KIND_OF_SET
 
     cells = read_cells(out / "cells")
     group_of = {s: "reasoning" for s, kind in KIND_OF_SET.items() if kind == "reasoning"}

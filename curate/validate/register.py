@@ -53,7 +53,7 @@ class Rule:
 
 def rule_values(scores: pl.DataFrame, set_of: dict[str, str], rule: Rule) -> np.ndarray | None:
     """The rule's value per document (higher: more procedural by the rule), or None when the scores lack a set."""
-    from attribution.analysis.common import against_factual, aggregate_scores
+    from curate.analysis.common import against_factual, aggregate_scores
 
     def ids(sets: tuple[str, ...]) -> list[str]:
         return [probe for probe, name in set_of.items() if name in sets and probe in scores.columns]
@@ -92,7 +92,7 @@ def separations(values: np.ndarray, categories: np.ndarray) -> dict[str, float]:
 def per_source(values: np.ndarray, sources: np.ndarray, categories: np.ndarray) -> pl.DataFrame:
     """Per source: documents, category, mean value, mean rank percentile, and its rank by that mean (1: the most
     procedural by the rule)."""
-    from attribution.analysis.common import percentiles
+    from curate.analysis.common import percentiles
 
     frame = pl.DataFrame({"source": sources, "category": categories, "value": values,
                           "percentile": percentiles(values)})
@@ -123,9 +123,9 @@ def measure_register(args: RegisterArguments, run_dir: RunDir | None = None) -> 
     register.md and register.png to `args.out`; a run directory fills in what `args` leaves out."""
     if run_dir is not None:
         args = with_run_defaults(args, run_dir)
-    from attribution.probes import read_probes
     from attribution.scores import load_per_nat_scores
     from curate.corpus.io import read_documents
+    from curate.probes.sets import read_probes
     from curate.tables import as_text
 
     rankings = dict(_named(item) for item in args.rankings)

@@ -79,7 +79,7 @@ class Context:
 
 
 def load_context(run_dir, args: RemovalArguments) -> Context:
-    from attribution.probes import read_probes
+    from curate.probes.sets import read_probes
 
     run = load_run_training(run_dir, args.steps)
     probes = read_probes(run_dir.probes)

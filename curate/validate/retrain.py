@@ -95,8 +95,8 @@ def training_data(run_dir, log_path: Path, data: dict | None) -> dict:
 def retrain_and_measure(
     run: RunTraining, texts: list[str], probes: list, seed: int, accuracy: bool = True
 ) -> dict:
-    from attribution.evaluate import completion_nll, greedy_complete, is_correct
     from curate.lm.train import train_lm
+    from curate.probes.evaluate import completion_nll, greedy_complete, is_correct
 
     started = time.perf_counter()
     config = replace(run.train_config, seed=seed)

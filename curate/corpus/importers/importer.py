@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attribution.options import option
 from curate.corpus.importers.formats import SECTIONS, format_of
 from curate.corpus.importers.jsonfields import json_records
 from curate.corpus.importers.man import is_troff
@@ -26,7 +27,6 @@ from curate.corpus.importers.walk import check_inputs, walk
 from curate.corpus.options import FORMATS
 from curate.corpus.output import finish_output, start_output
 from curate.errors import InputError
-from curate.options import option
 
 if TYPE_CHECKING:
     from datatrove.data import Document
@@ -179,7 +179,7 @@ def import_documents(
     args: ImportArguments, builder: DocumentBuilder, desc: str = "import", rules: SourceRules | None = None
 ) -> Iterator[Document]:
     """The documents of every file under `args.paths`, counted into `builder.report` as they are made."""
-    from curate.progress import progress_bar
+    from attribution.progress import progress_bar
 
     rules = rules or SourceRules(args.source_rules, args.sources_file)
     report = builder.report

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attribution.options import option
 from curate.corpus.importers.importer import (
     MAX_CHARS,
     MIN_CHARS,
@@ -47,7 +48,6 @@ from curate.corpus.real.parsers import (
     legacy_text,
 )
 from curate.errors import InputError
-from curate.options import option
 
 if TYPE_CHECKING:
     from datatrove.data import Document
@@ -78,7 +78,7 @@ def _files(paths: Iterable[Path], builder: DocumentBuilder, metadata: dict, **fi
 
 
 def _records(records: Iterable[Record], builder: DocumentBuilder, metadata: dict, fmt: str) -> Iterator[Document]:
-    from curate.progress import progress_bar
+    from attribution.progress import progress_bar
 
     for key, sections in progress_bar(records, desc=metadata["source"], unit="record"):
         yield from builder.documents(key, sections, {**metadata, "path": key, "format": fmt})

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from attribution.options import option
 from curate.errors import InputError
-from curate.options import option
 from curate.world.corpus import code, math, qa, trivia, web, wiki
 from curate.world.corpus.common import Ctx, words
 from curate.world.corpus.procedures import TASKS
@@ -138,8 +138,8 @@ class SynthArguments:
 
 def write_synthetic_corpus(args: SynthArguments) -> int:
     """Write the seeded synthetic corpus as shards; returns how many documents were written."""
+    from attribution.progress import progress_bar
     from curate.corpus.io import write_documents
-    from curate.progress import progress_bar
 
     documents = generate_corpus(n_docs=args.n_docs, seed=args.seed, procedural_fraction=args.procedural_fraction)
     documents = progress_bar(documents, total=args.n_docs, desc="corpus", unit="doc")
