@@ -1,4 +1,4 @@
-"""`curate validate removal|lds|mix|mix-sweep|register|lso`: evidence that the rankings are causal and that curated
+"""`curate validate removal|lds|mix|mix-sweep|register|lso|anneal`: evidence that the rankings are causal and that curated
 mixes help."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attribution.options import add_options, options_from
-from curate.commands import lso, register_study
+from curate.commands import anneal, lso, register_study
 from curate.paths import RunDir, add_run_dir_argument
 from curate.validate.arguments import (
     LdsArguments,
@@ -41,6 +41,7 @@ def register(subparsers) -> None:
     register_study.register(experiments)
 
     lso.register(experiments)
+    anneal.register(experiments, add_experiment_arguments)
 
 
 def add_experiment_arguments(parser, arguments: type, default_out: str, skip: tuple[str, ...] = ()) -> None:

@@ -133,3 +133,101 @@ class RegisterArguments:
     corpus: Path | None = option(None, "the scored documents (default: RUN_DIR/sample, else RUN_DIR/corpus)")
     probes: Path | None = option(None, "the scored probes (default: RUN_DIR/probes/probes.jsonl)")
     out: Path | None = option(None, "results directory (default: RUN_DIR/validate/register)")
+
+
+ARM_FAMILIES = ("random", "share", "top", "upsample", "influence", "base", "removal")
+
+
+@dataclass
+class AnnealArguments:
+    """`curate validate anneal`: continued training of a pretrained causal LM on each arm's mix for one token
+    budget with the learning rate decayed to zero, then held-out probes and held-out corpus loss."""
+
+    model: Path | None = option(None, "the pretrained Hugging Face model to anneal (default: RUN_DIR/model)")
+    corpus: Path | None = option(None, "the crawl the arms draw from (default: RUN_DIR/corpus)")
+    annotations: Path | None = option(
+        None, "the crawl annotated with procedural_score by `curate filter` (default: RUN_DIR/filtered/kept); "
+        "read only for the share, top and upsample arms"
+    )
+    tokens: int = option(1_000_000, "token budget of every annealing run (packed tokens, each document then EOS)")
+    arms: list[str] = option(
+        list(ARM_FAMILIES), "families of arms to run: random, share, top, upsample (classifier curation), "
+        "influence (top documents by RUN_DIR/scores for the reasoning sets), base (the un-annealed model, "
+        "evaluated once), removal (the removal grid)",
+    )
+    shares: list[float] = option([0.5, 0.7, 0.9], "procedural token shares of the share arms")
+    top_fractions: list[float] = option(
+        [0.3, 0.5], "shares of the documents kept, highest procedural_score (top arms) or highest influence "
+        "(influence arms; of the scored documents), one arm each"
+    )
+    upsample: list[float] = option([2.0, 4.0], "factors procedural documents' sampling weight is multiplied by")
+    threshold: float = option(0.5, "procedural_score at or above which a document counts as procedural")
+    max_repetitions: int = option(
+        4, "most copies of one document in an arm (the random arm and the removal arms draw each at most once)"
+    )
+    removal_targets: list[str] = option(["code_trace", "howto"], "probe sets whose top documents the removal arms drop")
+    removal_methods: list[str] = option(
+        ["ekfac", "cosine", "random"],
+        "rankings of the removal arms: ekfac reads RUN_DIR/scores, cosine RUN_DIR/scores-cosine; random is a seeded "
+        "random order",
+    )
+    removal_fractions: list[float] = option([0.1], "shares of the scored documents each removal arm drops")
+    seeds: list[int] = option([0, 1, 2], "annealing seeds: data order and the draw of each arm's documents")
+    # Decay to zero is what annealing means (Llama 3, OLMo 2): the gain is measured at the end of a schedule.
+    lr: float = option(
+        3e-4, "peak learning rate; well below a pretraining peak, so a small budget adapts the model without "
+        "undoing it"
+    )
+    schedule: str = option(
+        "linear", "decay after warm-up, to exactly 0 at the last step: linear or cosine", choices=("linear", "cosine")
+    )
+    warmup: float = option(
+        0.05, "share of the steps spent warming up linearly from near 0 to the peak (AdamW's moments start empty)"
+    )
+    weight_decay: float = option(
+        0.0, "AdamW weight decay; 0 by default because decay pulls weights toward 0, not toward the pretrained model"
+    )
+    grad_clip: float = option(1.0, "gradient norm clip per step; guards the first steps of new data")
+    train_layers: str = option(
+        "all", "what is trained, the rest frozen: all, upper-half (the upper half of the decoder layers and the "
+        "final norm; embeddings stay, they are tied to the output in small models), or a regex over parameter names",
+    )
+    seq_len: int = option(512, "tokens per packed training sequence (documents joined by EOS, cut at this length)")
+    batch_size: int = option(8, "sequences per optimizer step")
+    threads: int = option(1, "torch CPU threads per process; scale out with --shard instead, one process a core")
+    device: str = option("cpu", "torch device: cpu, cuda or auto")
+    heldout_fraction: float = option(
+        0.02, "share of the crawl's documents (by a seeded hash of the id) set aside as the held-out slice, "
+        "excluded from every arm's pool"
+    )
+    heldout_seed: int = option(12345, "seed of the held-out slice's hash; fixed so every arm excludes the same slice")
+    heldout_tokens: int = option(100_000, "most tokens of the held-out slice the general loss is measured on")
+    probe_seed: int = option(
+        1000, "seed of the evaluation probes (make_real_probes); differs from the run's, and any probe sharing a "
+        "prompt with RUN_DIR/probes is dropped"
+    )
+    probes_per_set: int | None = option(None, "evaluation probes per set (default: the real track's sizes)")
+    max_new_tokens: int = option(96, "greedy tokens generated per checkable probe (code tracing and maths)")
+    heldout_tolerance: float = option(0.02, "general held-out loss above random's, as a share, an arm may cost")
+    target_gain: float = option(0.05, "drop in reasoning loss (nats/token) below random's that meets the target")
+
+    def __post_init__(self) -> None:
+        if bad := sorted(set(self.arms) - set(ARM_FAMILIES)):
+            raise InputError(f"--arms: unknown {bad}; choose among {', '.join(ARM_FAMILIES)}")
+        for name, values in (("--shares", self.shares), ("--top-fractions", self.top_fractions),
+                             ("--removal-fractions", self.removal_fractions)):
+            if bad := [v for v in values if not 0 < v <= 1]:
+                raise InputError(f"{name} takes values in (0, 1], not {bad}")
+        if bad := [r for r in self.upsample if not 1 <= r <= self.max_repetitions]:
+            raise InputError(f"--upsample factors must lie in [1, --max-repetitions = {self.max_repetitions}], not {bad}")
+        if bad := sorted(set(self.removal_methods) - {"ekfac", "cosine", "random"}):
+            raise InputError(f"--removal-methods: unknown {bad}; choose among ekfac, cosine, random")
+        if not self.seeds:
+            raise InputError("--seeds: at least one seed")
+        if self.tokens < self.seq_len or self.seq_len < 2 or self.batch_size < 1:
+            raise InputError("--tokens must hold at least one --seq-len sequence, of at least 2 tokens, and "
+                             "--batch-size be at least 1")
+        if not 0 <= self.warmup < 1 or self.lr <= 0:
+            raise InputError("--warmup must be in [0, 1) and --lr positive")
+        if not 0 < self.heldout_fraction < 1:
+            raise InputError(f"--heldout-fraction must be in (0, 1), not {self.heldout_fraction}")

@@ -228,10 +228,13 @@ def summarise(out: Path) -> pl.DataFrame:
     return summary.sort(pl.col("method").replace_strict(rank, return_dtype=pl.Int32), "value")
 
 
-def judge(summary: pl.DataFrame, tolerance: float, target_gain: float) -> pl.DataFrame:
+def judge(
+    summary: pl.DataFrame, tolerance: float, target_gain: float, methods: tuple[str, ...] = METHODS
+) -> pl.DataFrame:
     """Adds, against the random arm: reasoning_gain (its unseen-reasoning loss minus the arm's),
     heldout_vs_random (relative), within_tolerance, and meets_target (a mix arm with a gain of at least
-    `target_gain` whose 95% CI does not overlap random's, held-out loss within `tolerance`)."""
+    `target_gain` whose 95% CI does not overlap random's, held-out loss within `tolerance`; `methods` are the
+    arms that may meet it). `curate validate anneal` judges its arms with this too."""
     random = summary.filter(pl.col("arm") == "random")
     if random.is_empty():
         raise InputError("no finished cell of the random arm yet: every arm is measured against it")
@@ -242,7 +245,7 @@ def judge(summary: pl.DataFrame, tolerance: float, target_gain: float) -> pl.Dat
         heldout_vs_random=pl.col("heldout_loss") / heldout - 1,
     ).with_columns(within_tolerance=pl.col("heldout_loss") <= (1 + tolerance) * heldout)  # 1.05 / 1 - 1 > 0.05
     separated = (pl.col("reasoning_loss") + pl.col("reasoning_loss_ci95")) < (loss - ci)  # NaN CI: never
-    meets = pl.col("method").is_in(METHODS) & (pl.col("reasoning_gain") >= target_gain) & separated
+    meets = pl.col("method").is_in(methods) & (pl.col("reasoning_gain") >= target_gain) & separated
     return judged.with_columns(meets_target=(meets & pl.col("within_tolerance")).fill_null(False))
 
 
@@ -256,7 +259,9 @@ def recommend(judged: pl.DataFrame) -> str | None:
     return candidates.sort("reasoning_gain", descending=True, maintain_order=True)["arm"][0]
 
 
-def write_recommendation(out: Path, judged: pl.DataFrame, arm: str | None) -> Path | None:
+def write_recommendation(
+    out: Path, judged: pl.DataFrame, arm: str | None, study: str = "mix-sweep", measured: str = "unseen-reasoning"
+) -> Path | None:
     """OUT/recommended_mix.toml from the arm's spec; without a recommendation, none (an earlier one removed)."""
     from curate.mix.spec import load_mix_spec
 
@@ -269,8 +274,8 @@ def write_recommendation(out: Path, judged: pl.DataFrame, arm: str | None) -> Pa
         raise InputError(f"{source}: missing; the sweep writes each arm's spec when it runs")
     row = judged.row(by_predicate=pl.col("arm") == arm, named=True)
     header = [
-        f"the recommended mix of curate validate mix-sweep ({out}): arm {arm}",
-        f"unseen-reasoning loss {row['reasoning_gain']:.4f} nats/token below the random arm's, held-out loss "
+        f"the recommended mix of curate validate {study} ({out}): arm {arm}",
+        f"{measured} loss {row['reasoning_gain']:.4f} nats/token below the random arm's, held-out loss "
         f"{row['heldout_vs_random']:+.1%} against it",
         "total_tokens counts the run's LM tokenizer and scores are its classifier's procedural_score:",
         "curate mix --spec THIS --tokenizer RUN_DIR/model --input DOCUMENTS (as `curate filter` annotates them)",
@@ -317,11 +322,18 @@ def write_frontier(out: Path, args: MixSweepArguments) -> str:
     return text
 
 
-def plot_frontier(judged: pl.DataFrame, path: Path, tolerance: float) -> Path:
+def plot_frontier(
+    judged: pl.DataFrame, path: Path, tolerance: float, styles: dict[str, str] | None = None,
+    xlabel: str = "held-out document loss (nats/token)", ylabel: str = "unseen reasoning probe loss (nats/token)",
+) -> Path:
+    """Reasoning loss against held-out loss per arm, both with their 95% CIs; `styles` maps each method
+    plotted to a colour (random and whole are drawn as single marked references)."""
     from curate.plots import new_figure, save_figure
 
     fig, ax = new_figure(7, 5)
-    styles = {"share": "#d95f02", "top": "#7570b3", "upsample": "#1b9e77", "random": "black", "whole": "#999999"}
+    styles = styles or {
+        "share": "#d95f02", "top": "#7570b3", "upsample": "#1b9e77", "random": "black", "whole": "#999999"
+    }
     for method, color in styles.items():
         rows = judged.filter(pl.col("method") == method)
         if rows.is_empty():
@@ -341,7 +353,6 @@ def plot_frontier(judged: pl.DataFrame, path: Path, tolerance: float) -> Path:
     if not random.is_empty():
         ax.axvline(random["heldout_loss"][0] * (1 + tolerance), color="black", linestyle=":", linewidth=1,
                    label=f"random's held-out loss +{tolerance:.0%}")
-    ax.set(xlabel="held-out document loss (nats/token)", ylabel="unseen reasoning probe loss (nats/token)",
-           title="mix frontier (lower left is better)")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title="mix frontier (lower left is better)")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
