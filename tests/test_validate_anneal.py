@@ -218,3 +218,14 @@ def test_the_recommendation_appears_only_when_the_target_is_met(tmp_path, gain, 
     if recommended:
         assert load_mix_spec(out / anneal.RECOMMENDED).buckets == spec.buckets
         assert np.isclose(table.filter(pl.col("arm") == "share-0.7")["reasoning_gain"][0], gain)
+
+
+def test_cli_summarises_finished_cells_and_refuses_an_unknown_arm(tmp_path, capsys):
+    from curate.cli import main
+
+    out = tmp_path / "anneal"
+    write_fake(out, [fake_cell("random", "random", None, s, 2.0 + j, 3.0) for s, j in enumerate([0.0, 0.01])])
+    assert main(["validate", "anneal", "--run-dir", str(tmp_path), "--out", str(out), "--summarise-only"]) == 0
+    assert "Annealing frontier" in capsys.readouterr().out and (out / "frontier.csv").exists()
+    assert main(["validate", "anneal", "--run-dir", str(tmp_path), "--arms", "bogus", "--summarise-only"]) != 0
+    assert "unknown ['bogus']" in capsys.readouterr().err
