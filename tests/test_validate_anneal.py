@@ -229,3 +229,16 @@ def test_cli_summarises_finished_cells_and_refuses_an_unknown_arm(tmp_path, caps
     assert "Annealing frontier" in capsys.readouterr().out and (out / "frontier.csv").exists()
     assert main(["validate", "anneal", "--run-dir", str(tmp_path), "--arms", "bogus", "--summarise-only"]) != 0
     assert "unknown ['bogus']" in capsys.readouterr().err
+
+
+def test_evaluation_probes_are_fresh_instances_without_the_runs_prompts(tmp_path):
+    from attribution.probes import write_probes
+    from attribution.real_probes import make_real_probes
+
+    run = RunDir(tmp_path)
+    args = tiny(probes_per_set=3)
+    fresh = anneal.evaluation_probes(run, args)
+    assert {p.set for p in fresh} == set(anneal.EVALUATED_SETS)
+    used = [p for p in make_real_probes(seed=0) if p.prompt == fresh[0].prompt] or [fresh[0]]
+    write_probes(used, run.probes)  # a prompt the run scored with is never evaluated on
+    assert fresh[0].prompt not in {p.prompt for p in anneal.evaluation_probes(run, args)}

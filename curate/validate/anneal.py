@@ -138,10 +138,11 @@ def pool_and_slice(documents, args: AnnealArguments, heldout_sources: set[str]) 
 
 
 def tokenize(tokenizer, texts: list[str], batch_size: int = 1000) -> list[np.ndarray]:
+    """Each text's token ids, without special tokens (int32: a whole crawl's ids are held at once)."""
     ids = []
     for start in progress_bar(range(0, len(texts), batch_size), desc="tokenize", unit="batch"):
         encoded = tokenizer(texts[start : start + batch_size], add_special_tokens=False)["input_ids"]
-        ids += [np.asarray(x, dtype=np.int64) for x in encoded]
+        ids += [np.asarray(x, dtype=np.int32) for x in encoded]
     return ids
 
 
@@ -150,8 +151,8 @@ def pack(token_ids: list[np.ndarray], order, eos: int, seq_len: int, sequences: 
     (the tail that does not fill a row is dropped)."""
     import torch
 
-    eos_row = np.array([eos], dtype=np.int64)
-    stream = np.concatenate([piece for i in order for piece in (token_ids[i], eos_row)])
+    eos_row = np.array([eos], dtype=np.int32)
+    stream = np.concatenate([piece for i in order for piece in (token_ids[i], eos_row)]).astype(np.int64)
     if len(stream) < sequences * seq_len:
         raise InputError(f"{len(stream)} tokens cannot fill {sequences} sequences of {seq_len}")
     return torch.from_numpy(stream[: sequences * seq_len].reshape(sequences, seq_len).copy())
