@@ -242,3 +242,24 @@ def test_evaluation_probes_are_fresh_instances_without_the_runs_prompts(tmp_path
     used = [p for p in make_real_probes(seed=0) if p.prompt == fresh[0].prompt] or [fresh[0]]
     write_probes(used, run.probes)  # a prompt the run scored with is never evaluated on
     assert fresh[0].prompt not in {p.prompt for p in anneal.evaluation_probes(run, args)}
+
+
+def test_cli_runs_every_family_of_arms_and_writes_the_tables(run, tmp_path, capsys):
+    from curate.cli import main
+
+    out = tmp_path / "all"
+    flags = ["--tokens", "256", "--seq-len", "32", "--batch-size", "4", "--shares", "0.7", "--top-fractions", "0.5",
+             "--upsample", "2", "--removal-targets", "code_trace", "--removal-methods", "ekfac", "random",
+             "--removal-fractions", "0.25", "--seeds", "0", "1", "--probes-per-set", "1", "--max-new-tokens", "4",
+             "--heldout-fraction", "0.2", "--heldout-tokens", "128", "--train-layers", "upper-half"]
+    assert main(["validate", "anneal", "--run-dir", str(run.root), "--out", str(out), *flags]) == 0
+    cells = {p.stem: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
+    assert len(cells) == 1 + 2 * 8 and {c["method"] for c in cells.values()} == {
+        "base", "random", "share", "top", "upsample", "influence", "removal"}
+    share = cells["share-0.7__seed0"]
+    assert abs(share["procedural_token_share"] - 0.7) < 0.1  # each bucket within a document of its share
+    assert share["trained_parameters"] == 9 + 1  # the upper layer's nine tensors and the final norm
+    frontier = pl.read_csv(out / "frontier.csv")
+    assert {"code_trace_loss", "howto_loss", "arithmetic_loss", "factual_loss", "heldout_loss_ci95"} <= set(frontier.columns)
+    assert set(pl.read_csv(out / "removal.csv")["method"]) == {"ekfac", "random"}
+    assert (out / "specs" / "share-0.7.toml").exists() and "Annealing frontier" in capsys.readouterr().out
