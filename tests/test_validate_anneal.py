@@ -263,3 +263,9 @@ def test_cli_runs_every_family_of_arms_and_writes_the_tables(run, tmp_path, caps
     assert {"code_trace_loss", "howto_loss", "arithmetic_loss", "factual_loss", "heldout_loss_ci95"} <= set(frontier.columns)
     assert set(pl.read_csv(out / "removal.csv")["method"]) == {"ekfac", "random"}
     assert (out / "specs" / "share-0.7.toml").exists() and "Annealing frontier" in capsys.readouterr().out
+
+
+def test_a_budget_the_scored_documents_cannot_fill_is_refused_before_any_training(run, tmp_path):
+    args = tiny(arms=["removal"], tokens=100_000)
+    with pytest.raises(ValueError, match="lower --tokens"):
+        anneal.load_context(run, tmp_path, args)

@@ -232,12 +232,15 @@ def load_context(run_dir, out: Path, args: AnnealArguments) -> Context:
     rankings, scored = load_rankings(run_dir, args, index)
     context = Context(model_path, tokenizer, ids, token_ids, lengths, scores, {d.id for d in heldout}, packed,
                       evaluation_probes(run_dir, args), rankings, scored)
-    for cell in grid(args):  # every mix arm checked, and its spec written, before any trains
-        if cell.method in ("random", *SPEC_METHODS) and cell.seed == args.seeds[0]:
+    for cell in grid(args):  # every arm checked (and each mix arm's spec written) before any trains
+        if cell.method == "base" or cell.seed != args.seeds[0]:
+            continue
+        if cell.method in ("random", *SPEC_METHODS):
             spec = cell_spec(cell, context, args)
             check_reachable(cell.arm, spec, context.scores if context.scores is not None else np.zeros(len(ids)), lengths)
             header = [f"arm {cell.arm} of curate validate anneal; tokens (each document and its EOS) counted with {model_path}"]
             write_atomic(out / "specs" / f"{cell.arm}.toml", spec_toml(spec, header))
+        draw(context, cell, args)  # an arm whose documents cannot fill the budget is refused now, not hours in
     return context
 
 
