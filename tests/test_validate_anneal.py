@@ -43,12 +43,12 @@ def write_scores(directory, doc_ids, columns) -> None:
 def run(tmp_path_factory):
     from datatrove.data import Document
 
-    from curate.probes.sets import Probe, write_probes
     from curate.corpus.io import write_documents
     from curate.corpus.options import HELDOUT_SOURCES_FILE
     from curate.lm.config import ModelConfig
     from curate.lm.model import build_model
     from curate.lm.tokenizer import train_tokenizer
+    from curate.probes.sets import Probe, write_probes
 
     run = RunDir(tmp_path_factory.mktemp("anneal"))
     rng = random.Random(0)
@@ -232,8 +232,8 @@ def test_cli_summarises_finished_cells_and_refuses_an_unknown_arm(tmp_path, caps
 
 
 def test_evaluation_probes_are_fresh_instances_without_the_runs_prompts(tmp_path):
-    from attribution.probes import write_probes
-    from attribution.real_probes import make_real_probes
+    from curate.probes.real import make_real_probes
+    from curate.probes.sets import write_probes
 
     run = RunDir(tmp_path)
     args = tiny(probes_per_set=3)

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from attribution.progress import progress_bar
 from curate.classify import SCORE_KEY
 from curate.errors import InputError
-from attribution.progress import progress_bar
 from curate.tables import as_text
 from curate.validate.arguments import AnnealArguments
 from curate.validate.cells import read_cells, run_cells
@@ -167,8 +167,8 @@ def read_heldout_sources(corpus: Path) -> set[str]:
 
 def evaluation_probes(run_dir, args: AnnealArguments) -> list:
     """Fresh instances of every evaluated set from `probe_seed`, less any prompt the run selected or scored with."""
-    from curate.probes.sets import read_probes
     from curate.probes.real import REAL_SIZES, make_real_probes
+    from curate.probes.sets import read_probes
 
     sizes = None if args.probes_per_set is None else {s: min(n, args.probes_per_set) for s, n in REAL_SIZES.items()}
     used = {p.prompt for p in read_probes(run_dir.probes)} if run_dir.probes.is_file() else set()
@@ -178,8 +178,8 @@ def evaluation_probes(run_dir, args: AnnealArguments) -> list:
 
 def load_rankings(run_dir, args: AnnealArguments, index: dict[str, int]) -> tuple[dict, np.ndarray]:
     """Pool indices best first per influence aggregate and removal (method, target), and the scored indices."""
-    from curate.probes.sets import KIND_OF_SET, read_probes
     from attribution.scores import load_per_nat_scores
+    from curate.probes.sets import KIND_OF_SET, read_probes
     from curate.validate.removal import ranking
 
     wanted = ([("influence", None)] if "influence" in args.arms else []) + (
@@ -204,8 +204,8 @@ def load_rankings(run_dir, args: AnnealArguments, index: dict[str, int]) -> tupl
 
 
 def load_context(run_dir, out: Path, args: AnnealArguments) -> Context:
-    from curate.corpus.io import read_documents
     from attribution.model import load_causal_lm
+    from curate.corpus.io import read_documents
 
     model_path = args.model or run_dir.model
     _, tokenizer = load_causal_lm(model_path, threads=args.threads)
