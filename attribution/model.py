@@ -84,7 +84,7 @@ def load_causal_lm(
     if threads:
         torch.set_num_threads(threads)
     if not path.is_dir():
-        raise ModelError(f"no model at {path}; train one (`curate train-lm`), import one (`curate model import`) or pass --model DIR")
+        raise ModelError(f"no model at {path}; train one (`curate model train`), import one (`curate model import`) or pass --model DIR")
     if not (path / "config.json").is_file():
         raise ModelError(f"{path} has no config.json; it is not a Hugging Face model directory")
     if dtype not in DTYPES:

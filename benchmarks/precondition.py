@@ -82,7 +82,7 @@ class PreconditionBenchArguments:
     rank: int = option(32, "rank of each query per layer")
     documents: int = option(8, "random-token documents: factors are fitted on them and they are scored")
     document_tokens: int = option(128, "tokens per document (real ones: truncated, and those under half skipped)")
-    batch_size: int = option(8, "probes per forward+backward, as in `curate score`")
+    batch_size: int = option(8, "probes per forward+backward, as in `curate influence score`")
     tolerances: list[float] = option([1e-8, 1e-6, 1e-5, 1e-4, 1e-3],
                                      "Krylov tolerances to time and check against the earlier algorithm")
     repeats: int = option(1, "runs of each layer's work per algorithm; each phase's fastest is kept")

@@ -1,4 +1,4 @@
-"""`curate report`'s settings and the defaults of the analyses in `curate.analysis` (nothing heavy imported,
+"""`curate influence report`'s settings and the defaults of the analyses in `curate.analysis` (nothing heavy imported,
 so the CLI builds its flags from them quickly; polars and numpy load with the analyses)."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ AGGREGATIONS = ("magnitude", "rank", "zscore")  # aggregate_scores: the classifi
 class ReportArguments:
     percentiles: tuple[float, ...] = PERCENTILES  # top-k mass (a comma-separated flag, added by the command)
     top_fraction: float = option(TOP_FRACTION, "power-law fit over this share of the top of each ranking ...")
-    min_docs: int = option(MIN_DOCS, "... but over at least this many documents")
+    min_docs: int = option(MIN_DOCS, "... but over at least this many documents", flag="--min-documents")
     answer_top_k: int = option(TOP_K, "search each probe's answer in its top k documents")
     source_ks: tuple[int, ...] = KS  # over-representation (a comma-separated flag, added by the command)
     headline_k: int = option(100, "the k whose over-representation is printed")

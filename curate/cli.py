@@ -1,7 +1,9 @@
 """The `curate` command line.
 
-Each sub-command lives in its own module under `curate.commands` (listed in `COMMANDS`); a module exposes
-`register(subparsers)`, which adds its parser and sets `func` to the function that runs it.
+Commands are noun groups (`curate influence score`, `curate study lds`) or single verbs (`filter`, `mix`, `run`).
+Each top-level command lives in its own module under `curate.commands` (listed in `COMMANDS`); a module exposes
+`register(subparsers)`, which adds its parser and sets `func` to the function that runs it (a group's module
+registers its actions, often from modules of their own).
 """
 
 from __future__ import annotations
@@ -18,29 +20,22 @@ from curate.openmp import OPT_IN, set_openmp_waiting
 # command name -> module; only the module of the command being run is imported, so the CLI starts fast
 COMMANDS = {
     "corpus": "curate.commands.corpus",
-    "train-lm": "curate.commands.train_lm",
     "model": "curate.commands.model",
     "probes": "curate.commands.probes",
-    "eval-probes": "curate.commands.eval_probes",
-    "fit-factors": "curate.commands.fit_factors",
-    "score": "curate.commands.score",
-    "index": "curate.commands.index",
-    "search": "curate.commands.search",
-    "report": "curate.commands.report",
-    "train-classifier": "curate.commands.train_classifier",
-    "evaluate-classifier": "curate.commands.evaluate_classifier",
-    "ship-classifier": "curate.commands.ship_classifier",
+    "influence": "curate.commands.influence",
+    "classifier": "curate.commands.classifier",
     "filter": "curate.commands.filter",
     "mix": "curate.commands.mix",
-    "validate": "curate.commands.validate",
-    "neurons": "curate.commands.neurons",
+    "study": "curate.commands.study",
     "bench": "curate.commands.bench",
     "run": "curate.commands.run",
     "quickstart": "curate.commands.quickstart",
 }
 
-# commands that a rerun resumes where an interrupted run stopped (completed tasks, parts, cells or stages)
-RESUMABLE = {"fit-factors", "score", "index", "filter", "validate", "run", "quickstart"}
+# commands (or "group action"s) that a rerun resumes where an interrupted run stopped (completed tasks, parts, cells
+# or stages)
+RESUMABLE = {"influence fit", "influence score", "influence index", "filter", "study removal", "study lds",
+             "study mix", "study mix-sweep", "study anneal", "run", "quickstart"}
 _running: list[str | None] = []  # the commands main() is running, outermost first
 
 
@@ -79,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         if not outermost:
             raise
-        resume = "; rerun the same command to resume" if command in RESUMABLE else ""
+        action = argv[argv.index(command) + 1: argv.index(command) + 2] if command else []
+        resumable = command in RESUMABLE or f"{command} {''.join(action)}" in RESUMABLE
+        resume = "; rerun the same command to resume" if resumable else ""
         print(f"interrupted{resume}", file=sys.stderr)
         return 130  # what a shell reports for a process ended by Ctrl-C
     finally:

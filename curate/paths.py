@@ -30,7 +30,7 @@ class RunDir:
 
     @property
     def generated_probes(self) -> Path:
-        """The probes with a model's own greedy completions (`curate probes --generate-with`)."""
+        """The probes with a model's own greedy completions (`curate probes make --generate-with`)."""
         return self.root / "probes" / "probes-generated.jsonl"
 
     @property
@@ -47,7 +47,7 @@ class RunDir:
 
     @property
     def store(self) -> Path:
-        """The compressed gradient store (`curate index`)."""
+        """The compressed gradient store (`curate influence index`)."""
         return self.root / "store"
 
     def scores_for(self, method: str) -> Path:

@@ -123,15 +123,16 @@ def check_arguments(recipe: Recipe, run_dir: Path) -> list[list[str]]:
     return argvs
 
 
-def run_recipe(recipe: Recipe, run_dir: Path | None = None, force: bool = False) -> dict[str, float]:
-    """Run every incomplete or changed stage; returns seconds spent per stage (0 for skipped ones)."""
+def run_recipe(recipe: Recipe, run_dir: Path | None = None, rerun: bool = False) -> dict[str, float]:
+    """Run every incomplete or changed stage (every stage with `rerun`, each passed --overwrite where it takes it);
+    returns seconds spent per stage (0 for skipped ones)."""
     from curate.cli import main
 
     run_dir = run_dir or recipe.run_dir
     argvs = check_arguments(recipe, run_dir)
     markers = run_dir / ".stages"
     markers.mkdir(parents=True, exist_ok=True)
-    timings, rerun = {}, force
+    timings = {}
     for stage, argv in zip(recipe.stages, argvs, strict=True):
         marker = markers / f"{stage.name}.done"
         done = json.loads(marker.read_text()) if marker.exists() else None

@@ -206,7 +206,7 @@ def _p_value(value: float | None) -> str:
 
 
 def format_headline(headline: dict) -> list[str]:
-    """The headline numbers as lines of text (printed by `curate report`, listed at the top of the HTML)."""
+    """The headline numbers as lines of text (printed by `curate influence report`, listed at the top of the HTML)."""
     c, p = headline["correlation"], headline["power_law"]
     a, chance = headline["answer_found"], headline["answer_found_random"]
     sets = ", ".join(f"{count} {name}" for name, count in headline["probes"].items())

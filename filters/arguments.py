@@ -97,7 +97,7 @@ class FilterOptions:
         if unknown := set(self.heuristic_minimums) - set(FEATURE_NAMES):
             raise InputError(f"unknown heuristic {sorted(unknown)}; choose from {list(FEATURE_NAMES)}")
         if self.classifier is not None and not self.classifier.exists():
-            raise InputError(f"{self.classifier}: no classifier file (train one with `curate train-classifier`)")
+            raise InputError(f"{self.classifier}: no classifier file (train one with `curate classifier train`)")
         for name, needs, given in (("calibration_size", "--keep-fraction", self.keep_fraction),
                                    ("batch_size", "a classifier", self.classifier)):
             if given is None and getattr(self, name) != default_of(FilterOptions, name):
@@ -143,7 +143,7 @@ class ExecutorArguments:
     executor: str = option("local", "datatrove executor", choices=EXECUTORS)
     tasks: int = option(1, "datatrove tasks (shards of the input files)")
     workers: int = option(1, "tasks run at the same time (-1: all)")
-    overwrite: bool = option(False, "delete a previous run in OUT instead of resuming it")
+    overwrite: bool = option(False, "delete a previous run in OUT and start over (default: resume it)")
     partition: str | None = option(None, "slurm: partition")
     time: str | None = option(None, "slurm: time limit per task, e.g. 04:00:00")
     cpus_per_task: int = option(1, "slurm / ray: CPUs per task")

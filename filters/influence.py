@@ -10,9 +10,9 @@ after its last part. Documents pass through unchanged, so the step can sit befor
     LocalPipelineExecutor(pipeline, tasks=8, workers=2, logging_dir="scores/logs").run()
 
 Fitting: each task sums the statistics of its share of the corpus (`FactorStatistics`, a terminal step that
-reads its share itself, so that `--max-documents` means the first N documents of the corpus on any number of
+reads its share itself, so that `--documents` means the first N documents of the corpus on any number of
 tasks); the sums are merged between the covariance stage and the corrected-eigenvalue stage.
-`curate fit-factors --tasks N` and `curate score --tasks N` run these through `fit_factors_on_tasks` and
+`curate influence fit --tasks N` and `curate influence score --tasks N` run these through `fit_factors_on_tasks` and
 `score_on_tasks`, on the executor that `ExecutorArguments` names, with the same manifests as one process.
 """
 
@@ -76,7 +76,7 @@ class InfluenceScorer(PipelineStep):
     def _queries(folder: Path) -> Queries:
         queries_file = folder / QUERIES_FILE
         if not queries_file.exists():
-            raise InputError(f"no queries at {queries_file}; prepare them first (start_scores or curate score)")
+            raise InputError(f"no queries at {queries_file}; prepare them first (start_scores or curate influence score)")
         return Queries.load(queries_file)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -126,7 +126,7 @@ def local_workers(execution: ExecutorArguments) -> int:
 
 def fit_factors_on_tasks(corpus: Corpus, model_path: Path, out: Path, args: FactorArguments,
                          execution: ExecutorArguments, device: DeviceArguments | None = None) -> Factors | None:
-    """`curate fit-factors --tasks N`: covariances on N tasks, merge, corrected eigenvalues on N tasks, merge.
+    """`curate influence fit --tasks N`: covariances on N tasks, merge, corrected eigenvalues on N tasks, merge.
     Returns the factors (as they are if already fitted from the same inputs), or None when Slurm jobs were
     submitted without waiting (rerun to go on)."""
     out = Path(out)
@@ -149,7 +149,7 @@ def fit_factors_on_tasks(corpus: Corpus, model_path: Path, out: Path, args: Fact
 def score_on_tasks(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
                    args: ScoreArguments, execution: ExecutorArguments, device: DeviceArguments | None = None,
                    run: ScoreRunArguments | None = None, *, read_probes: ProbeReader) -> dict | None:
-    """`curate score --tasks N`: prepare the queries (the probes read by `read_probes`), then score the corpus with
+    """`curate influence score --tasks N`: prepare the queries (the probes read by `read_probes`), then score the corpus with
     N datatrove tasks. Returns the `documents` and `parts` the whole scores hold, or None when Slurm jobs were
     submitted without waiting."""
     out, run, device = Path(out), run or ScoreRunArguments(), device or DeviceArguments()

@@ -1,4 +1,4 @@
-"""`curate index --tasks N`: the gradient store built by datatrove tasks, on any executor (local, Slurm, Ray).
+"""`curate influence index --tasks N`: the gradient store built by datatrove tasks, on any executor (local, Slurm, Ray).
 
 Each task compresses the documents of its rank into shards `shard-{rank:05d}-{index:05d}.safetensors` against
 the compression `start_index` saved once; a killed task resumes after its last whole shard. Documents pass

@@ -22,7 +22,7 @@ TINY_TRAIN = dict(seq_len=32, batch_size=8, steps=60, lr=1e-2, warmup_steps=5, e
 
 
 def write_scores(directory, doc_ids, values) -> None:
-    """A score directory in the `curate score` format, two probes with the same scores."""
+    """A score directory in the `curate influence score` format, two probes with the same scores."""
     import json
 
     import polars as pl

@@ -19,6 +19,42 @@ def test_version_prints_the_package_version(capsys):
     assert capsys.readouterr().out.strip() == f"curate {__version__}"
 
 
+
+def _actions(parser) -> dict:
+    import argparse
+
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return found[0].choices if found else {}
+
+
+def test_one_grammar_of_at_most_twelve_commands():
+    """Noun groups with actions, a few single verbs; the flags that name one idea share one word."""
+    from curate.cli import COMMANDS, RESUMABLE, build_parser
+
+    commands = _actions(build_parser())
+    assert list(commands) == list(COMMANDS) and len(commands) <= 12
+    assert set(_actions(commands["influence"])) == {"fit", "score", "index", "search", "report"}
+    assert set(_actions(commands["classifier"])) == {"train", "evaluate", "ship"}
+    assert set(_actions(commands["probes"])) == {"make", "eval"}
+    assert set(_actions(commands["model"])) == {"train", "import"}
+    assert set(_actions(commands["study"])) == {"removal", "lds", "mix", "mix-sweep", "register", "anneal", "lso",
+                                                "neurons"}
+    for name in RESUMABLE:  # each names a command, or a group's action, that exists
+        group, _, action = name.partition(" ")
+        assert group in commands and (not action or action in _actions(commands[group])), name
+    flags = {}  # every flag of every (sub)command, with the help of each use
+    stack = list(commands.items())
+    while stack:
+        name, parser = stack.pop()
+        stack += [(f"{name} {sub}", p) for sub, p in _actions(parser).items()]
+        for action in parser._actions:
+            for flag in action.option_strings:
+                flags.setdefault(flag, []).append((name, action.type, action.nargs))
+    for retired in ("--force", "--n", "--n-docs", "--max-documents", "--models", "--docs-per-shard", "--min-docs"):
+        assert retired not in flags, (retired, flags[retired])
+    assert all(nargs == 0 for _, _, nargs in flags["--overwrite"])  # a switch everywhere
+    assert all(kind is int for _, kind, _ in flags["--documents"])  # always a count, never a path
+
 def test_openmp_spinning_is_opt_in(monkeypatch):
     from curate.openmp import OPT_IN, SPIN_COUNT, set_openmp_waiting
 

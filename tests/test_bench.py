@@ -81,7 +81,7 @@ def test_bench_filter_needs_a_trained_classifier(tmp_path):
     from curate.bench.arguments import FilterBenchArguments
     from curate.bench.filter import run_filter_bench
 
-    with pytest.raises(InputError, match="run `curate train-classifier` first"):
+    with pytest.raises(InputError, match="run `curate classifier train` first"):
         run_filter_bench(FilterBenchArguments(tmp_path))
 
 

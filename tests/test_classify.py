@@ -41,7 +41,7 @@ def test_labels_use_every_reasoning_set_or_the_ones_named(tmp_path):
     reasoning, factual = label_probe_ids(tmp_path / "probes.jsonl", scored)
     assert reasoning == ["arithmetic-0", "arithmetic-1", "code_trace-0", "code_trace-1", "howto-0"]
     assert factual == ["factual-0", "factual-1"]
-    args = build_parser("train-classifier").parse_args(["train-classifier", "--label-sets", "code_trace", "howto"])
+    args = build_parser("classifier").parse_args(["classifier", "train", "--label-sets", "code_trace", "howto"])
     chosen = options_from(LabelArguments, args).sets
     assert label_probe_ids(tmp_path / "probes.jsonl", scored, chosen)[0] == ["code_trace-0", "code_trace-1", "howto-0"]
     with pytest.raises(InputError, match="must be reasoning sets.*not factual, algebra"):
@@ -344,7 +344,7 @@ def test_bad_classifier_files_and_labels(tmp_path):
 
     for version in (1, 2):
         joblib.dump({"file_version": version, "classifier": None}, tmp_path / "old.joblib")
-        with pytest.raises(InputError, match=f"version {version}.*retrain it with `curate train-classifier`"):
+        with pytest.raises(InputError, match=f"version {version}.*retrain it with `curate classifier train`"):
             load_classifier(tmp_path / "old.joblib")
     with pytest.raises(InputError, match="both positive and negative"):
         ProceduralClassifier().fit(["a", "b"], [1, 1])
@@ -353,7 +353,7 @@ def test_bad_classifier_files_and_labels(tmp_path):
 
 
 def write_scores(directory, scores: pl.DataFrame) -> None:
-    """A scores directory as `curate score` writes it: every probe's completion 2 nats."""
+    """A scores directory as `curate influence score` writes it: every probe's completion 2 nats."""
     directory.mkdir(parents=True)
     scores.write_parquet(directory / "part-00000.parquet")
     probes = [{"id": c, "nats": 2.0, "gradient_norm": 1.0} for c in scores.columns[2:]]
@@ -432,7 +432,7 @@ def test_train_classifier_saves_one_per_ranking_and_reports_on_held_out_document
     write_probes(probes + [Probe(f"f{i}", "factual", "factual", "q", "a", "a") for i in range(2)], run.probes)
     compare = [f"random={run.scores_for('random')}"]
     report = train_classifier(ClassifierArguments(run.root, compare=compare, labels=LabelArguments(top_k=30)))
-    assert main(["train-classifier", "--run-dir", str(run.root), "--top-k", "30", "--compare", *compare]) == 0
+    assert main(["classifier", "train", "--run-dir", str(run.root), "--top-k", "30", "--compare", *compare]) == 0
     printed = capsys.readouterr().out
     trained = report.provenance["ekfac"]["training_documents"]
     assert f"ekfac: trained on {trained} documents (30 positives); saved {run.classifier_file}" in printed

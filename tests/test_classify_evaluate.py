@@ -1,4 +1,4 @@
-"""`curate evaluate-classifier` on a small corpus whose labels are known, and the built-in classifier mechanism."""
+"""`curate classifier evaluate` on a small corpus whose labels are known, and the built-in classifier mechanism."""
 
 import json
 import random
@@ -134,14 +134,14 @@ def test_whole_sources_are_evaluated_with_the_share_of_each_kept(setup, tmp_path
 
 def test_command_line_and_clear_errors(setup, tmp_path, capsys):
     root, _, _, expected, paths = setup
-    argv = ["evaluate-classifier", "--corpus", str(root / "corpus"), "--out", str(tmp_path / "out"),
+    argv = ["classifier", "evaluate", "--corpus", str(root / "corpus"), "--out", str(tmp_path / "out"),
             "--heldout-fraction", "0.5", "--exclude", str(root / "sample"), str(root / "ids.txt")]
     assert main([*argv, "--classifier", f"good={paths['good']}", str(paths["random"])]) == 0
     out = capsys.readouterr().out
     assert f"{len(expected)} held-out labelled documents" in out and "good" in out
     assert pl.read_csv(tmp_path / "out" / "evaluation.csv")["classifier"].to_list() == ["good", str(paths["random"])]
 
-    assert main(["evaluate-classifier", "--info", str(paths["good"])]) == 0
+    assert main(["classifier", "evaluate", "--info", str(paths["good"])]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["provenance"]["training_documents"] == 200 and info["settings"]["n_features"] == 2**12
 
@@ -157,7 +157,7 @@ def test_command_line_and_clear_errors(setup, tmp_path, capsys):
         assert main([*argv, *extra]) == 2
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1
-    assert main(["evaluate-classifier", "--classifier", "builtin"]) == 2
+    assert main(["classifier", "evaluate", "--classifier", "builtin"]) == 2
     assert "needs --corpus and --out" in capsys.readouterr().err
 
 
@@ -252,9 +252,9 @@ def test_ship_classifier_gathers_the_runs_provenance(packaged, setup, tmp_path, 
                                 reasoning_probes=["howto-000", "howto-001", "code_trace-000"],
                                 factual_probes=["factual-000"], training_documents=16, positives=8)
     packaged.save(run / "classifier" / "classifier.joblib")
-    argv = ["ship-classifier", "--run-dir", str(run), "--evaluation", str(run / "evaluation")]
+    argv = ["classifier", "ship", "--run-dir", str(run), "--evaluation", str(run / "evaluation")]
     assert main(argv) == 2
-    assert "no evaluation (run `curate evaluate-classifier` first)" in capsys.readouterr().err
+    assert "no evaluation (run `curate classifier evaluate` first)" in capsys.readouterr().err
     evaluate_classifiers(EvaluationArguments(corpus=root / "corpus", out=run / "evaluation",
                                              classifiers=[f"influence={run / 'classifier' / 'classifier.joblib'}"]))
     assert main([*argv, "--as", "other"]) == 2
@@ -287,7 +287,7 @@ def test_a_corpus_of_one_class_is_refused_rather_than_scored(setup, tmp_path, ca
     root, docs, _, _, paths = setup
     one_class = [Document(text=d.text, id=d.id, metadata={**d.metadata, "procedural": label}) for d in docs[:80]]
     write_documents(one_class, tmp_path / "corpus")
-    argv = ["evaluate-classifier", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "out"),
+    argv = ["classifier", "evaluate", "--corpus", str(tmp_path / "corpus"), "--out", str(tmp_path / "out"),
             "--classifier", str(paths["good"])]
     capsys.readouterr()
     assert main(argv) == 2
@@ -300,7 +300,7 @@ def test_an_out_that_is_a_file_is_refused_before_scoring(setup, tmp_path, capsys
     root, _, _, _, paths = setup
     (tmp_path / "a-file").write_text("mine\n")
     capsys.readouterr()
-    assert main(["evaluate-classifier", "--corpus", str(root / "corpus"), "--out", str(tmp_path / "a-file"),
+    assert main(["classifier", "evaluate", "--corpus", str(root / "corpus"), "--out", str(tmp_path / "a-file"),
                  "--classifier", str(paths["good"])]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "is a file, not a folder" in error

@@ -15,51 +15,51 @@ run_dir = "{run_dir}"
 [[stage]]
 name = "corpus"
 command = ["corpus", "synth"]
-args = {{ n-docs = 240, seed = 3, docs-per-shard = 100 }}
+args = {{ documents = 240, seed = 3, documents-per-shard = 100 }}
 
 [[stage]]
 name = "lm"
-command = ["train-lm"]
+command = ["model", "train"]
 args = {{ steps = 8, n-layers = 1, hidden = 32, mlp = 64, heads = 2, seq-len = 64, batch-size = 4, vocab-size = 320, eval-every = 4 }}
 
 [[stage]]
 name = "probes"
-command = ["probes"]
+command = ["probes", "make"]
 args = {{ sizes = "arithmetic=3,slope=3,linear=3,factual=4,factual_control=2,reasoning_control=2" }}
 
 [[stage]]
 name = "eval-probes"
-command = ["eval-probes"]
+command = ["probes", "eval"]
 args = {{ baselines-corpus = "{{run_dir}}/corpus", max-new-tokens = 8 }}
 
 [[stage]]
 name = "fit-factors"
-command = ["fit-factors"]
-args = {{ max-documents = 40, max-length = 64 }}
+command = ["influence", "fit"]
+args = {{ documents = 40, max-length = 64 }}
 
 [[stage]]
 name = "score-ekfac"
-command = ["score"]
+command = ["influence", "score"]
 args = {{ max-length = 64, documents-per-part = 100 }}
 
 [[stage]]
 name = "score-cosine"
-command = ["score"]
+command = ["influence", "score"]
 args = {{ method = "cosine", max-length = 64, out = "{{run_dir}}/scores-cosine" }}
 
 [[stage]]
 name = "score-random"
-command = ["score"]
+command = ["influence", "score"]
 args = {{ method = "random", max-length = 64, out = "{{run_dir}}/scores-random" }}
 
 [[stage]]
 name = "report"
-command = ["report"]
+command = ["influence", "report"]
 args = {{ answer-top-k = 10, source-ks = "10,50" }}
 
 [[stage]]
 name = "classifier"
-command = ["train-classifier"]
+command = ["classifier", "train"]
 args = {{ top-k = 30, compare = ["random={{run_dir}}/scores-random"] }}
 
 [[stage]]
@@ -119,7 +119,7 @@ def test_every_stage_runs_from_a_recipe_and_resumes(tmp_path, capsys):
 
 
 def test_user_errors_exit_with_status_2_and_a_message(tmp_path, capsys):
-    assert main(["train-lm", "--corpus", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
+    assert main(["model", "train", "--corpus", str(tmp_path / "missing"), "--out", str(tmp_path / "m")]) == 2
     assert "no such file or directory" in capsys.readouterr().err
     (tmp_path / "bad.toml").write_text("this is not toml [")
     assert main(["run", str(tmp_path / "bad.toml")]) == 2

@@ -172,7 +172,7 @@ def test_a_source_rule_that_names_no_file_is_reported(tmp_path, capsys):
 
 def test_write_documents_refuses_shards_of_no_documents(tmp_path):
     for count in (0, -1):
-        with pytest.raises(InputError, match="--docs-per-shard must be at least 1"):
+        with pytest.raises(InputError, match="--documents-per-shard must be at least 1"):
             write_documents([], tmp_path / "out", docs_per_shard=count)
 
 
@@ -181,8 +181,8 @@ def test_write_documents_refuses_shards_of_no_documents(tmp_path):
     [(["--source", "no-equals-sign"], "--source expects GLOB=NAME"),
      (["{missing}"], "missing: no such file or directory"),
      (["--min-chars", "200", "--max-chars", "100"], "need 1 <= min-chars <= max-chars"),
-     (["--docs-per-shard", "0"], "--docs-per-shard must be at least 1, got 0"),
-     (["--docs-per-shard", "-1"], "--docs-per-shard must be at least 1, got -1"),
+     (["--documents-per-shard", "0"], "--documents-per-shard must be at least 1, got 0"),
+     (["--documents-per-shard", "-1"], "--documents-per-shard must be at least 1, got -1"),
      (["--sources-file", "{missing}.toml"], "cannot read the source mapping")],
 )
 def test_a_refused_overwrite_keeps_the_earlier_corpus(tmp_path, capsys, argv, message):

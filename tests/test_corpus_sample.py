@@ -31,8 +31,9 @@ def corpus(tmp_path):
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--n", "-1"], "--n must be at least 1, got -1"), (["--n", "0"], "--n must be at least 1, got 0"),
-     (["--docs-per-shard", "0"], "--docs-per-shard must be at least 1, got 0"),
+    [(["--documents", "-1"], "--documents must be at least 1, got -1"),
+     (["--documents", "0"], "--documents must be at least 1, got 0"),
+     (["--documents-per-shard", "0"], "--documents-per-shard must be at least 1, got 0"),
      (["--corpus", None], "give the corpus to sample from: --corpus DIR"),
      (["--out", None], "give the output directory: --out DIR"),
      (["--out", "{corpus}"], "overlap"), (["--out", "{corpus}/sample"], "overlap")],
@@ -40,7 +41,7 @@ def corpus(tmp_path):
 def test_cli_mistakes_are_one_line(corpus, tmp_path, capsys, argv, message):
     from curate.cli import main
 
-    given = {"--corpus": str(corpus), "--out": str(tmp_path / "s"), "--n": "5"}
+    given = {"--corpus": str(corpus), "--out": str(tmp_path / "s"), "--documents": "5"}
     flag, value = argv
     given[flag] = value.format(corpus=corpus) if value else None
     assert main(["corpus", "sample", *(a for k, v in given.items() if v is not None for a in (k, v))]) == 2

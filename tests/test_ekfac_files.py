@@ -1,4 +1,4 @@
-"""Files and commands: factors, statistics and queries round-trip; `curate fit-factors` and `curate score`
+"""Files and commands: factors, statistics and queries round-trip; `curate influence fit` and `curate influence score`
 on a run directory, resumable, sharded, and as datatrove tasks."""
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def cli(*args: str) -> int:
 
 
 def score(run_dir, *args: str) -> int:
-    """`curate score` on the tiny run, within its model's 128 positions."""
-    return cli("score", "--run-dir", str(run_dir), "--max-length", "64", *args)
+    """`curate influence score` on the tiny run, within its model's 128 positions."""
+    return cli("influence", "score", "--run-dir", str(run_dir), "--max-length", "64", *args)
 
 
 def read_scores(directory) -> pl.DataFrame:
@@ -80,7 +80,7 @@ def read_scores(directory) -> pl.DataFrame:
 
 def test_fit_and_score_commands(run_dir, capsys):
     paths = RunDir(run_dir)
-    assert cli("fit-factors", "--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64") == 0
+    assert cli("influence", "fit", "--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64") == 0
     header = json.loads((paths.factors / "factors.json").read_text())
     assert header["fisher"] == "true" and len(header["modules"]) == 6
     assert header["covariance_documents"] == 11 and header["skipped_documents"]["too_short"] == 0
@@ -151,13 +151,13 @@ def test_baseline_methods_and_datatrove_tasks(run_dir, tmp_path):
 def test_sharded_and_datatrove_fit_factors_equal_one_pass(run_dir, tmp_path):
     args = ["--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64"]
     one_pass, sharded = tmp_path / "one", tmp_path / "sharded"
-    assert cli("fit-factors", *args, "--out", str(one_pass)) == 0
+    assert cli("influence", "fit", *args, "--out", str(one_pass)) == 0
     for _stage in ("covariance", "lambda"):
         for shard in range(2):
-            assert cli("fit-factors", *args, "--out", str(sharded), "--shard", str(shard), "--num-shards", "2") == 0
-        assert cli("fit-factors", *args, "--out", str(sharded), "--merge") == 0
+            assert cli("influence", "fit", *args, "--out", str(sharded), "--shard", str(shard), "--num-shards", "2") == 0
+        assert cli("influence", "fit", *args, "--out", str(sharded), "--merge") == 0
     tasks = tmp_path / "tasks"  # the same two stages as datatrove tasks
-    assert cli("fit-factors", *args, "--out", str(tasks), "--tasks", "2") == 0
+    assert cli("influence", "fit", *args, "--out", str(tasks), "--tasks", "2") == 0
     expected = Factors.load(one_pass)
     for got in (Factors.load(sharded), Factors.load(tasks)):
         assert got.header == expected.header
@@ -168,11 +168,11 @@ def test_sharded_and_datatrove_fit_factors_equal_one_pass(run_dir, tmp_path):
 
 def test_model_and_executor_options_are_checked_before_any_work(run_dir, tmp_path, capsys):
     run = ["--run-dir", str(run_dir), "--out", str(tmp_path / "out")]
-    assert cli("fit-factors", *run, "--max-length", "1000") == 2
+    assert cli("influence", "fit", *run, "--max-length", "1000") == 2
     assert "--max-length 1000 exceeds the model's 128 positions" in capsys.readouterr().err
-    assert cli("score", *run, "--executor", "ray") == 2
+    assert cli("influence", "score", *run, "--executor", "ray") == 2
     assert "--executor ray is for datatrove tasks: pass --tasks N" in capsys.readouterr().err
-    assert cli("fit-factors", *run, "--model", str(tmp_path / "none")) == 2
+    assert cli("influence", "fit", *run, "--model", str(tmp_path / "none")) == 2
     assert "no model at" in capsys.readouterr().err
 
 
@@ -207,7 +207,7 @@ def test_baselines_in_the_same_pass_equal_their_own_runs(run_dir, tmp_path, caps
     process and on datatrove tasks; a later run of either method alone keeps those parts."""
     paths = RunDir(run_dir)
     if not (paths.factors / "factors.json").exists():
-        assert cli("fit-factors", "--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64") == 0
+        assert cli("influence", "fit", "--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64") == 0
     common = ["--batch-size", "4", "--documents-per-part", "4"]
     for tasks in ([], ["--tasks", "2"]):
         together = tmp_path / ("tasks" if tasks else "one") / "scores"
@@ -247,7 +247,7 @@ def test_bfloat16_contraction_stays_close_to_float32(run_dir):
 
     paths = RunDir(run_dir)
     if not (paths.factors / "factors.json").exists():
-        assert cli("fit-factors", "--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64") == 0
+        assert cli("influence", "fit", "--run-dir", str(run_dir), "--batch-size", "4", "--max-length", "64") == 0
     model, tokenizer = load_causal_lm(paths.model)
     documents = list(read_documents(paths.corpus))
     results = {}

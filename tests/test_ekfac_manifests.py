@@ -1,6 +1,6 @@
 """Nothing silently wrong in fitting and scoring: manifests of what made factors and scores, queries reused on
 resume, score readers that check ids, a model fingerprint over every weight, memory held to a budget, bounded
-tokenisation of huge documents, and every flag of `fit-factors` and `score` reaching both execution paths."""
+tokenisation of huge documents, and every flag of `influence fit` and `influence score` reaching both execution paths."""
 
 from __future__ import annotations
 
@@ -53,8 +53,8 @@ def test_scores_resume_with_their_saved_queries_and_refuse_other_inputs(run_dir,
     root = copy_run(run_dir, tmp_path)
     paths = RunDir(root)
     run = ["--run-dir", str(root), *SMALL]
-    assert cli("fit-factors", *run) == 0
-    assert cli("score", *run, "--documents-per-part", "4") == 0
+    assert cli("influence", "fit", *run) == 0
+    assert cli("influence", "score", *run, "--documents-per-part", "4") == 0
     assert "memory estimate, within the budget" in capsys.readouterr().out
     whole = read_scores(paths.scores)
     assert json.loads((paths.scores / MANIFEST_FILE).read_text())["complete"] == {"documents": 11, "parts": 3}
@@ -63,7 +63,7 @@ def test_scores_resume_with_their_saved_queries_and_refuse_other_inputs(run_dir,
     for part in sorted(paths.scores.glob("part-*.parquet"))[1:]:
         part.unlink()
     monkeypatch.setattr(stages_module, "precondition_queries", lambda *a, **k: pytest.fail("queries rebuilt"))
-    assert cli("score", *run, "--documents-per-part", "4") == 0
+    assert cli("influence", "score", *run, "--documents-per-part", "4") == 0
     assert "2 parts written, 1 kept" in capsys.readouterr().out
     assert read_scores(paths.scores).equals(whole)
     monkeypatch.undo()
@@ -72,16 +72,16 @@ def test_scores_resume_with_their_saved_queries_and_refuse_other_inputs(run_dir,
     changes = {"documents_per_part": ["--documents-per-part", "5"], "tasks": ["--tasks", "2"],
                "method": ["--method", "dot"], "rank": ["--rank", "4"]}
     for key, flags in changes.items():
-        assert cli("score", *run, "--documents-per-part", "4", *flags) == 2
+        assert cli("influence", "score", *run, "--documents-per-part", "4", *flags) == 2
         error = capsys.readouterr().err.strip().splitlines()[-1]
         assert "made from other inputs or settings" in error and key in error and "--overwrite" in error
     with paths.probes.open("a") as handle:
         handle.write(json.dumps({"id": "p-new", "set": "factual", "kind": "factual", "prompt": "the sea is",
                                  "completion": " wet.", "answer": "wet"}) + "\n")
-    assert cli("score", *run, "--documents-per-part", "4") == 2
+    assert cli("influence", "score", *run, "--documents-per-part", "4") == 2
     assert "(probes differs)" in capsys.readouterr().err
     # with --overwrite the queries are rebuilt and every part is scored again
-    assert cli("score", *run, "--documents-per-part", "4", "--overwrite") == 0
+    assert cli("influence", "score", *run, "--documents-per-part", "4", "--overwrite") == 0
     assert "3 parts written, 0 kept" in capsys.readouterr().out
     assert "p-new" in read_scores(paths.scores).columns
 
@@ -89,8 +89,8 @@ def test_scores_resume_with_their_saved_queries_and_refuse_other_inputs(run_dir,
 def test_score_readers_check_ids_against_the_manifest(run_dir, tmp_path):
     root = copy_run(run_dir, tmp_path)
     paths = RunDir(root)
-    assert cli("fit-factors", "--run-dir", str(root), *SMALL) == 0
-    assert cli("score", "--run-dir", str(root), *SMALL, "--documents-per-part", "4") == 0
+    assert cli("influence", "fit", "--run-dir", str(root), *SMALL) == 0
+    assert cli("influence", "score", "--run-dir", str(root), *SMALL, "--documents-per-part", "4") == 0
     scores, _ = load_per_nat_scores(paths.scores)
     assert scores.height == 11
     parts = sorted(paths.scores.glob("part-*.parquet"))
@@ -108,21 +108,21 @@ def test_score_readers_check_ids_against_the_manifest(run_dir, tmp_path):
     # a corpus that repeats an id is refused when the scores are finished, not by a later reader
     with (paths.corpus / "part-0.jsonl").open("a") as handle:
         handle.write(json.dumps({"id": "doc1-0", "text": "the same id again"}) + "\n")
-    assert cli("score", "--run-dir", str(root), *SMALL, "--out", str(tmp_path / "again")) == 2
+    assert cli("influence", "score", "--run-dir", str(root), *SMALL, "--out", str(tmp_path / "again")) == 2
 
 
 def test_factors_refuse_other_inputs_and_are_not_silently_kept(run_dir, tmp_path, capsys):
     root = copy_run(run_dir, tmp_path)
-    run = ["fit-factors", "--run-dir", str(root), *SMALL]
+    run = ["influence", "fit", "--run-dir", str(root), *SMALL]
     assert cli(*run) == 0
     assert cli(*run) == 0
     assert "already fitted" in capsys.readouterr().out
     assert cli(*run, "--fisher", "empirical") == 2  # before: "already fitted", exit 0, the true-Fisher factors
     assert "fisher differ" in capsys.readouterr().err
     (RunDir(root).factors / FACTORS_FILE).unlink()  # as if killed after the covariance sums
-    assert cli(*run, "--max-documents", "5") == 2
+    assert cli(*run, "--documents", "5") == 2
     assert "max_documents differ" in capsys.readouterr().err
-    assert cli(*run, "--max-documents", "5", "--overwrite") == 0
+    assert cli(*run, "--documents", "5", "--overwrite") == 0
     assert Factors.load(RunDir(root).factors).header["covariance_documents"] == 5
 
 
@@ -137,7 +137,7 @@ def test_the_fingerprint_covers_the_tracked_layers_and_the_format_is_checked(tmp
     factors.save(tmp_path)
     tensors, header = load_tensors(tmp_path / FACTORS_FILE)
     save_tensors(tensors, tmp_path / FACTORS_FILE, {**header, "version": 1})
-    with pytest.raises(InputError, match="version 1.*refit them with `curate fit-factors --overwrite`"):
+    with pytest.raises(InputError, match="version 1.*refit them with `curate influence fit --overwrite`"):
         Factors.load(tmp_path)
     (tmp_path / FACTORS_FILE).write_bytes((tmp_path / "factors.json").read_bytes())
     with pytest.raises(InputError, match="is cut short or corrupt"):
@@ -148,7 +148,7 @@ def test_the_fingerprint_covers_the_tracked_layers_and_the_format_is_checked(tmp
 
 def test_scoring_memory_is_held_to_the_budget(run_dir, tmp_path, capsys):
     out = tmp_path / "scores"
-    assert cli("score", "--run-dir", str(run_dir), *SMALL, "--method", "dot", "--out", str(out),
+    assert cli("influence", "score", "--run-dir", str(run_dir), *SMALL, "--method", "dot", "--out", str(out),
                "--memory-budget", "0.1") == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: building the queries would need about 0.7 GB (runtime 0.70")
@@ -196,7 +196,7 @@ def test_huge_documents_are_tokenised_in_bounded_prefixes():
 
 
 # each command's two library calls, one process and --tasks, patched where they live (commands import them in run)
-LIBRARY = {"fit-factors": ((stages_module, "fit_factors_stage"), (influence_module, "fit_factors_on_tasks")),
+LIBRARY = {"fit": ((stages_module, "fit_factors_stage"), (influence_module, "fit_factors_on_tasks")),
            "score": ((stages_module, "score_stage"), (influence_module, "score_on_tasks"))}
 ONLY_ONE_PROCESS = {"--shard", "--merge"}  # the manual sharding steps: --tasks runs them itself
 PARAMETERS = {"model": "model_path", "probes": "probes_path", "factors": "factors_path", "merge": "merge_only"}
@@ -205,7 +205,8 @@ PARAMETERS = {"model": "model_path", "probes": "probes_path", "factors": "factor
 def flags(command: str) -> list[argparse.Action]:
     """The command's flags, less `--index`: it selects a third path, scoring from a gradient store, which
     tests/test_store_files.py covers (and which refuses --tasks with one line)."""
-    parser = build_parser(command)._subparsers._group_actions[0].choices[command]
+    influence = build_parser("influence")._subparsers._group_actions[0].choices["influence"]
+    parser = influence._subparsers._group_actions[0].choices[command]
     return [a for a in parser._actions if a.option_strings and a.dest not in ("help", "tasks", "num_shards", "index")]
 
 
@@ -250,7 +251,7 @@ def test_every_flag_reaches_both_paths_or_is_refused(command, tasks, tmp_path, m
     def recorder(name):
         def record(*args, **kwargs):
             calls.append((name, inspect.signature(original[name]).bind(*args, **kwargs).arguments))
-            if command == "fit-factors":
+            if command == "fit":
                 return Statistics("covariance", {})
             return {"documents": 0, "parts": 0} if name == on_tasks else {
                 "documents_scored": 0, "probes": 0, "seconds": 0.0, "parts_written": 0, "parts_kept": 0,
@@ -261,7 +262,7 @@ def test_every_flag_reaches_both_paths_or_is_refused(command, tasks, tmp_path, m
     original = {name: getattr(module, name) for module, name in LIBRARY[command]}
     for module, name in LIBRARY[command]:
         monkeypatch.setattr(module, name, recorder(name))
-    base = [command, "--run-dir", str(tmp_path / "run")] + (["--tasks", "2"] if tasks else [])
+    base = ["influence", command, "--run-dir", str(tmp_path / "run")] + (["--tasks", "2"] if tasks else [])
     for action in flags(command):
         words, value = other_value(action, tmp_path)
         if action.dest == "shard":
@@ -281,7 +282,7 @@ def test_every_flag_reaches_both_paths_or_is_refused(command, tasks, tmp_path, m
         name, call = calls[0]
         assert name == (on_tasks if tasks else single)
         if action.dest == "run_dir":  # the default of every path: here the output's
-            value = value / ("factors" if command == "fit-factors" else "scores")
+            value = value / ("factors" if command == "fit" else "scores")
         expected = {"exact": ("rank", "None"), "shard": ("shard", repr((3, 4))), "run_dir": ("out", repr(value))}
         expected = expected.get(action.dest, (PARAMETERS.get(action.dest, action.dest), repr(value)))
         assert expected in reached(call), f"{command} {' '.join(words)} did not reach {name}"
@@ -294,7 +295,7 @@ def test_both_paths_agree_with_every_setting_changed(run_dir, tmp_path):
     shard.write_text('{"id": "bad", "text": 5}\n' + shard.read_text())  # among the first 7 records: fitted on
     common = ["--run-dir", str(root), "--max-length", "32", "--batch-size", "3", "--threads", "1", "--device", "cpu",
               "--skip-bad-records"]
-    fit = ["fit-factors", *common, "--max-documents", "7", "--fisher", "empirical", "--seed", "3",
+    fit = ["influence", "fit", *common, "--documents", "7", "--fisher", "empirical", "--seed", "3",
            "--modules", r"mlp\.(up|down)_proj"]
     one, tasks = tmp_path / "factors", tmp_path / "factors-tasks"
     assert cli(*fit, "--out", str(one)) == 0
@@ -305,7 +306,7 @@ def test_both_paths_agree_with_every_setting_changed(run_dir, tmp_path):
         torch.testing.assert_close(got.layers[name].corrected_eigenvalues, layer.corrected_eigenvalues,
                                    rtol=1e-4, atol=1e-8)
 
-    score = ["score", *common, "--factors", str(one), "--method", "cosine", "--rank", "4", "--documents-per-part", "3",
+    score = ["influence", "score", *common, "--factors", str(one), "--method", "cosine", "--rank", "4", "--documents-per-part", "3",
              "--memory-budget", "4"]
     assert cli(*score, "--out", str(tmp_path / "scores")) == 0
     assert cli(*score, "--out", str(tmp_path / "scores-tasks"), "--tasks", "2") == 0
@@ -332,7 +333,7 @@ def test_the_default_budget_leaves_out_memory_other_processes_hold(monkeypatch):
 
 def test_fit_factors_prints_its_plan_and_the_disk_estimate_holds(run_dir, tmp_path, capsys):
     root = copy_run(run_dir, tmp_path)
-    assert cli("fit-factors", "--run-dir", str(root), *SMALL) == 0
+    assert cli("influence", "fit", "--run-dir", str(root), *SMALL) == 0
     plan = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("factors plan:"))
     estimate = float(plan.rsplit("disk about ", 1)[1].split(" MB")[0]) * 1e6
     written = sum(path.stat().st_size for path in RunDir(root).factors.glob("*.safetensors"))

@@ -255,13 +255,13 @@ def test_corrupt_files_of_each_kind_are_one_line(world, tmp_path, capfd):
     refused(capfd, ["run", str(tmp_path / "recipe.toml")], "not a valid recipe")
     # probes: a line cut short, refused before the corpus is read
     (tmp_path / "probes.jsonl").write_text('{"id": "p0", "set": "arithmetic", "kind": "reas')
-    refused(capfd, ["train-classifier", "--run-dir", str(tmp_path / "run"), "--probes", str(tmp_path / "probes.jsonl")],
+    refused(capfd, ["classifier", "train", "--run-dir", str(tmp_path / "run"), "--probes", str(tmp_path / "probes.jsonl")],
             "probes.jsonl, line 1: not valid JSON")
     # model: safetensors cut short
     model = tiny_model(tmp_path / "model")
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
-    refused(capfd, ["eval-probes", "--probes", str(write_tiny_probes(tmp_path)), "--model", str(model),
+    refused(capfd, ["probes", "eval", "--probes", str(write_tiny_probes(tmp_path)), "--model", str(model),
                     "--out", str(tmp_path / "eval")], "cannot load a causal LM", "model")
 
 
@@ -293,7 +293,7 @@ def test_flags_that_would_be_ignored_are_refused(world, tmp_path, capfd):
     refused(capfd, ["filter", "--corpus", str(world / "corpus"), "--out", str(world / "corpus" / "out"),
                     "--no-classifier", "--heuristics"], "inside the corpus")
     refused(capfd, mix_argv(world, world / "annotated" / "mix"), "inside its input")
-    run = ["train-classifier", "--run-dir", str(tmp_path / "run")]
+    run = ["classifier", "train", "--run-dir", str(tmp_path / "run")]
     refused(capfd, [*run, "--embedding-model", str(tmp_path)], "--embedding-model: not used with --backend hashed")
     refused(capfd, [*run, "--recall-rounds", "1"], "--recall-rounds: not used with --backend hashed")
     refused(capfd, [*run, "--backend", "embedding", "--embedding-model", str(tmp_path)], "no model for --backend")
@@ -351,7 +351,7 @@ def texts(tmp_path_factory) -> Path:
 
 
 def import_argv(texts: Path, out: Path, *extra: str) -> list[str]:
-    return ["corpus", "import", str(texts), "--out", str(out), "--docs-per-shard", "100", *extra]
+    return ["corpus", "import", str(texts), "--out", str(out), "--documents-per-shard", "100", *extra]
 
 
 def import_contents(folder: Path) -> dict[str, object]:

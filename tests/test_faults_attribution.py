@@ -1,4 +1,4 @@
-"""Fault injection for `curate fit-factors`, `curate score` and `curate index`: `kill -9` at a seeded random
+"""Fault injection for `curate influence fit`, `curate influence score` and `curate influence index`: `kill -9` at a seeded random
 point while their files appear, then a resume that must equal an uninterrupted run bit for bit (for a store, byte
 for byte); reruns with changed arguments, which must be refused; corrupt files, which must give one line and no
 traceback."""
@@ -71,7 +71,7 @@ def same_files(expected: Path, got: Path, pattern: str) -> None:
 
 @pytest.mark.parametrize("tasks", [[], ["--tasks", "3"]], ids=["one-process", "tasks"])
 def test_killed_fit_factors_resumes_bit_identically(big_run, tmp_path, tasks, one_thread):
-    fit = ["fit-factors", "--run-dir", str(big_run), *SMALL, *tasks]
+    fit = ["influence", "fit", "--run-dir", str(big_run), *SMALL, *tasks]
     assert cli(*fit, "--out", str(tmp_path / "whole")) == 0
     out = tmp_path / "killed"
     killed([*fit, "--out", str(out)], out, "partial/*.safetensors" if tasks else "covariance.safetensors",
@@ -84,8 +84,8 @@ def test_killed_fit_factors_resumes_bit_identically(big_run, tmp_path, tasks, on
 @pytest.mark.parametrize("tasks", [[], ["--tasks", "3"]], ids=["one-process", "tasks"])
 def test_killed_score_resumes_bit_identically(big_run, tmp_path, tasks, one_thread):
     factors = tmp_path / "factors"
-    assert cli("fit-factors", "--run-dir", str(big_run), *SMALL, "--out", str(factors), "--max-documents", "40") == 0
-    score = ["score", "--run-dir", str(big_run), *SMALL, "--factors", str(factors), "--documents-per-part", "8", *tasks]
+    assert cli("influence", "fit", "--run-dir", str(big_run), *SMALL, "--out", str(factors), "--documents", "40") == 0
+    score = ["influence", "score", "--run-dir", str(big_run), *SMALL, "--factors", str(factors), "--documents-per-part", "8", *tasks]
     assert cli(*score, "--out", str(tmp_path / "whole")) == 0
     out = tmp_path / "killed"
     killed([*score, "--out", str(out)], out, "part-*.parquet", random.Random(11 + len(tasks)))
@@ -110,26 +110,26 @@ def finished(big_run, tmp_path):
     root = tmp_path / "run"
     shutil.copytree(big_run, root)
     run = ["--run-dir", str(root), *SMALL]
-    assert cli("fit-factors", *run, "--max-documents", "40") == 0
-    assert cli("score", *run, "--documents-per-part", "60") == 0
+    assert cli("influence", "fit", *run, "--documents", "40") == 0
+    assert cli("influence", "score", *run, "--documents-per-part", "60") == 0
     return root
 
 
 CHANGED = {  # rerun of a finished output with one thing changed -> the key the refusal names
-    "score --documents-per-part": (["score", "--documents-per-part", "50"], "documents_per_part"),
-    "score --tasks": (["score", "--documents-per-part", "60", "--tasks", "2"], "tasks"),
-    "score --rank": (["score", "--documents-per-part", "60", "--rank", "8"], "rank"),
-    "score, corpus changed": (["score", "--documents-per-part", "60"], "corpus"),
-    "score, MLP weights changed": (["score", "--documents-per-part", "60"], "model"),
-    "fit-factors --fisher": (["fit-factors", "--max-documents", "40", "--fisher", "empirical"], "fisher"),
-    "fit-factors --max-documents": (["fit-factors", "--max-documents", "50"], "max_documents"),
-    "fit-factors --tasks": (["fit-factors", "--max-documents", "40", "--tasks", "2"], "shares"),
+    "score --documents-per-part": (["influence", "score", "--documents-per-part", "50"], "documents_per_part"),
+    "score --tasks": (["influence", "score", "--documents-per-part", "60", "--tasks", "2"], "tasks"),
+    "score --rank": (["influence", "score", "--documents-per-part", "60", "--rank", "8"], "rank"),
+    "score, corpus changed": (["influence", "score", "--documents-per-part", "60"], "corpus"),
+    "score, MLP weights changed": (["influence", "score", "--documents-per-part", "60"], "model"),
+    "influence fit --fisher": (["influence", "fit", "--documents", "40", "--fisher", "empirical"], "fisher"),
+    "influence fit --documents": (["influence", "fit", "--documents", "50"], "max_documents"),
+    "influence fit --tasks": (["influence", "fit", "--documents", "40", "--tasks", "2"], "shares"),
 }
 
 
 @pytest.mark.parametrize("case", list(CHANGED))
 def test_reruns_with_changed_inputs_or_arguments_are_refused(finished, case, capsys, one_thread):
-    (command, *flags), key = CHANGED[case]
+    (group, action, *flags), key = CHANGED[case]
     paths = RunDir(finished)
     if "corpus" in case:
         with (paths.corpus / "part-3.jsonl").open("a") as handle:
@@ -141,7 +141,7 @@ def test_reruns_with_changed_inputs_or_arguments_are_refused(finished, case, cap
         model.save_pretrained(paths.model)
     before = {p: p.stat().st_mtime_ns for p in (*paths.scores.iterdir(), *paths.factors.iterdir())}
     capsys.readouterr()
-    assert cli(command, "--run-dir", str(finished), *SMALL, *flags) == 2
+    assert cli(group, action, "--run-dir", str(finished), *SMALL, *flags) == 2
     error = one_line_error(capsys)
     assert f"{key}" in error and "--overwrite" in error, error
     assert before == {p: p.stat().st_mtime_ns for p in (*paths.scores.iterdir(), *paths.factors.iterdir())}
@@ -152,18 +152,18 @@ def cut_short(path: Path) -> None:
 
 
 CORRUPT = {  # file cut short -> the command that meets it, and what its one line says
-    "factors": ("factors/factors.safetensors", ["score", "--out", "{root}/scores-new"], "is cut short or corrupt"),
-    "queries": ("scores/queries.safetensors", ["score", "--documents-per-part", "60"], "is cut short or corrupt"),
-    "covariance": ("factors/covariance.safetensors", ["fit-factors", "--max-documents", "40"], "cut short or corrupt"),
-    "score part": ("scores/part-00001.parquet", ["score", "--documents-per-part", "60"], "is cut short or corrupt"),
-    "scores manifest": ("scores/manifest.json", ["score", "--documents-per-part", "60"], "not a manifest"),
-    "probes": ("probes/probes.jsonl", ["score", "--out", "{root}/scores-new"], "probes"),
+    "factors": ("factors/factors.safetensors", ["influence", "score", "--out", "{root}/scores-new"], "is cut short or corrupt"),
+    "queries": ("scores/queries.safetensors", ["influence", "score", "--documents-per-part", "60"], "is cut short or corrupt"),
+    "covariance": ("factors/covariance.safetensors", ["influence", "fit", "--documents", "40"], "cut short or corrupt"),
+    "score part": ("scores/part-00001.parquet", ["influence", "score", "--documents-per-part", "60"], "is cut short or corrupt"),
+    "scores manifest": ("scores/manifest.json", ["influence", "score", "--documents-per-part", "60"], "not a manifest"),
+    "probes": ("probes/probes.jsonl", ["influence", "score", "--out", "{root}/scores-new"], "probes"),
 }
 
 
 @pytest.mark.parametrize("case", list(CORRUPT))
 def test_corrupt_files_give_one_line(finished, case, capsys, one_thread):
-    name, (command, *flags), message = CORRUPT[case]
+    name, (group, action, *flags), message = CORRUPT[case]
     if case == "queries" or case == "score part":  # as if killed: the run resumes and meets the file
         (finished / "scores" / "part-00007.parquet").unlink()
     if case == "covariance":
@@ -171,11 +171,11 @@ def test_corrupt_files_give_one_line(finished, case, capsys, one_thread):
     cut_short(finished / name)
     capsys.readouterr()
     flags = [flag.format(root=finished) for flag in flags]
-    assert cli(command, "--run-dir", str(finished), *SMALL, *flags) == 2
+    assert cli(group, action, "--run-dir", str(finished), *SMALL, *flags) == 2
     assert message in one_line_error(capsys)
 
 
-INDEX = ["index", *SMALL, "--compression", "logra", "--dims", "4", "--documents-per-shard", "8"]
+INDEX = ["influence", "index", *SMALL, "--compression", "logra", "--dims", "4", "--documents-per-shard", "8"]
 
 
 def same_bytes(expected: Path, got: Path) -> None:
@@ -233,8 +233,8 @@ def test_index_resume_refuses_a_shard_left_damaged_in_one_line(big_run, indexed,
     same_bytes(whole, broken)
 
 
-@pytest.mark.parametrize("command", [["fit-factors", "--max-documents", "20"], ["score", "--method", "dot"],
-                                     ["index", "--compression", "logra"]], ids=lambda c: c[0])
+@pytest.mark.parametrize("command", [["influence", "fit", "--documents", "20"], ["influence", "score", "--method", "dot"],
+                                     ["influence", "index", "--compression", "logra"]], ids=lambda c: c[1])
 def test_an_output_inside_the_corpus_is_refused_before_anything_is_written(big_run, command, tmp_path, capsys,
                                                                            one_thread):
     corpus = tmp_path / "corpus"
@@ -248,14 +248,14 @@ def test_an_output_inside_the_corpus_is_refused_before_anything_is_written(big_r
 
 
 def test_reading_a_folder_that_holds_no_store_says_so(big_run, tmp_path, capsys, one_thread):
-    for command in (["score", *SMALL, "--out", str(tmp_path / "s")], ["search", "--probe", "p-sum"]):
+    for command in (["influence", "score", *SMALL, "--out", str(tmp_path / "s")], ["influence", "search", "--probe", "p-sum"]):
         capsys.readouterr()
         assert cli(*command, "--run-dir", str(big_run), "--index", str(big_run / "corpus")) == 2
         assert f"no gradient store at {big_run / 'corpus'}" in one_line_error(capsys)
 
 
-@pytest.mark.parametrize("command", [["fit-factors"], ["score", "--method", "dot"], ["index", "--compression", "logra"]],
-                         ids=lambda c: c[0])
+@pytest.mark.parametrize("command", [["influence", "fit"], ["influence", "score", "--method", "dot"], ["influence", "index", "--compression", "logra"]],
+                         ids=lambda c: c[1])
 def test_an_out_that_is_a_file_is_one_line(big_run, command, tmp_path, capsys, one_thread):
     out = tmp_path / "a-file"
     out.write_text("mine\n")

@@ -23,8 +23,8 @@ def local_ray():
 def test_fit_factors_and_score_on_ray_equal_one_process(run_dir, local_ray, tmp_path):  # noqa: F811
     run = ["--run-dir", str(run_dir), *SMALL]
     one, on_ray = tmp_path / "factors", tmp_path / "factors-ray"
-    assert main(["fit-factors", *run, "--out", str(one)]) == 0
-    assert main(["fit-factors", *run, "--out", str(on_ray), *RAY]) == 0
+    assert main(["influence", "fit", *run, "--out", str(one)]) == 0
+    assert main(["influence", "fit", *run, "--out", str(on_ray), *RAY]) == 0
     assert sorted(p.name for p in (on_ray / "partial").iterdir()) == [
         f"{stage}-{rank:05d}-of-00002.safetensors" for stage in ("covariance", "lambda") for rank in (0, 1)
     ]
@@ -34,7 +34,7 @@ def test_fit_factors_and_score_on_ray_equal_one_process(run_dir, local_ray, tmp_
         torch.testing.assert_close(got.layers[name].corrected_eigenvalues, layer.corrected_eigenvalues,
                                    rtol=1e-4, atol=1e-8)
 
-    scored = ["score", *run, "--factors", str(one)]
+    scored = ["influence", "score", *run, "--factors", str(one)]
     assert main([*scored, "--out", str(tmp_path / "scores")]) == 0
     assert main([*scored, "--out", str(tmp_path / "scores-ray"), *RAY]) == 0
     single, tasks = read_scores(tmp_path / "scores"), read_scores(tmp_path / "scores-ray")

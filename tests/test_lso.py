@@ -108,9 +108,9 @@ def test_lso_command_writes_heatmap_and_table(tmp_path):
     from curate.cli import main
 
     out = tmp_path / "lso"
-    common = ["validate", "lso", "--steps", "20", "--layers", "1", "--hidden", "32", "--out", str(out)]
+    common = ["study", "lso", "--steps", "20", "--layers", "1", "--hidden", "32", "--out", str(out)]
     assert main([*common, "--centre", "50", "50", "--half-width", "10"]) == 0
-    assert main([*common, "--random-split", "--with-procedural-docs", "--procedural-docs", "20"]) == 0
+    assert main([*common, "--random-split", "--with-procedural-documents", "--procedural-documents", "20"]) == 0
     result = json.loads((out / "addition-direct-square50_50h10-seed0.json").read_text())
     assert result["held_out_cells"] == 441 and result["train_cells"] == 9559
     assert (out / "addition-direct-square50_50h10-seed0.png").exists()

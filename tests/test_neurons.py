@@ -266,7 +266,7 @@ def test_neurons_command_writes_tables_and_plots(tokenizer, tmp_path):
         for i in range(9)
     ]
     write_documents(docs, run.corpus)
-    # Scores in the `curate score` format: EK-FAC ranks documents in reverse order of their position.
+    # Scores in the `curate influence score` format: EK-FAC ranks documents in reverse order of their position.
     run.scores.mkdir()
     ids = [d.id for d in docs]
     pl.DataFrame({"doc_id": ids, "doc_grad_norm": [1.0] * 12, "p0": range(12), "p1": range(12)}).with_columns(
@@ -277,6 +277,7 @@ def test_neurons_command_writes_tables_and_plots(tokenizer, tmp_path):
     assert (
         main(
             [
+                "study",
                 "neurons",
                 "--run-dir",
                 str(tmp_path),

@@ -207,21 +207,21 @@ def test_curate_probes_copies_a_validated_user_file_or_writes_a_track(tmp_path, 
             Probe("fact-1", "factual", "factual", "The capital of Peru is", " Lima.", "Lima")]
     write_probes(mine, tmp_path / "mine.jsonl")
     run = tmp_path / "run"
-    assert main(["probes", "--run-dir", str(run), "--from", str(tmp_path / "mine.jsonl")]) == 0
+    assert main(["probes", "make", "--run-dir", str(run), "--from", str(tmp_path / "mine.jsonl")]) == 0
     assert read_probes(run / "probes" / "probes.jsonl") == mine
     assert "wrote 3 probes (1 code_trace, 1 howto, 1 factual)" in capsys.readouterr().out
 
     bad = tmp_path / "bad.jsonl"
     _write_lines(bad, [json.dumps(vars(mine[0])), json.dumps({**vars(mine[1]), "kind": "control"})])
-    assert main(["probes", "--run-dir", str(run), "--from", str(bad)]) == 2
+    assert main(["probes", "make", "--run-dir", str(run), "--from", str(bad)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{bad}, line 2: set howto is of kind 'reasoning', not 'control'" in error
-    assert main(["probes", "--run-dir", str(run), "--from", str(bad), "--sizes", "howto=2"]) == 2
+    assert main(["probes", "make", "--run-dir", str(run), "--from", str(bad), "--sizes", "howto=2"]) == 2
     assert "copied as it is" in capsys.readouterr().err
 
-    assert main(["probes", "--run-dir", str(run), "--sizes", "arithmetic=3,factual=2", "--seed", "1"]) == 0
+    assert main(["probes", "make", "--run-dir", str(run), "--sizes", "arithmetic=3,factual=2", "--seed", "1"]) == 0
     assert read_probes(run / "probes" / "probes.jsonl") == make_probes(1, {"arithmetic": 3, "factual": 2})
-    assert main(["probes", "--run-dir", str(run), "--sizes", "howto=2"]) == 2
+    assert main(["probes", "make", "--run-dir", str(run), "--sizes", "howto=2"]) == 2
     assert "the real track's" in capsys.readouterr().err
 
 
@@ -234,7 +234,7 @@ def test_ids_that_cannot_name_a_score_column_are_refused_with_file_and_line(tmp_
     _write_lines(path, [json.dumps(row), json.dumps({**row, "id": probe_id})])
     run = tmp_path / "run"
     capsys.readouterr()
-    assert main(["probes", "--run-dir", str(run), "--from", str(path)]) == 2
+    assert main(["probes", "make", "--run-dir", str(run), "--from", str(path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"{path}, line 2: " in error
     assert ("reserved for a score column" if probe_id.strip() else "empty probe id") in error

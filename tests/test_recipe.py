@@ -15,11 +15,11 @@ variables = {{ seed = 0 }}
 [[stage]]
 name = "corpus"
 command = ["corpus", "synth"]
-args = {{ n-docs = 30, seed = "{{seed}}" }}
+args = {{ documents = 30, seed = "{{seed}}" }}
 
 [[stage]]
 name = "probes"
-command = ["probes"]
+command = ["probes", "make"]
 args = {{ }}
 """
 

@@ -1,4 +1,4 @@
-"""The report's analyses recover structure planted in synthetic scores, and `curate report` writes a
+"""The report's analyses recover structure planted in synthetic scores, and `curate influence report` writes a
 self-contained HTML page with every section, plus its tables and plots."""
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def test_separation_recovers_planted_groups():
 
 
 def _write_run(tmp_path, world) -> None:
-    """The world as the files `curate score`, `curate probes` and `curate corpus` write."""
+    """The world as the files `curate influence score`, `curate probes make` and `curate corpus` write."""
     scores_dir = tmp_path / "scores"
     scores_dir.mkdir()
     raw = world["scores"].with_columns([(pl.col(p.id) * NATS).cast(pl.Float32) for p in world["probes"]])
@@ -335,7 +335,7 @@ def test_cli_writes_a_self_contained_report(tmp_path, world, capsys):
     from curate.cli import main
 
     _write_run(tmp_path, world)
-    assert main(["report", "--run-dir", str(tmp_path), "--answer-top-k", "50", "--source-ks", "50,100"]) == 0
+    assert main(["influence", "report", "--run-dir", str(tmp_path), "--answer-top-k", "50", "--source-ks", "50,100"]) == 0
 
     out = tmp_path / "report"
     printed = capsys.readouterr().out
@@ -415,8 +415,8 @@ def write_factbook(folder) -> None:
 
 
 def test_every_probe_set_through_a_tiny_run(tmp_path, one_thread, capsys):
-    """The real track's probes (every known set) through `curate probes --generate-with`, eval-probes,
-    fit-factors, score and report, with a toy LM and a corpus where one document works out each probe."""
+    """The real track's probes (every known set) through `curate probes make --generate-with`, `probes
+    eval`, `influence fit`, `influence score` and `influence report`, with a toy LM and a corpus where one document works out each probe."""
     from curate.cli import main
     from curate.lm.config import ModelConfig, TrainConfig
     from curate.lm.train import save, train_lm
@@ -441,18 +441,18 @@ def test_every_probe_set_through_a_tiny_run(tmp_path, one_thread, capsys):
     save(train_lm(texts, texts[:4], model_config, config, progress=False), run.model, model_config, config)
 
     where = ["--run-dir", str(run.root)]
-    assert main(["probes", *where, "--track", "real", "--sizes", ",".join(f"{n}={k}" for n, k in sizes.items()),
+    assert main(["probes", "make", *where, "--track", "real", "--sizes", ",".join(f"{n}={k}" for n, k in sizes.items()),
                  "--factbook", str(tmp_path / "factbook"), "--generate-with", str(run.model),
                  "--max-new-tokens", "4"]) == 0
     assert read_probes(run.probes) == probes
     generated = read_probes(run.generated_probes)
     assert all(p.generated for p in generated) and {p.id for p in generated} <= {p.id for p in probes}
-    assert main(["eval-probes", *where, "--max-new-tokens", "4"]) == 0
+    assert main(["probes", "eval", *where, "--max-new-tokens", "4"]) == 0
     assert pl.read_csv(run.probe_eval / "summary.csv")["set"].to_list() == list(PROBE_SETS)
-    assert main(["fit-factors", *where, "--max-length", "64"]) == 0
-    assert main(["score", *where, "--max-length", "64"]) == 0
+    assert main(["influence", "fit", *where, "--max-length", "64"]) == 0
+    assert main(["influence", "score", *where, "--max-length", "64"]) == 0
     capsys.readouterr()
-    assert main(["report", *where, "--answer-top-k", "100", "--source-ks", "5,10", "--headline-k", "5"]) == 0
+    assert main(["influence", "report", *where, "--answer-top-k", "100", "--source-ks", "5,10", "--headline-k", "5"]) == 0
 
     printed = capsys.readouterr().out
     reasoning_sets = [name for name in PROBE_SETS if KIND_OF_SET[name] == "reasoning"]

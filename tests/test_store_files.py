@@ -1,4 +1,4 @@
-"""`curate index`, `curate score --index` and `curate search` on a run directory: store scores equal the full
+"""`curate influence index`, `curate influence score --index` and `curate influence search` on a run directory: store scores equal the full
 exact scores when the store keeps everything, shards resume, other inputs are refused, readers read the scores."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ SHORT = ["--max-length", "64", "--batch-size", "4"]
 
 @pytest.fixture(scope="module")
 def fitted_run(run_dir):  # noqa: F811
-    assert cli("fit-factors", "--run-dir", str(run_dir), *SHORT) == 0
+    assert cli("influence", "fit", "--run-dir", str(run_dir), *SHORT) == 0
     return run_dir
 
 
@@ -29,7 +29,7 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def index(run_dir, out, *args: str) -> int:
-    return cli("index", "--run-dir", str(run_dir), "--out", str(out), *SHORT, *args)
+    return cli("influence", "index", "--run-dir", str(run_dir), "--out", str(out), *SHORT, *args)
 
 
 @pytest.mark.parametrize("compression", ["logra", "eigen", "whitened"])
@@ -42,9 +42,9 @@ def test_store_keeping_everything_scores_like_a_full_pass(fitted_run, tmp_path, 
     assert "index plan: 11 documents; memory about" in printed and "11 documents in" in printed
     assert len(list(store.glob("shard-*.safetensors"))) == 3
 
-    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--exact", "--out",
+    assert cli("influence", "score", "--run-dir", str(fitted_run), "--max-length", "64", "--exact", "--out",
                str(tmp_path / "full")) == 0
-    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
+    assert cli("influence", "score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
                str(tmp_path / "fast")) == 0
     full, fast = read_scores(tmp_path / "full"), read_scores(tmp_path / "fast")
     assert fast.columns == full.columns and fast["doc_id"].to_list() == full["doc_id"].to_list()
@@ -85,11 +85,11 @@ def test_shards_resume_and_other_inputs_are_refused(fitted_run, tmp_path, capsys
                  "--model", str(other)) == 2
     assert "fingerprint" in capsys.readouterr().err
     # scoring the store with another model is refused too
-    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--model",
+    assert cli("influence", "score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--model",
                str(other), "--method", "dot", "--out", str(tmp_path / "s")) == 2
     assert "built for another model" in capsys.readouterr().err
     # scoring from a store runs in this process: --tasks is refused, not ignored
-    assert cli("score", "--run-dir", str(fitted_run), "--index", str(store), "--tasks", "2",
+    assert cli("influence", "score", "--run-dir", str(fitted_run), "--index", str(store), "--tasks", "2",
                "--out", str(tmp_path / "t")) == 2
     assert "drop --tasks" in capsys.readouterr().err
 
@@ -99,7 +99,7 @@ def test_index_as_datatrove_tasks_matches_one_process(fitted_run, tmp_path):
     assert index(fitted_run, tmp_path / "one", *args) == 0
     assert index(fitted_run, tmp_path / "tasks", *args, "--tasks", "2") == 0
     for store in ("one", "tasks"):
-        assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(tmp_path / store),
+        assert cli("influence", "score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(tmp_path / store),
                    "--out", str(tmp_path / f"scores-{store}")) == 0
     one, tasks = read_scores(tmp_path / "scores-one"), read_scores(tmp_path / "scores-tasks")
     assert one["doc_id"].to_list() == tasks["doc_id"].to_list()
@@ -112,14 +112,14 @@ def test_search_finds_the_planted_document(fitted_run, tmp_path, capsys):
     store = tmp_path / "store"
     assert index(fitted_run, store, "--compression", "logra", "--dims", "0") == 0
     capsys.readouterr()
-    assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--text", "zebra quartz jumps",
+    assert cli("influence", "search", "--run-dir", str(fitted_run), "--index", str(store), "--text", "zebra quartz jumps",
                "--top-k", "3", "--plain") == 0
     table = capsys.readouterr().out
     first = [line for line in table.splitlines() if line.startswith("|") and "zebra" in line]
     assert first and "| 1 " in first[0].replace("|  1", "| 1"), table
-    assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "p-sum", "--top-k", "2") == 0
+    assert cli("influence", "search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "p-sum", "--top-k", "2") == 0
     assert "doc" in capsys.readouterr().out
-    assert cli("search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "nope") == 2
+    assert cli("influence", "search", "--run-dir", str(fitted_run), "--index", str(store), "--probe", "nope") == 2
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and errors[0].startswith("error: no probe 'nope'")
 
@@ -135,7 +135,7 @@ def test_quantised_stores_are_smaller_and_score_close_to_float32(fitted_run, tmp
         with safe_open(str(next(store.glob("shard-*.safetensors"))), framework="pt") as handle:
             layer = next(key for key in handle.keys() if key.endswith("down_proj"))
             sizes[precision] = handle.get_tensor(layer)
-        assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
+        assert cli("influence", "score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
                    str(tmp_path / f"scores-{precision}")) == 0
         scores[precision] = read_scores(tmp_path / f"scores-{precision}")
     # 5 × 5 kept numbers per document: float32, one byte each, then two, four and eight to a byte (padded)
@@ -166,7 +166,7 @@ def test_a_shard_missing_a_layers_steps_is_refused_in_one_line(fitted_run, tmp_p
         metadata = handle.metadata()
         kept = {key: handle.get_tensor(key) for key in handle.keys() if not key.endswith("down_proj:scale")}
     save_file(kept, str(shard), metadata)
-    assert cli("score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
+    assert cli("influence", "score", "--run-dir", str(fitted_run), "--max-length", "64", "--index", str(store), "--out",
                str(tmp_path / "scores")) == 2
     errors = error_lines(capsys.readouterr().err)
     assert len(errors) == 1 and "is cut short or corrupt (" in errors[0] and ":scale" in errors[0]

@@ -26,7 +26,7 @@ SHORT = ["--max-length", "64", "--batch-size", "4"]
 
 @pytest.fixture(scope="module")
 def fitted_run(run_dir):  # noqa: F811
-    assert cli("fit-factors", "--run-dir", str(run_dir), *SHORT) == 0
+    assert cli("influence", "fit", "--run-dir", str(run_dir), *SHORT) == 0
     return run_dir
 
 
@@ -34,7 +34,7 @@ def fitted_run(run_dir):  # noqa: F811
 def store(fitted_run, tmp_path):
     """A whole store of 3 shards (4, 4 and 3 documents), int2 as by default."""
     out = tmp_path / "store"
-    assert cli("index", "--run-dir", str(fitted_run), "--out", str(out), *SHORT, "--documents-per-shard", "4") == 0
+    assert cli("influence", "index", "--run-dir", str(fitted_run), "--out", str(out), *SHORT, "--documents-per-shard", "4") == 0
     return out
 
 
@@ -45,9 +45,9 @@ def error_lines(stderr: str) -> list[str]:
 def readers(run, store: Path, out: Path) -> dict[str, list[str]]:
     """Each command that reads a store's shards, as arguments to `cli`."""
     return {
-        "score --index": ["score", "--run-dir", str(run), "--max-length", "64", "--index", str(store), "--out", str(out)],
-        "search": ["search", "--run-dir", str(run), "--index", str(store), "--probe", "p-sum"],
-        "index resume": ["index", "--run-dir", str(run), "--out", str(store), *SHORT, "--documents-per-shard", "4"],
+        "score --index": ["influence", "score", "--run-dir", str(run), "--max-length", "64", "--index", str(store), "--out", str(out)],
+        "search": ["influence", "search", "--run-dir", str(run), "--index", str(store), "--probe", "p-sum"],
+        "index resume": ["influence", "index", "--run-dir", str(run), "--out", str(store), *SHORT, "--documents-per-shard", "4"],
     }
 
 
@@ -126,13 +126,13 @@ def test_index_refuses_factors_of_another_model_before_building_anything(fitted_
     out = tmp_path / "store"
     for compression in ("eigen", "whitened", "logra"):  # logra takes the factors' layers when they exist
         capsys.readouterr()
-        assert cli("index", "--run-dir", str(fitted_run), "--out", str(out), *SHORT, "--compression", compression,
+        assert cli("influence", "index", "--run-dir", str(fitted_run), "--out", str(out), *SHORT, "--compression", compression,
                    "--model", str(other)) == 2
         errors = error_lines(capsys.readouterr().err)
         assert len(errors) == 1 and "fitted on another model" in errors[0], errors
         assert not out.exists() or not list(out.iterdir())
     # with its own layers, logra needs no factors: the other model is indexed
-    assert cli("index", "--run-dir", str(fitted_run), "--out", str(out), *SHORT, "--compression", "logra",
+    assert cli("influence", "index", "--run-dir", str(fitted_run), "--out", str(out), *SHORT, "--compression", "logra",
                "--model", str(other), "--modules", "mlp") == 0
 
 
@@ -146,8 +146,8 @@ def test_a_changed_rerun_names_the_store_in_a_sentence(fitted_run, store, capsys
 def test_store_and_factor_files_follow_the_umask_like_the_json_beside_them(fitted_run, tmp_path):
     previous = os.umask(0o027)
     try:
-        assert cli("index", "--run-dir", str(fitted_run), "--out", str(tmp_path / "store"), *SHORT) == 0
-        assert cli("fit-factors", "--run-dir", str(fitted_run), *SHORT, "--out", str(tmp_path / "factors")) == 0
+        assert cli("influence", "index", "--run-dir", str(fitted_run), "--out", str(tmp_path / "store"), *SHORT) == 0
+        assert cli("influence", "fit", "--run-dir", str(fitted_run), *SHORT, "--out", str(tmp_path / "factors")) == 0
     finally:
         os.umask(previous)
     files = [*(tmp_path / "store").iterdir(), *(tmp_path / "factors").iterdir()]

@@ -1,4 +1,4 @@
-"""`curate validate anneal` at tiny scale: a two-layer Llama written here, a crawl of four sources (one held out),
+"""`curate study anneal` at tiny scale: a two-layer Llama written here, a crawl of four sources (one held out),
 its classifier annotations, and EK-FAC and cosine scores written by hand."""
 
 from __future__ import annotations
@@ -225,9 +225,9 @@ def test_cli_summarises_finished_cells_and_refuses_an_unknown_arm(tmp_path, caps
 
     out = tmp_path / "anneal"
     write_fake(out, [fake_cell("random", "random", None, s, 2.0 + j, 3.0) for s, j in enumerate([0.0, 0.01])])
-    assert main(["validate", "anneal", "--run-dir", str(tmp_path), "--out", str(out), "--summarise-only"]) == 0
+    assert main(["study", "anneal", "--run-dir", str(tmp_path), "--out", str(out), "--summarise-only"]) == 0
     assert "Annealing frontier" in capsys.readouterr().out and (out / "frontier.csv").exists()
-    assert main(["validate", "anneal", "--run-dir", str(tmp_path), "--arms", "bogus", "--summarise-only"]) != 0
+    assert main(["study", "anneal", "--run-dir", str(tmp_path), "--arms", "bogus", "--summarise-only"]) != 0
     assert "unknown ['bogus']" in capsys.readouterr().err
 
 
@@ -252,7 +252,7 @@ def test_cli_runs_every_family_of_arms_and_writes_the_tables(run, tmp_path, caps
              "--upsample", "2", "--removal-targets", "code_trace", "--removal-methods", "ekfac", "random",
              "--removal-fractions", "0.25", "--seeds", "0", "1", "--probes-per-set", "1", "--max-new-tokens", "4",
              "--heldout-fraction", "0.2", "--heldout-tokens", "128", "--train-layers", "upper-half"]
-    assert main(["validate", "anneal", "--run-dir", str(run.root), "--out", str(out), *flags]) == 0
+    assert main(["study", "anneal", "--run-dir", str(run.root), "--out", str(out), *flags]) == 0
     cells = {p.stem: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
     assert len(cells) == 1 + 2 * 8 and {c["method"] for c in cells.values()} == {
         "base", "random", "share", "top", "upsample", "influence", "removal"}

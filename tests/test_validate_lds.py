@@ -1,5 +1,5 @@
 """The linear datamodeling score: the computation against a planted linear model whose LDS is known, the
-bootstrap interval, and `curate validate lds` end to end on `tiny_run` (sharded, resumed, refused)."""
+bootstrap interval, and `curate study lds` end to end on `tiny_run` (sharded, resumed, refused)."""
 
 import json
 
@@ -154,7 +154,7 @@ def test_score_matrix_is_per_nat_in_training_order_and_needs_every_document(tmp_
 def test_cli_shards_resumes_summarises_and_refuses_other_settings(tiny_run, tmp_path, capsys, one_thread):
     out = tmp_path / "lds"
     argv = [
-        "validate",
+        "study",
         "lds",
         "--run-dir",
         str(tiny_run.root),
@@ -164,7 +164,7 @@ def test_cli_shards_resumes_summarises_and_refuses_other_settings(tiny_run, tmp_
         "ekfac",
         "random",
     ]
-    tiny = ["--models", "4", "--alpha", "0.5", "--steps", "2", "--bootstrap", "200"]
+    tiny = ["--retrains", "4", "--alpha", "0.5", "--steps", "2", "--bootstrap", "200"]
     assert main([*argv, *tiny, "--shard", "0/2"]) == 0
     assert sorted(p.name for p in (out / "cells").iterdir()) == ["subset00000.json", "subset00002.json"]
     assert "2 subsets finished; the LDS needs at least 3" in capsys.readouterr().out

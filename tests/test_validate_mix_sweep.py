@@ -1,4 +1,4 @@
-"""The mix frontier (`curate validate mix-sweep`): arms at equal tokens under a repetition cap, the
+"""The mix frontier (`curate study mix-sweep`): arms at equal tokens under a repetition cap, the
 recommendation rule, and a tiny sweep end to end through the CLI."""
 
 import json
@@ -90,7 +90,7 @@ def test_unreachable_arms_and_bad_flags_are_refused(scored_corpus, capsys):
     for bad in (dict(upsample=[5.0]), dict(shares=[1.5]), dict(top_fractions=[0.5, 0.5]), dict(budget_share=0)):
         with pytest.raises(InputError):
             MixSweepArguments(**bad)
-    assert main(["validate", "mix-sweep", "--upsample", "2", "6"]) == 2  # a user's mistake: one line, no traceback
+    assert main(["study", "mix-sweep", "--upsample", "2", "6"]) == 2  # a user's mistake: one line, no traceback
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: --upsample factors must lie in [1, --max-repetitions = 4], not [6.0]"
     ]
@@ -153,7 +153,7 @@ def test_no_arm_within_five_percent_writes_no_recommendation(tmp_path):
 
 def test_tiny_sweep_end_to_end(tiny_run, tmp_path, capsys, one_thread):
     out = tmp_path / "sweep"
-    flags = ["validate", "mix-sweep", "--run-dir", str(tiny_run.root), "--out", str(out), "--steps", "10",
+    flags = ["study", "mix-sweep", "--run-dir", str(tiny_run.root), "--out", str(out), "--steps", "10",
              "--seeds", "0", "1", "--shares", "0.6", "--top-fractions", "0.5", "--upsample", "2",
              "--budget-share", "0.4", "--no-accuracy"]
     assert main([*flags, "--shard", "0/2"]) == 0 and main([*flags, "--shard", "1/2"]) == 0

@@ -39,7 +39,8 @@ class FactorArguments:
                          choices=FISHERS)
     batch_size: int = batch_size_option()
     max_length: int = max_length_option()
-    max_documents: int | None = option(None, "fit on the first N documents of the corpus only (None: all)")
+    max_documents: int | None = option(None, "fit on the first N documents of the corpus only (None: all)",
+                                        flag="--documents")
     seed: int = option(0, "seed of the true Fisher's sampled labels")
     progress: bool = True
 
@@ -105,7 +106,7 @@ class DeviceArguments:
 
 @dataclass
 class ScoreRunArguments:
-    """How `curate score` splits its output and bounds its memory, in one process or in each datatrove task."""
+    """How `curate influence score` splits its output and bounds its memory, in one process or in each datatrove task."""
 
     documents_per_part: int = option(DOCUMENTS_PER_PART, "documents per output part (of each task with --tasks)")
     baselines: list[str] = option([], "baseline methods scored in the same pass over the corpus, each into "

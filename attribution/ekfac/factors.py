@@ -354,17 +354,17 @@ class Factors:
     def load(cls, directory: Path) -> Factors:
         path = Path(directory) / FACTORS_FILE
         if not path.exists():
-            raise InputError(f"no factors at {path}; run `curate fit-factors` first")
+            raise InputError(f"no factors at {path}; run `curate influence fit` first")
         version = load_header(path).get("version")
         if version != FORMAT_VERSION:
             raise InputError(f"{path} has factor format version {version}, this version reads {FORMAT_VERSION}; "
-                             "refit them with `curate fit-factors --overwrite`")
+                             "refit them with `curate influence fit --overwrite`")
         tensors, header = load_tensors(path)
         layers = {}
         for name in header["modules"]:
             keys = [f"{name}/{key}" for key in ("activation_eigenvectors", "gradient_eigenvectors", "corrected_eigenvalues")]
             if not all(key in tensors for key in keys):
-                raise InputError(f"{path} lacks the factors of layer {name}; refit them with `curate fit-factors --overwrite`")
+                raise InputError(f"{path} lacks the factors of layer {name}; refit them with `curate influence fit --overwrite`")
             layer = LayerFactors(*(tensors[key] for key in keys))
             if not all(torch.isfinite(t).all() for t in vars(layer).values()):
                 raise InputError(f"{path}: non-finite values in the factors of layer {name}")

@@ -162,7 +162,7 @@ def plan_factors(model: nn.Module, modules: list[Tracked], args: FactorArguments
 
 
 def scores_disk(modules: list[Tracked], probes: int, documents: int, args: ScoreArguments) -> int:
-    """Bytes `curate score` writes: the queries (float32 factors of each probe's rank-k query per layer), and per
+    """Bytes `curate influence score` writes: the queries (float32 factors of each probe's rank-k query per layer), and per
     document a float32 score per probe, its gradient norm and its id in the parquet parts."""
     if args.method == "random":
         modules = []

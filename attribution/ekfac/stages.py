@@ -1,4 +1,4 @@
-"""The influence stages on files, as `curate fit-factors` and `curate score` run them in one process, and as
+"""The influence stages on files, as `curate influence fit` and `curate influence score` run them in one process, and as
 the datatrove steps of `filters.influence` run them on many tasks.
 
 A factors folder holds, besides the factors (`factors.safetensors`, `factors.json`):
@@ -185,7 +185,7 @@ def merge_shares(folder: Path, shares: int | None = None) -> Statistics | Factor
 def fit_factors_stage(corpus: Corpus, model_path: Path, out: Path, args: FactorArguments,
                       device: DeviceArguments | None = None, shard: tuple[int, int] | None = None,
                       merge_only: bool = False, overwrite: bool = False) -> Statistics | Factors:
-    """`curate fit-factors` in one process: the factors of the model at `model_path` on `corpus`, saved to `out`
+    """`curate influence fit` in one process: the factors of the model at `model_path` on `corpus`, saved to `out`
     (resuming after saved covariance sums; returned as they are if already fitted from the same inputs); or,
     with `shard=(K, N)`, share K's sums of the current stage; or, with `merge_only`, the shares merged.
     Returns the factors, or the share's or merged covariance sums."""
@@ -229,7 +229,7 @@ def _factors_header(args: ScoreArguments, factors_path: Path) -> dict | None:
     if args.method != "ekfac" and (args.modules is not None or not factors_fitted(factors_path)):
         return None
     if not factors_fitted(factors_path):
-        raise InputError(f"no factors at {Path(factors_path) / FACTORS_FILE}; run `curate fit-factors` first")
+        raise InputError(f"no factors at {Path(factors_path) / FACTORS_FILE}; run `curate influence fit` first")
     return load_header(Path(factors_path) / FACTORS_FILE)
 
 
@@ -263,13 +263,13 @@ def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_pa
                  overwrite: bool = False, *, read_probes: ProbeReader) -> StartedScores:
     """Start or resume the scores in `out`, and those of `run.baselines` beside it (of one process, or of `tasks`
     datatrove tasks, `workers` at a time): check or record what each folder is made from (a baseline's record
-    is the one its own `curate score --method` run would write), hold the memory they need to the budget, and
+    is the one its own `curate influence score --method` run would write), hold the memory they need to the budget, and
     build the queries, or load those an earlier run of the same manifest saved. `read_probes` reads and checks
     the probes file (the toolkit's `curate.probes.sets.read_probes`)."""
     out = Path(out)
     corpus.refuse_inside(out)
     if not Path(probes_path).exists():
-        raise InputError(f"no probes at {probes_path}; run `curate probes` or pass --probes FILE")
+        raise InputError(f"no probes at {probes_path}; run `curate probes make` or pass --probes FILE")
     if run.baselines and args.method not in ("ekfac", "dot", "cosine"):
         raise InputError("--baselines share the documents' gradients: score them with --method ekfac, dot or cosine")
     if args.method in run.baselines:
@@ -306,7 +306,7 @@ def start_scores(model, tokenizer, corpus: Corpus, probes_path: Path, factors_pa
 def score_stage(corpus: Corpus, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
                 args: ScoreArguments, device: DeviceArguments | None = None, run: ScoreRunArguments | None = None,
                 overwrite: bool = False, *, read_probes: ProbeReader) -> dict:
-    """`curate score` in one process: every document's influence on every probe, in parts of
+    """`curate influence score` in one process: every document's influence on every probe, in parts of
     `run.documents_per_part` documents under `out` (and `run.baselines` beside it, in the same pass); parts
     from an earlier run of the same manifest are kept. Returns `score_corpus`'s summary, the `documents` and
     `parts` the whole scores hold, the number of `probes`, the `baselines`' folders and the `seconds` spent

@@ -16,7 +16,7 @@ DOCUMENTS_PER_SHARD = 1000  # documents per shard file of a one-process run (of 
 
 @dataclass
 class IndexArguments:
-    """How `curate index` compresses each document's gradient, per tracked layer, to k_out × k_in numbers
+    """How `curate influence index` compresses each document's gradient, per tracked layer, to k_out × k_in numbers
     (`attribution.store.compress` describes the compressions)."""
 
     # eigen, int2 and 5%: at equal bytes, eigen agrees best with full EK-FAC and more directions in fewer bits

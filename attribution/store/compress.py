@@ -129,7 +129,7 @@ class Compression:
         if args.needs_factors:
             if factors is None:
                 raise InputError(f"compression {args.compression} works in the EK-FAC eigenbasis: fit factors first "
-                                 "(`curate fit-factors`) or use --compression logra")
+                                 "(`curate influence fit`) or use --compression logra")
             missing = [t.name for t in modules if t.name not in factors.layers]
             if missing:
                 raise InputError(f"the factors have no statistics for layers {missing[:5]}")
@@ -180,7 +180,7 @@ class Compression:
     @classmethod
     def load(cls, path: Path) -> Compression:
         if not Path(path).exists():
-            raise InputError(f"no gradient store at {Path(path).parent} ({Path(path).name} missing); run `curate index`")
+            raise InputError(f"no gradient store at {Path(path).parent} ({Path(path).name} missing); run `curate influence index`")
         tensors, header = load_tensors(path)
         keys = ("store_out", "store_in", "query_out", "query_in")
         return cls(header, {name: LayerMaps(*(tensors[f"{name}/{key}"] for key in keys)) for name in header["modules"]})

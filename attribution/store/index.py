@@ -1,4 +1,4 @@
-"""`curate index`: one pass over a corpus writes each document's compressed gradient per tracked layer.
+"""`curate influence index`: one pass over a corpus writes each document's compressed gradient per tracked layer.
 
 A store folder holds:
     store.json                       the header: version, model fingerprint, layers (name → [out, in]), the
@@ -10,7 +10,7 @@ A store folder holds:
                                      (`precision`: float32, or integers with per-row scales), memory-mappable,
                                      `doc_grad_norm` (N,), and in its JSON header the store header, the document
                                      ids, the skipped counts and the first characters of each document (for
-                                     `curate search`); in its metadata a CRC-32 of the header and tensors
+                                     `curate influence search`); in its metadata a CRC-32 of the header and tensors
                                      (`ekfac.checksum`), verified wherever the shard is read (`score --index`,
                                      `search`, a resume): shards written without one are read unchecked
     manifest.json                    what made the store (a resume with other inputs is refused) and, once
@@ -59,7 +59,7 @@ from attribution.store.precision import encode
 STORE_VERSION = 1
 STORE_FILE = "store.json"
 NORM_KEY = "doc_grad_norm"
-SNIPPET = 80  # characters of each document kept in its shard's header, for `curate search`'s table
+SNIPPET = 80  # characters of each document kept in its shard's header, for `curate influence search`'s table
 
 
 def shard_path(directory: Path, index: int, rank: int | None = None) -> Path:
@@ -90,11 +90,11 @@ def store_header(model, modules, args: IndexArguments, factors_path: Path | None
 def read_store_header(directory: Path) -> dict:
     path = Path(directory) / STORE_FILE
     if not path.exists():
-        raise InputError(f"no gradient store at {directory} ({STORE_FILE} missing); run `curate index` first")
+        raise InputError(f"no gradient store at {directory} ({STORE_FILE} missing); run `curate influence index` first")
     header = json.loads(path.read_text())
     if header.get("version") != STORE_VERSION:
         raise InputError(f"{path} has store version {header.get('version')}, this version reads {STORE_VERSION}; "
-                         "rebuild it with `curate index --overwrite`")
+                         "rebuild it with `curate influence index --overwrite`")
     return header
 
 
@@ -107,7 +107,7 @@ def start_index(model, corpus: Corpus, factors_path: Path, out: Path, args: Inde
     fitted = (Path(factors_path) / FACTORS_FILE).exists()
     if args.needs_factors and not fitted:
         raise InputError(f"compression {args.compression} needs factors, and there are none at "
-                         f"{Path(factors_path) / FACTORS_FILE}; run `curate fit-factors` or use --compression logra")
+                         f"{Path(factors_path) / FACTORS_FILE}; run `curate influence fit` or use --compression logra")
     use_factors = args.needs_factors or (fitted and args.modules is None)
     factors_header = load_header(Path(factors_path) / FACTORS_FILE) if use_factors else None
     if factors_header is not None and factors_header.get("fingerprint") != model_fingerprint(model):
@@ -251,7 +251,7 @@ def check_shard(path: Path) -> None:
     try:
         read_checked(path)
     except (SafetensorError, OSError, ValueError) as error:
-        raise InputError(f"{path} is cut short or corrupt ({error}); delete it and rerun `curate index` to rebuild "
+        raise InputError(f"{path} is cut short or corrupt ({error}); delete it and rerun `curate influence index` to rebuild "
                          "it") from None
 
 
@@ -270,16 +270,16 @@ def finish_index(directory: Path) -> dict:
 
 def check_complete(directory: Path) -> dict:
     if not (Path(directory) / STORE_FILE).exists() and read_manifest(directory) is None:
-        raise InputError(f"no gradient store at {directory} ({STORE_FILE} missing); run `curate index` first")
+        raise InputError(f"no gradient store at {directory} ({STORE_FILE} missing); run `curate influence index` first")
     complete = (read_manifest(directory) or {}).get("complete")
     if complete is None:
-        raise InputError(f"the gradient store in {directory} is not finished; rerun `curate index` to complete it")
+        raise InputError(f"the gradient store in {directory} is not finished; rerun `curate influence index` to complete it")
     return complete
 
 
 def index_stage(corpus: Corpus, model_path: Path, factors_path: Path, out: Path, args: IndexArguments,
                 device: DeviceArguments | None = None, overwrite: bool = False) -> dict:
-    """`curate index` in one process; returns the summary, the store's `documents` and `shards`, and `seconds`."""
+    """`curate influence index` in one process; returns the summary, the store's `documents` and `shards`, and `seconds`."""
     model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
     started = time.perf_counter()
     compression = start_index(model, corpus, factors_path, out, args, overwrite=overwrite)

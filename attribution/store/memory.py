@@ -1,4 +1,4 @@
-"""The memory and disk `curate index` needs, estimated before work starts (the pattern of `ekfac.memory`).
+"""The memory and disk `curate influence index` needs, estimated before work starts (the pattern of `ekfac.memory`).
 
 Memory: the runtime and model, one batch's forward pass and captured (a, g) at --max-length tokens, the
 compression's maps, and one shard's compressed gradients (encoded batch by batch) held until it is written. Disk:

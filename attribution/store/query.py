@@ -1,10 +1,10 @@
-"""Scoring a probe set against a gradient store (`curate score --index DIR`): no pass over the corpus.
+"""Scoring a probe set against a gradient store (`curate influence score --index DIR`): no pass over the corpus.
 
-Each probe's query is built exactly as `curate score --exact` builds it, q = −(G + λI)⁻¹ ∇f per layer (EK-FAC,
+Each probe's query is built exactly as `curate influence score --exact` builds it, q = −(G + λI)⁻¹ ∇f per layer (EK-FAC,
 or the identity for dot/cosine), mapped into the store's space by the compression's query side D(q), and
 every document's score is ⟨D(q), C(G)⟩ (`compress`): one matmul per layer and shard. What is approximated is
 only what the compression drops, so a store that keeps every direction gives the full scores. The files are
-those of `curate score` (parts named after the shards, `probes.json`, a manifest), so every reader of scores
+those of `curate influence score` (parts named after the shards, `probes.json`, a manifest), so every reader of scores
 works unchanged. `doc_grad_norm` is the full gradient's norm recorded at index time; cosine divides by it and by
 ‖∇f‖, as full scoring does.
 """
@@ -81,7 +81,7 @@ def read_shard(path: Path, compression: Compression) -> tuple[dict, dict[str, to
             raise KeyError("no document ids in its header")
         return meta, stored, stored[NORM_KEY]
     except (SafetensorError, OSError, ValueError, KeyError) as error:
-        raise InputError(f"{path} is cut short or corrupt ({error}); rebuild it: delete it and rerun `curate index`") \
+        raise InputError(f"{path} is cut short or corrupt ({error}); rebuild it: delete it and rerun `curate influence index`") \
             from None
 
 
@@ -99,13 +99,13 @@ def shard_scores(path: Path, compression: Compression, mapped: dict[str, torch.T
 def score_from_store(store: Path, model_path: Path, probes_path: Path, factors_path: Path, out: Path,
                      args: ScoreArguments, device: DeviceArguments | None = None, overwrite: bool = False, *,
                      read_probes: ProbeReader) -> dict:
-    """`curate score --index STORE`: scores of every stored document against the probes in `probes_path` (read by
-    `read_probes`), written to `out` as `curate score` writes them. Returns the `documents`, `parts`, `probes` and
+    """`curate influence score --index STORE`: scores of every stored document against the probes in `probes_path` (read by
+    `read_probes`), written to `out` as `curate influence score` writes them. Returns the `documents`, `parts`, `probes` and
     `seconds`."""
     store, out = Path(store), Path(out)
     complete = check_complete(store)
     if not Path(probes_path).exists():
-        raise InputError(f"no probes at {probes_path}; run `curate probes` or pass --probes FILE")
+        raise InputError(f"no probes at {probes_path}; run `curate probes make` or pass --probes FILE")
     model, tokenizer = (device or DeviceArguments()).load(model_path, args.max_length)
     started = time.perf_counter()
     made_from = {"store": (read_manifest(store) or {}).get("made_from"), "model": model_fingerprint(model),

@@ -1,7 +1,7 @@
-"""`curate search`: the stored documents with the highest score for one probe or a free text, through faiss.
+"""`curate influence search`: the stored documents with the highest score for one probe or a free text, through faiss.
 
 The store's layers, flattened and side by side, are each document's vector; the query's vector is its mapped
-query D(q) (`query`): preconditioned with EK-FAC (the influence `curate score --index` writes), or, plain,
+query D(q) (`query`): preconditioned with EK-FAC (the influence `curate influence score --index` writes), or, plain,
 the negated gradient −∇f, so that the inner product is the gradient dot product. A free text is measured as a
 completion after an empty prompt: log p(text). The search is exact, the same top k as sorting every score:
 faiss searches a block of decoded documents at a time (`faiss.knn`, inner product) and a `faiss.ResultHeap`

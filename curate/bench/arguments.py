@@ -84,7 +84,7 @@ _QUICK = BenchSettings.quick()
 
 @dataclass
 class MemoryBenchArguments:
-    """`curate bench memory`: the peak memory and disk `curate fit-factors`, `score` and `index` plan, against
+    """`curate bench memory`: the peak memory and disk `curate influence fit`, `score` and `index` plan, against
     what each measures, run as its own process on the anchor setting of `curate bench attribution` (written into
     a run directory) or on a given model, corpus and probes."""
 
@@ -98,7 +98,7 @@ class MemoryBenchArguments:
     max_length: int | None = option(None, f"tokens per document, the commands' --max-length (default: "
                                     f"{BenchSettings.tokens}; --quick {_QUICK.tokens})")
     batch_size: int = option(BenchSettings.batch_size, "the commands' --batch-size")
-    modules: str = option(DEFAULT_MODULES, "fit-factors' --modules (score and index take the factors' layers)")
+    modules: str = option(DEFAULT_MODULES, "`influence fit`'s --modules (score and index take the factors' layers)")
     threads: int | None = option(None, "the commands' --threads (None: torch's choice)")
     quick: bool = option(False, "a tiny model and corpus (seconds; for tests)")
     out: Path | None = option(None, "an empty or new run directory the commands write into (default: a "
@@ -130,9 +130,9 @@ class FilterBenchArguments:
     out: Path | None = option(None, "bench outputs (RUN_DIR/bench/filter if not given)")
     repeats: int = option(3, "timed passes per filter; the best is reported")
     copies: int = option(5, "times the corpus is repeated in the timed input")
-    heldout_fraction: float = option(ClassifierArguments.heldout_fraction, "as used by train-classifier")
+    heldout_fraction: float = option(ClassifierArguments.heldout_fraction, "as used by `classifier train`")
     seed: int = option(
-        ClassifierArguments.seed, "seed of the held-out split (as in train-classifier) and of fastText"
+        ClassifierArguments.seed, "seed of the held-out split (as in `classifier train`) and of fastText"
     )
     overwrite: bool = option(False, "replace the bench's outputs in a non-empty --out")
 

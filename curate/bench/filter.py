@@ -118,7 +118,7 @@ def run_filter_bench(args: FilterBenchArguments) -> dict:
     fasttext = require("fasttext", "bench", "curate bench filter")
     run_dir = RunDir(args.run_dir)
     if not run_dir.classifier_training_set.exists():
-        raise InputError(f"{run_dir.classifier_training_set}: missing; run `curate train-classifier` first")
+        raise InputError(f"{run_dir.classifier_training_set}: missing; run `curate classifier train` first")
     out = prepare_output(args)
     training_set = pl.read_parquet(run_dir.classifier_training_set)
     documents = {d.id: d for d in read_documents(run_dir.corpus)}

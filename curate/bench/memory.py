@@ -1,4 +1,4 @@
-"""`curate bench memory`: the peak memory and disk `curate fit-factors`, `score` and `index` plan before they
+"""`curate bench memory`: the peak memory and disk `curate influence fit`, `score` and `index` plan before they
 start, against what each takes when it runs.
 
 Each command runs as its own process (`python -m curate.cli ...`, in one process: no --tasks) on one run
@@ -7,7 +7,7 @@ it is reaped (`os.wait4`'s `ru_maxrss`: the child's own, where `RUSAGE_CHILDREN`
 children so far), its disk the bytes of the files in its output folder. The estimates come from the planning
 functions the commands call, on the same model and settings: `factor_needs` (behind `plan_factors`),
 `plan_scoring` (its larger phase; the full queries it plans depend on the memory budget, so the budget is fixed
-here and passed to `curate score` as --memory-budget), `scores_disk` and `index_needs` (behind `plan_index`).
+here and passed to `curate influence score` as --memory-budget), `scores_disk` and `index_needs` (behind `plan_index`).
 The target: every estimate within 20% of its measurement.
 
 By default the model and data are the anchor setting of `curate bench attribution` (a random-init 2.1M-parameter
@@ -35,7 +35,7 @@ from curate.bench.arguments import MemoryBenchArguments
 from curate.errors import CurateError, InputError
 from curate.paths import RunDir
 
-STAGES = ("fit-factors", "score", "index")
+STAGES = ("fit", "score", "index")
 TARGET = 0.2  # the largest relative error of an estimate the issue accepts
 PLAN_LINES = ("factors plan:", "memory estimate", "index plan:")  # how each command starts its printed plan
 
@@ -135,7 +135,7 @@ def estimates(model_dir: Path, probes: Path, documents: int, args: MemoryBenchAr
     phases, _ = plan_scoring(model, modules, count, score_args, factors=True, build_queries=True, budget=budget)
     largest = max(phases.values(), key=lambda parts: sum(parts.values()))
     return {
-        "fit-factors": factor_needs(model, modules, factor_args),
+        "fit": factor_needs(model, modules, factor_args),
         "score": (largest, scores_disk(modules, count, documents, score_args)),
         "index": index_needs(model, modules, IndexArguments(batch_size=args.batch_size, max_length=args.max_length),
                              documents),
@@ -183,14 +183,14 @@ def _run(args: MemoryBenchArguments, run: RunDir, echo: Callable[[str], None]) -
     common = ["--run-dir", str(run.root), "--model", str(model_dir), "--corpus", str(run.corpus),
               "--batch-size", str(args.batch_size), "--max-length", str(args.max_length),
               *(["--threads", str(args.threads)] if args.threads else [])]
-    extra = {"fit-factors": ["--seed", str(args.seed), "--modules", args.modules],
+    extra = {"fit": ["--seed", str(args.seed), "--modules", args.modules],
              "score": ["--probes", str(probes), "--memory-budget", f"{budget:.3f}"], "index": []}
-    outputs = {"fit-factors": run.factors, "score": run.scores, "index": run.store}
+    outputs = {"fit": run.factors, "score": run.scores, "index": run.store}
     logs = run.root / "bench-logs"
     logs.mkdir()
     stages = {}
     for stage in STAGES:
-        seconds, peak = measure([sys.executable, "-m", "curate.cli", stage, *common, *extra[stage]],
+        seconds, peak = measure([sys.executable, "-m", "curate.cli", "influence", stage, *common, *extra[stage]],
                                 logs / f"{stage}.log")
         parts, disk = planned[stage]
         lines = (logs / f"{stage}.log").read_text(errors="replace").splitlines()

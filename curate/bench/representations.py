@@ -1,7 +1,7 @@
 """`curate bench representations`: text representations for the procedural classifier, trained on the same
 labels and measured side by side, so that the default is chosen from measurements.
 
-Every candidate learns from exactly the same labelled documents (a training set as `curate train-classifier`
+Every candidate learns from exactly the same labelled documents (a training set as `curate classifier train`
 writes it) and is evaluated against the corpus's evaluation-only `procedural` metadata on two sets: every
 document of the held-out sources (never trained on: the honest test of whether a classifier learned procedure
 rather than its training sources' register) and a seeded sample of in-domain documents (the training sources'
@@ -94,7 +94,7 @@ def load_data(args: RepresentationBenchArguments, heldout_sources: list[str]) ->
     from curate.corpus.io import read_documents
 
     if not args.training_set.is_file():
-        raise InputError(f"{args.training_set}: no training set (`curate train-classifier` writes one)")
+        raise InputError(f"{args.training_set}: no training set (`curate classifier train` writes one)")
     training = pl.read_parquet(args.training_set)
     if missing := {"doc_id", "label"} - set(training.columns):
         raise InputError(f"{args.training_set}: no {', '.join(sorted(missing))} column")

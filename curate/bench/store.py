@@ -2,11 +2,11 @@
 
 Measured in the same process, on the bench's model, documents and probes (the random-init anchor, or `--model`
 with `--corpus` and `--probe-file`), with the same fitted factors:
-  one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate score` does),
+  one scoring pass   rank-`settings.rank` queries and a pass over the documents (what `curate influence score` does),
                      timed just before and just after the default store's build: the mean is what every ratio
                      divides;
   exact pass         exact queries (`--exact`): the reference every agreement is measured against;
-  build              `curate index`'s work: one pass compressing every document, against one scoring pass;
+  build              `curate influence index`'s work: one pass compressing every document, against one scoring pass;
   query              scoring the probes from the store (exact queries mapped into it, the stored numbers decoded
                      to float32, one matmul per layer), against one scoring pass: what a new probe set costs
                      once the store exists; the probes' own forward and backward, timed alone, bound it;
@@ -16,7 +16,7 @@ with `--corpus` and `--probe-file`), with the same fitted factors:
                      over probes), and the overlap of the top 1% of documents (at least one document).
 Each compression at a few sizes k (`--dims`) and precisions, printed as a table and drawn as agreement against
 stored bytes and against query speed. A swept size is compressed in float32 and encoded in each precision; the
-default store is built as `curate index` builds it, in its compute dtype (`compress.compute_dtype`).
+default store is built as `curate influence index` builds it, in its compute dtype (`compress.compute_dtype`).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def run_store_bench(model, documents, probes, settings: BenchSettings, echo=prin
 
     def measure(args: IndexArguments, precisions: list[str], label) -> list[dict]:
         """Build a store at `args` and query it in each precision: rows with the scores, not yet compared."""
-        # one precision is built in it, as `curate index` does, since a store's float32 numbers are large (see
+        # one precision is built in it, as `curate influence index` does, since a store's float32 numbers are large (see
         # docs/performance.md); several keep float32 to encode in each
         built = precisions[0] if len(precisions) == 1 else "float32"
         dtype = compute_dtype(replace(args, precision=built), next(model.parameters()).device)

@@ -109,7 +109,7 @@ class EvaluationArguments:
         "files of ids, one a line"
     )
     heldout_fraction: float = option(
-        ClassifierArguments.heldout_fraction, "evaluate the documents train-classifier holds out by id hash (1: all)"
+        ClassifierArguments.heldout_fraction, "evaluate the documents `classifier train` holds out by id hash (1: all)"
     )
     sources: list[str] = option(
         [], "evaluate every document of these whole sources instead (held-out sources, never scored or trained "
@@ -117,7 +117,7 @@ class EvaluationArguments:
     )
     exclude_sources: list[str] = option(
         [], "never evaluate documents of these sources (e.g. the held-out ones); NAME.txt: a file of names")
-    seed: int = option(ClassifierArguments.seed, "seed of the held-out split (train-classifier's --seed)")
+    seed: int = option(ClassifierArguments.seed, "seed of the held-out split (`classifier train`'s --seed)")
     label_key: str = option(ClassifierArguments.truth_key, "evaluation-only metadata field: true for procedural")
     threshold: float = option(0.5, "P(procedural) from which a document is kept")
     keep_fraction: float = option(0.3, "also keep the top share of documents by score")

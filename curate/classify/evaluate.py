@@ -1,7 +1,7 @@
 """Classifiers against a corpus's evaluation-only labels (the real corpus's `procedural`, from each document's
 source; the synthetic corpus's ground truth), on held-out documents never used for selection.
 
-The documents evaluated are those `curate train-classifier` holds out by id hash (`curate.corpus.split`, the
+The documents evaluated are those `curate classifier train` holds out by id hash (`curate.corpus.split`, the
 same fraction and seed), less any excluded ones (e.g. the scored sample the classifiers learned from), that
 carry the label; or, with `sources`, every document of those whole sources: held-out sources, the honest
 measure of transfer, since documents of a training source share its register. For each classifier: precision,
@@ -175,7 +175,7 @@ def evaluate_classifiers(args: EvaluationArguments) -> EvaluationReport:
     own = by_source.pivot(on="classifier", index=["source", "documents", "procedural_share"],
                           values="kept_of_source_at_threshold")
     chosen = (f"every document of the sources {', '.join(sorted(wanted))}" if wanted else
-              f"held out by id hash (fraction {args.heldout_fraction}, seed {args.seed}, as `curate train-classifier`)")
+              f"held out by id hash (fraction {args.heldout_fraction}, seed {args.seed}, as `curate classifier train`)")
     (args.out / "evaluation.md").write_text(
         f"# Classifiers against `{args.label_key}` on held-out documents of {args.corpus}\n\n"
         f"{report.documents} documents evaluated: {chosen}, labelled, and not excluded ({report.excluded} "

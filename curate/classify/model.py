@@ -272,7 +272,7 @@ def save_builtin(classifier: ProceduralClassifier, provenance: dict, name: str =
 
 
 def describe_classifier(spec: str | Path) -> dict:
-    """A classifier file's size, settings and provenance (`curate evaluate-classifier --info`)."""
+    """A classifier file's size, settings and provenance (`curate classifier evaluate --info`)."""
     path = builtin.classifier_path(spec)
     classifier = load_classifier(path)
     return {"file": str(path), "megabytes": round(path.stat().st_size / 1e6, 3),
@@ -283,7 +283,7 @@ def load_classifier(path: str | Path) -> ProceduralClassifier:
     """The classifier in a file saved by `ProceduralClassifier.save`, or a shipped one (`builtin[:NAME]`)."""
     path = builtin.classifier_path(path)
     if not path.exists():
-        raise InputError(f"{path}: no classifier file (train one with `curate train-classifier`)")
+        raise InputError(f"{path}: no classifier file (train one with `curate classifier train`)")
     try:
         data = joblib.load(path)
     except ModuleNotFoundError as error:  # a backend's optional package, e.g. model2vec for "static"
@@ -298,6 +298,6 @@ def load_classifier(path: str | Path) -> ProceduralClassifier:
     if data["file_version"] != FILE_VERSION:
         raise InputError(
             f"{path}: classifier file version {data['file_version']}, this toolkit reads version "
-            f"{FILE_VERSION}; retrain it with `curate train-classifier`"
+            f"{FILE_VERSION}; retrain it with `curate classifier train`"
         )
     return data["classifier"]

@@ -1,6 +1,6 @@
 """Ship a classifier learned on a run as package data (`builtin[:NAME]`), with the provenance a user needs to
 trust it: the model, the sources it learned from, the probes, the sizes, its held-out evaluation (held-out
-documents of its own sources, and whole sources it never saw), and the command that rebuilds it. `curate ship-classifier` runs it after `curate run recipes/real.toml`."""
+documents of its own sources, and whole sources it never saw), and the command that rebuilds it. `curate classifier ship` runs it after `curate run recipes/real.toml`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from curate.corpus.io import read_documents
 from curate.errors import InputError
 from curate.paths import RunDir
 
-REBUILD = "curate run recipes/real.toml && curate ship-classifier --run-dir runs/real --evaluation " \
+REBUILD = "curate run recipes/real.toml && curate classifier ship --run-dir runs/real --evaluation " \
           "runs/real/evaluation --as influence"
 
 
@@ -24,10 +24,10 @@ def _json(path: Path) -> dict:
 
 
 def heldout_evaluation(evaluation: Path, name: str) -> dict:
-    """The classifier's row of `curate evaluate-classifier`'s evaluation.csv."""
+    """The classifier's row of `curate classifier evaluate`'s evaluation.csv."""
     table = evaluation / "evaluation.csv"
     if not table.is_file():
-        raise InputError(f"{table}: no evaluation (run `curate evaluate-classifier` first)")
+        raise InputError(f"{table}: no evaluation (run `curate classifier evaluate` first)")
     rows = pl.read_csv(table).filter(pl.col("classifier") == name)
     if not rows.height:
         raise InputError(f"{table}: no classifier named {name!r} (give its name with --as)")
@@ -37,7 +37,7 @@ def heldout_evaluation(evaluation: Path, name: str) -> dict:
 
 
 def heldout_sources_evaluation(evaluation: Path, name: str) -> dict:
-    """The classifier's evaluation on whole held-out sources (`evaluate-classifier --sources`): its overall row
+    """The classifier's evaluation on whole held-out sources (`curate classifier evaluate --sources`): its overall row
     and, per source, its documents, label share and the share of them kept at the threshold."""
     overall = heldout_evaluation(evaluation, name)
     table = pl.read_csv(evaluation / "sources.csv").filter(pl.col("classifier") == name)
@@ -55,7 +55,7 @@ def ship_classifier(run_dir: Path, evaluation: Path, as_name: str, classifier: P
     model = load_classifier(source)
     trained = model.provenance_
     if "corpus" not in trained:
-        raise InputError(f"{source}: no training provenance (retrain it with `curate train-classifier`)")
+        raise InputError(f"{source}: no training provenance (retrain it with `curate classifier train`)")
     documents = read_documents(Path(trained["corpus"]))
     scores = _json(Path(trained["scores"]) / "manifest.json")
     factors = _json(run.factors / "manifest.json").get("made_from", {})

@@ -1,8 +1,8 @@
-"""`curate validate anneal` (registered by `curate.commands.validate`): continued training of a pretrained LM on
+"""`curate study anneal` (registered by `curate.commands.study`): continued training of a pretrained LM on
 each arm's mix with the learning rate decayed to zero, then held-out probes and held-out corpus loss.
 
-    curate validate anneal --run-dir runs/real --tokens 1000000 --shard 0/4     (one of four jobs)
-    curate validate anneal --run-dir runs/real --summarise-only
+    curate study anneal --run-dir runs/real --tokens 1000000 --shard 0/4     (one of four jobs)
+    curate study anneal --run-dir runs/real --summarise-only
 """
 
 from __future__ import annotations

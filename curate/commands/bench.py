@@ -44,8 +44,8 @@ def register(subparsers) -> None:
     add_options(representations, RepresentationBenchArguments)
     representations.set_defaults(func=run_representations)
 
-    memory = names.add_parser("memory", help="planned against measured peak memory and disk of fit-factors, score "
-                              "and index, each run as its own process")
+    memory = names.add_parser("memory", help="planned against measured peak memory and disk of influence fit, "
+                              "score and index, each run as its own process")
     add_options(memory, MemoryBenchArguments)
     memory.set_defaults(func=run_memory)
 

@@ -1,4 +1,4 @@
-"""`curate eval-probes`: completion NLL (nats) and greedy accuracy per probe, summarised per set."""
+"""`curate probes eval` (registered by `curate.commands.probes`): completion NLL (nats) and greedy accuracy per probe, summarised per set."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from curate.paths import add_run_dir_argument
 from curate.probes.stages import ProbeEvalArguments
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "eval-probes", help="completion loss and greedy accuracy of a model on probes"
+def register(actions) -> None:
+    parser = actions.add_parser(
+        "eval", help="completion loss and greedy accuracy of a model on probes"
     )
     add_run_dir_argument(parser)
     add_options(parser, ProbeEvalArguments)

@@ -1,10 +1,10 @@
-"""`curate evaluate-classifier`: classifiers against a corpus's evaluation-only labels, on held-out documents.
+"""`curate classifier evaluate`: classifiers against a corpus's evaluation-only labels, on held-out documents.
 
 Examples:
-    curate evaluate-classifier --corpus /tmp/real_corpus --out runs/real/evaluation \\
+    curate classifier evaluate --corpus /tmp/real_corpus --out runs/real/evaluation \\
         --classifier real=builtin synthetic=runs/quickstart/classifier/classifier.joblib \\
         --exclude runs/real/sample --keep-fraction 0.3
-    curate evaluate-classifier --info builtin          # a classifier's settings and provenance
+    curate classifier evaluate --info builtin          # a classifier's settings and provenance
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from curate.corpus.options import add_corpus_arguments
 from curate.errors import InputError
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "evaluate-classifier", help="P/R/F1/AP of classifiers against a corpus's labels, on held-out documents"
+def register(actions) -> None:
+    parser = actions.add_parser(
+        "evaluate", help="P/R/F1/AP of classifiers against a corpus's labels, on held-out documents"
     )
     parser.add_argument("--corpus", type=Path, help="corpus whose metadata holds the labels and sources")
     parser.add_argument("--out", type=Path, help="output directory")
@@ -38,7 +38,7 @@ def run(args) -> int:
         print(json.dumps(describe_classifier(args.info), indent=1, default=str))
         return 0
     if args.corpus is None or args.out is None:
-        raise InputError("evaluate-classifier needs --corpus and --out (or --info PATH)")
+        raise InputError("`classifier evaluate` needs --corpus and --out (or --info PATH)")
     from curate.classify.evaluate import evaluate_classifiers
 
     report = evaluate_classifiers(options_from(EvaluationArguments, args))

@@ -1,12 +1,12 @@
-"""`curate fit-factors`: EK-FAC factors of a model on a corpus, saved to RUN_DIR/factors.
+"""`curate influence fit`: EK-FAC factors of a model on a corpus, saved to RUN_DIR/factors.
 
-One machine:   curate fit-factors --run-dir runs/x
+One machine:   curate influence fit --run-dir runs/x
 Sharded:       the statistics are sums, so N tasks can each fit a share of the corpus and be merged:
-    curate fit-factors --shard K --num-shards N   (for K = 0..N-1: covariance sums of share K)
-    curate fit-factors --merge                    (merge them, eigendecompose)
-    curate fit-factors --shard K --num-shards N   (for K = 0..N-1: corrected-eigenvalue sums in that basis)
-    curate fit-factors --merge                    (merge them into the factors)
-or all of it as datatrove tasks: curate fit-factors --tasks N --workers W [--executor local|slurm|ray].
+    curate influence fit --shard K --num-shards N   (for K = 0..N-1: covariance sums of share K)
+    curate influence fit --merge                    (merge them, eigendecompose)
+    curate influence fit --shard K --num-shards N   (for K = 0..N-1: corrected-eigenvalue sums in that basis)
+    curate influence fit --merge                    (merge them into the factors)
+or all of it as datatrove tasks: curate influence fit --tasks N --workers W [--executor local|slurm|ray].
 A killed run resumes (one machine: after its covariance sums); one with other inputs or settings is refused.
 """
 
@@ -23,8 +23,8 @@ from curate.paths import RunDir, add_run_dir_argument
 from filters.arguments import ExecutorArguments
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("fit-factors", help="fit EK-FAC factors of a model on a corpus")
+def register(actions) -> None:
+    parser = actions.add_parser("fit", help="fit EK-FAC factors of a model on a corpus")
     add_run_dir_argument(parser)
     parser.add_argument("--model", type=Path, help="HF model directory (default: RUN_DIR/model)")
     parser.add_argument("--corpus", type=Path, help="corpus directory or file (default: RUN_DIR/corpus)")
@@ -36,12 +36,13 @@ def register(subparsers) -> None:
     parser.add_argument("--num-shards", type=int, default=None, help="number of shares the corpus is split into")
     parser.add_argument("--merge", action="store_true", help="merge the shares' statistics fitted so far")
     add_task_options(parser, "run both stages as N datatrove tasks (one share each), merging between them")
-    parser.add_argument("--overwrite", action="store_true", help="refit even if factors exist")
+    parser.add_argument("--overwrite", action="store_true", help="delete the factors and statistics in OUT and fit "
+                        "from the start (default: resume a fit from the same inputs and settings, refuse others)")
     parser.set_defaults(func=run)
 
 
 def add_task_options(parser, tasks_help: str) -> None:
-    """--tasks, --workers and the executor's options, shared by fit-factors and score."""
+    """--tasks, --workers and the executor's options, shared by `influence fit`, `score` and `index`."""
     parser.add_argument("--tasks", type=int, default=0, help=f"{tasks_help} (default: 0, one process)")
     parser.add_argument("--workers", type=int, default=1, help="datatrove tasks run at once (with --tasks)")
     add_options(parser.add_argument_group("executor (with --tasks)"), ExecutorArguments,

@@ -1,13 +1,13 @@
-"""`curate index`: one pass over a corpus keeps every document's compressed gradient, into RUN_DIR/store.
+"""`curate influence index`: one pass over a corpus keeps every document's compressed gradient, into RUN_DIR/store.
 
-    curate index --run-dir runs/x                          eigen, 5% of each layer's bytes, int2 (needs factors)
-    curate index --share 0.1 --precision int4              twice the bytes, in 4-bit numbers
-    curate index --compression logra --dims 64             seeded Gaussian projections, no factors needed
-    curate index --precision float32 --dims 0              every direction, exactly: the full scores
-    curate index --tasks 8 --workers 2 [--executor slurm|ray]   as datatrove tasks, one share each
+    curate influence index --run-dir runs/x                          eigen, 5% of each layer's bytes, int2 (needs factors)
+    curate influence index --share 0.1 --precision int4              twice the bytes, in 4-bit numbers
+    curate influence index --compression logra --dims 64             seeded Gaussian projections, no factors needed
+    curate influence index --precision float32 --dims 0              every direction, exactly: the full scores
+    curate influence index --tasks 8 --workers 2 [--executor slurm|ray]   as datatrove tasks, one share each
 
-Then `curate score --index RUN_DIR/store` scores any probe set without reading the corpus again, and
-`curate search` finds the documents closest to a probe or a text. Shards are written whole; a rerun skips the
+Then `curate influence score --index RUN_DIR/store` scores any probe set without reading the corpus again, and
+`curate influence search` finds the documents closest to a probe or a text. Shards are written whole; a rerun skips the
 shards that exist; other inputs or settings are refused. The memory and disk it needs are printed first.
 """
 
@@ -23,8 +23,8 @@ from curate.corpus.options import add_corpus_arguments
 from curate.paths import RunDir, add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("index", help="store every document's compressed gradient for fast scoring")
+def register(actions) -> None:
+    parser = actions.add_parser("index", help="store every document's compressed gradient for fast scoring")
     add_run_dir_argument(parser)
     parser.add_argument("--model", type=Path, help="HF model directory (default: RUN_DIR/model)")
     parser.add_argument("--corpus", type=Path, help="corpus directory or file (default: RUN_DIR/corpus)")
@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     add_options(parser, IndexArguments)
     add_options(parser, DeviceArguments)
     add_task_options(parser, "run as N datatrove tasks (one share of the corpus each)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a store built from other inputs")
+    parser.add_argument("--overwrite", action="store_true", help="delete the store in OUT and build it from the start "
+                        "(default: resume one from the same inputs and settings, refuse others)")
     parser.set_defaults(func=run)
 
 

@@ -1,9 +1,9 @@
-"""`curate validate lso`: Leave-Square-Out (registered by `curate.commands.validate`).
+"""`curate study lso`: Leave-Square-Out (registered by `curate.commands.study`).
 
-    curate validate lso --task addition --format direct --centre 50 50 --half-width 10
-    curate validate lso --task addition --format direct --random-split
-    curate validate lso --task addition --format direct --with-procedural-docs
-    curate validate lso --summarise-only
+    curate study lso --task addition --format direct --centre 50 50 --half-width 10
+    curate study lso --task addition --format direct --random-split
+    curate study lso --task addition --format direct --with-procedural-documents
+    curate study lso --summarise-only
 
 Every run adds NAME.json, NAME_cells.csv and NAME.png to --out; the table of all runs there is rewritten
 (results.csv, results.md) after each.
@@ -31,12 +31,14 @@ def register(experiments) -> None:
         help="centre of a held-out square; repeat for several (default: 50 50)",
     )
     parser.add_argument(
-        "--with-procedural-docs",
+        "--with-procedural-documents",
+        dest="with_procedural_docs",
         action="store_true",
         help="add worked examples on operands outside the grid to the training data",
     )
     parser.add_argument(
-        "--procedural-docs", type=int, default=2000, help="how many (with --with-procedural-docs)"
+        "--procedural-documents", dest="procedural_docs", type=int, default=2000,
+        help="how many (with --with-procedural-documents)"
     )
     parser.add_argument(
         "--procedural-range",

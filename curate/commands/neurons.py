@@ -1,8 +1,8 @@
-"""`curate neurons`: the neuron-activation lens (Rai & Yao 2024) on a run's model, probes, corpus and scores.
+"""`curate study neurons` (registered by `curate.commands.study`): the neuron-activation lens (Rai & Yao 2024) on a run's model, probes, corpus and scores.
 
-    curate neurons --run-dir runs/x                  label concept neurons, score documents, ablate
-    curate neurons --ablation noise --noise-scale 2  corrupt with fixed noise instead of zeroing
-    curate neurons --no-ablation --no-documents      only the labels and the probes' activations
+    curate study neurons --run-dir runs/x                        label concept neurons, score documents, ablate
+    curate study neurons --ablation noise --noise-scale 2        corrupt with fixed noise instead of zeroing
+    curate study neurons --no-ablation --no-score-documents      only the labels and the probes' activations
 
 Writes to RUN_DIR/neurons the tables, plots and summary.md listed in `curate.neurons`.
 """
@@ -14,8 +14,8 @@ from curate.neurons import NeuronArguments
 from curate.paths import add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("neurons", help="concept neurons: labels, document scores, ablation")
+def register(experiments) -> None:
+    parser = experiments.add_parser("neurons", help="concept neurons: labels, document scores, ablation")
     add_run_dir_argument(parser)
     add_options(parser, NeuronArguments)
     parser.add_argument("--no-ablation", dest="ablate", action="store_false", help="skip the ablation")

@@ -1,9 +1,10 @@
-"""`curate probes`: write the probe sets of a track (synthetic or real) or a validated file of your own, with
-reference completions; with --generate-with, also the model's own completions in a second file.
+"""`curate probes make`: write the probe sets of a track (synthetic or real) or a validated file of your own, with
+reference completions; with --generate-with, also the model's own completions in a second file. `curate probes
+eval` (`curate.commands.eval_probes`) measures a model on them.
 
-    curate probes --run-dir runs/x                              the synthetic world's six sets
-    curate probes --track real --sizes howto=10,factual=20      maths, code tracing, how-to, factbook capitals
-    curate probes --from my_probes.jsonl --generate-with runs/x/model
+    curate probes make --run-dir runs/x                           the synthetic world's six sets
+    curate probes make --track real --sizes howto=10,factual=20   maths, code tracing, how-to, factbook capitals
+    curate probes make --from my_probes.jsonl --generate-with runs/x/model
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from attribution.options import add_options, options_from
+from curate.commands import eval_probes
 from curate.paths import add_run_dir_argument
 from curate.probes.stages import TRACK_SIZES, ProbeFileArguments
 
@@ -30,9 +32,9 @@ def _joined(sizes: dict[str, int]) -> str:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "probes", help="write the probe sets (reasoning, factual, controls) as jsonl"
-    )
+    group = subparsers.add_parser("probes", help="write the probe sets, or measure a model on them")
+    actions = group.add_subparsers(dest="probes_command", required=True, metavar="ACTION")
+    parser = actions.add_parser("make", help="write the probe sets (reasoning, factual, controls) as jsonl")
     add_run_dir_argument(parser)
     add_options(parser, ProbeFileArguments)
     defaults = "; ".join(f"{track}: {_joined(sizes)}" for track, sizes in TRACK_SIZES.items())
@@ -40,6 +42,7 @@ def register(subparsers) -> None:
                         help=f"probes per set, e.g. arithmetic=20,slope=20; unnamed sets keep their track's "
                              f"default ({defaults})")
     parser.set_defaults(func=run)
+    eval_probes.register(actions)
 
 
 def run(args) -> None:

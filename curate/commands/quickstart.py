@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     parser.add_argument("--run-dir", type=Path, help="where outputs go (default: runs/quickstart)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the corpus, LM, probes and every later stage (default: the recipe's, 0)")
-    parser.add_argument("--force", action="store_true", help="rerun stages even if complete")
+    parser.add_argument("--rerun", action="store_true", help="run every stage again even if complete, passing "
+                        "--overwrite to the stages that take it (others, e.g. `study` cells, resume)")
     parser.set_defaults(func=run)
 
 
@@ -29,7 +30,7 @@ def run(args) -> None:
         recipe = recipe.with_values([f"seed={args.seed}"])
     run_dir = RunDir(args.run_dir or recipe.run_dir)
     started = time.perf_counter()
-    timings = run_recipe(recipe, run_dir.root, args.force)
+    timings = run_recipe(recipe, run_dir.root, args.rerun)
     print(f"\nquickstart finished in {time.perf_counter() - started:.0f} s")
     for name, seconds in timings.items():
         print(f"  {name:<14} {seconds:7.1f} s")

@@ -1,4 +1,4 @@
-"""`curate validate register`: which influence label rules rank procedural documents above technical text that
+"""`curate study register`: which influence label rules rank procedural documents above technical text that
 only states things, and above prose."""
 
 from __future__ import annotations

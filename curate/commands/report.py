@@ -1,7 +1,7 @@
-"""`curate report`: the paper's analyses of a scores directory, as an HTML report with CSV tables and plots.
+"""`curate influence report`: the paper's analyses of a scores directory, as an HTML report with CSV tables and plots.
 
-    curate report --run-dir runs/x                     RUN_DIR/scores, probes, corpus -> RUN_DIR/report
-    curate report --scores other/scores --out other/report --min-docs 50
+    curate influence report --run-dir runs/x                     RUN_DIR/scores, probes, corpus -> RUN_DIR/report
+    curate influence report --scores other/scores --out other/report --min-documents 50
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def _joined(values: tuple) -> str:
     return ",".join(f"{value:g}" for value in values)
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("report", help="analyse influence scores: correlations, top-k mass, power law, "
+def register(actions) -> None:
+    parser = actions.add_parser("report", help="analyse influence scores: correlations, top-k mass, power law, "
                                                   "answers, sources, top documents")
     add_run_dir_argument(parser)
     parser.add_argument("--scores", type=Path, help="scores directory (default: RUN_DIR/scores)")

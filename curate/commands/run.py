@@ -13,12 +13,13 @@ def register(subparsers) -> None:
     parser.add_argument("--run-dir", type=Path, help="override the recipe's run directory")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="set a recipe variable, e.g. --set seed=1 (repeatable)")
-    parser.add_argument("--force", action="store_true", help="rerun stages even if complete")
+    parser.add_argument("--rerun", action="store_true", help="run every stage again even if complete, passing "
+                        "--overwrite to the stages that take it (others, e.g. `study` cells, resume)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> None:
-    timings = run_recipe(Recipe.load(args.recipe).with_values(args.set), args.run_dir, args.force)
+    timings = run_recipe(Recipe.load(args.recipe).with_values(args.set), args.run_dir, args.rerun)
     print(
         f"done in {sum(timings.values()):.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
     )

@@ -1,10 +1,10 @@
-"""`curate score`: the influence of every corpus document on every probe, into RUN_DIR/scores.
+"""`curate influence score`: the influence of every corpus document on every probe, into RUN_DIR/scores.
 
-    curate score --run-dir runs/x                      EK-FAC (needs `curate fit-factors`)
-    curate score --method dot|cosine|random            baselines through the same code path
-    curate score --baselines cosine dot                EK-FAC and baselines in one pass: RUN_DIR/scores-cosine, ...
-    curate score --tasks 4 --workers 2                 datatrove tasks, each scoring a share of the corpus
-    curate score --tasks 64 --executor slurm --partition cpu --time 01:00:00   the same on Slurm (or Ray)
+    curate influence score --run-dir runs/x                      EK-FAC (needs `curate influence fit`)
+    curate influence score --method dot|cosine|random            baselines through the same code path
+    curate influence score --baselines cosine dot                EK-FAC and baselines in one pass: RUN_DIR/scores-cosine, ...
+    curate influence score --tasks 4 --workers 2                 datatrove tasks, each scoring a share of the corpus
+    curate influence score --tasks 64 --executor slurm --partition cpu --time 01:00:00   the same on Slurm (or Ray)
 
 Output: `part-*.parquet` (doc_id, doc_grad_norm, one float32 column per probe id: raw influence, positive =
 the document raises the probe's log-probability), `probes.json` (per-probe `nats`, the completion's negative
@@ -26,8 +26,8 @@ from curate.errors import InputError
 from curate.paths import RunDir, add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("score", help="score every document's influence on every probe")
+def register(actions) -> None:
+    parser = actions.add_parser("score", help="score every document's influence on every probe")
     add_run_dir_argument(parser)
     parser.add_argument("--model", type=Path, help="HF model directory (default: RUN_DIR/model)")
     parser.add_argument("--corpus", type=Path, help="corpus directory or file (default: RUN_DIR/corpus)")
@@ -40,8 +40,9 @@ def register(subparsers) -> None:
     add_options(parser, DeviceArguments)
     add_options(parser, ScoreRunArguments)
     add_task_options(parser, "run as N datatrove tasks (one share of the corpus each)")
-    parser.add_argument("--index", type=Path, help="score from this gradient store (`curate index`), reading no corpus")
-    parser.add_argument("--overwrite", action="store_true", help="replace scores from other settings")
+    parser.add_argument("--index", type=Path, help="score from this gradient store (`curate influence index`), reading no corpus")
+    parser.add_argument("--overwrite", action="store_true", help="delete the scores in OUT and score from the start "
+                        "(default: resume scores from the same inputs and settings, refuse others)")
     parser.set_defaults(func=run)
 
 

@@ -1,7 +1,7 @@
-"""`curate search`: the top-k stored documents for a probe or a free text, from a gradient store.
+"""`curate influence search`: the top-k stored documents for a probe or a free text, from a gradient store.
 
-    curate search --run-dir runs/x --probe p-sum            by a probe's id (RUN_DIR/probes/probes.jsonl)
-    curate search --run-dir runs/x --text "2 + 3 = 5" --top-k 20 --plain
+    curate influence search --run-dir runs/x --probe p-sum            by a probe's id (RUN_DIR/probes/probes.jsonl)
+    curate influence search --run-dir runs/x --text "2 + 3 = 5" --top-k 20 --plain
 
 Scores are influence with EK-FAC preconditioning (needs the factors), or with --plain the gradient dot product;
 the table shows rank, document id, score and the document's first characters.
@@ -17,8 +17,8 @@ from curate.errors import InputError
 from curate.paths import RunDir, add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("search", help="top-k documents of a gradient store for a probe or a text")
+def register(actions) -> None:
+    parser = actions.add_parser("search", help="top-k documents of a gradient store for a probe or a text")
     add_run_dir_argument(parser)
     parser.add_argument("--index", type=Path, help="gradient store (default: RUN_DIR/store)")
     parser.add_argument("--model", type=Path, help="HF model directory (default: RUN_DIR/model)")

@@ -1,7 +1,7 @@
-"""`curate ship-classifier`: a run's classifier becomes package data, `--classifier builtin` everywhere.
+"""`curate classifier ship`: a run's classifier becomes package data, `--classifier builtin` everywhere.
 
 Example (after `curate run recipes/real.toml`):
-    curate ship-classifier --run-dir runs/real --evaluation runs/real/evaluation \
+    curate classifier ship --run-dir runs/real --evaluation runs/real/evaluation \
         --heldout-evaluation runs/real/evaluation-heldout --as influence
 """
 
@@ -12,14 +12,14 @@ from pathlib import Path
 from curate.paths import add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("ship-classifier", help="ship a run's classifier as the built-in one")
+def register(actions) -> None:
+    parser = actions.add_parser("ship", help="ship a run's classifier as the built-in one")
     add_run_dir_argument(parser)
     parser.add_argument("--classifier", type=Path, help="classifier file (RUN_DIR/classifier/classifier.joblib)")
     parser.add_argument("--evaluation", type=Path, required=True,
-                        help="`curate evaluate-classifier` output holding its held-out evaluation")
+                        help="`curate classifier evaluate` output holding its held-out evaluation")
     parser.add_argument("--heldout-evaluation", type=Path,
-                        help="`curate evaluate-classifier --sources` output: its evaluation on whole held-out sources")
+                        help="`curate classifier evaluate --sources` output: its evaluation on whole held-out sources")
     parser.add_argument("--as", dest="as_name", default="influence", help="its name in that evaluation")
     parser.add_argument("--name", help="built-in name (default: the default built-in classifier)")
     parser.set_defaults(func=run)

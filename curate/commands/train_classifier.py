@@ -1,4 +1,4 @@
-"""`curate train-classifier`: learn "procedural" from an influence ranking, with no hand labels."""
+"""`curate classifier train`: learn "procedural" from an influence ranking, with no hand labels."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from curate.corpus.options import add_corpus_arguments
 from curate.paths import add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train-classifier", help="train the procedural classifier from influence scores"
+def register(actions) -> None:
+    parser = actions.add_parser(
+        "train", help="train the procedural classifier from influence scores"
     )
     add_run_dir_argument(parser)
     add_corpus_arguments(parser)

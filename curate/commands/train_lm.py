@@ -1,4 +1,4 @@
-"""`curate train-lm`: tokenizer + small Llama-style LM on a corpus, saved in Hugging Face format."""
+"""`curate model train` (registered by `curate.commands.model`): tokenizer + small Llama-style LM on a corpus, saved in Hugging Face format."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from curate.lm.config import ModelConfig, TrainConfig
 from curate.paths import RunDir, add_run_dir_argument
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "train-lm", help="train a tokenizer and a small Llama-style LM on a corpus"
+def register(actions) -> None:
+    parser = actions.add_parser(
+        "train", help="train a tokenizer and a small Llama-style LM on a corpus"
     )
     add_run_dir_argument(parser)
     parser.add_argument("--corpus", type=Path, help="corpus to train on (default: RUN_DIR/corpus)")

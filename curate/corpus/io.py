@@ -48,7 +48,7 @@ def write_documents(
 ) -> int:
     """Write documents as numbered shards of at most `docs_per_shard` documents; returns how many were written."""
     if docs_per_shard < 1:
-        raise InputError(f"--docs-per-shard must be at least 1, got {docs_per_shard}")
+        raise InputError(f"--documents-per-shard must be at least 1, got {docs_per_shard}")
     count = 0
     with make_writer(out_dir, fmt) as writer:
         for count, document in enumerate(documents, start=1):

@@ -18,14 +18,14 @@ from curate.errors import InputError
 class SampleArguments:
     corpus: Path = option(None, "corpus to sample from", flag="--corpus")
     out: Path = option(None, "where the sample's shards go")
-    n: int = option(2000, "documents to draw")
+    n: int = option(2000, "documents to draw", flag="--documents")
     seed: int = option(0, "seed of the draw")
     exclude: Path | None = option(None, "a corpus whose documents are never drawn (e.g. an earlier sample)")
     exclude_sources: list[str] = option(
         [], "sources (the `source` field) never drawn, e.g. held-out sources; NAME.txt: a file of names, one a line")
     # datatrove splits work between tasks by file: small shards let `--tasks N` share a sample evenly
-    docs_per_shard: int = option(250, "documents per shard")
-    overwrite: bool = option(False, "replace the shards of an earlier sample in --out")
+    docs_per_shard: int = option(250, "documents per shard", flag="--documents-per-shard")
+    overwrite: bool = option(False, "delete the shards of an earlier sample in --out and start over")
     text_key: str = option("text", "field holding the document text")
     id_key: str = option("id", "field holding the document id")
 
@@ -35,9 +35,9 @@ class SampleArguments:
         if self.out is None:
             raise InputError("give the output directory: --out DIR")
         if self.n < 1:
-            raise InputError(f"--n must be at least 1, got {self.n}")
+            raise InputError(f"--documents must be at least 1, got {self.n}")
         if self.docs_per_shard < 1:
-            raise InputError(f"--docs-per-shard must be at least 1, got {self.docs_per_shard}")
+            raise InputError(f"--documents-per-shard must be at least 1, got {self.docs_per_shard}")
         out, corpus = Path(self.out).resolve(), Path(self.corpus).resolve()
         if out.is_relative_to(corpus) or corpus.is_relative_to(out):
             raise InputError(f"--out {self.out} and --corpus {self.corpus} overlap; the sample would be read "

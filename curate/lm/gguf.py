@@ -117,10 +117,10 @@ def _imported_from(provenance_file: Path) -> str | None:
         return None
 
 
-def import_gguf(source: str | Path, out: Path | None = None, force: bool = False) -> Path:
+def import_gguf(source: str | Path, out: Path | None = None, overwrite: bool = False) -> Path:
     """Convert a GGUF file (or a packaged model's name, see `PACKAGED`) into a Hugging Face model directory,
     with `provenance.json` beside the weights; returns the directory. A directory already imported from the
-    same file is kept unless `force`."""
+    same file is kept unless `overwrite`."""
     name = str(source)
     path = packaged_file(name) if name in PACKAGED else Path(source)
     if not path.is_file():
@@ -132,7 +132,7 @@ def import_gguf(source: str | Path, out: Path | None = None, force: bool = False
     types = weight_types(path)  # a file that is no GGUF is refused before the heavy imports
     digest = sha256(path)
     provenance_file = out / PROVENANCE_FILE
-    if not force and _imported_from(provenance_file) == digest:
+    if not overwrite and _imported_from(provenance_file) == digest:
         log.info("%s already holds the model converted from %s", out, path)
         return out
     if out.exists() and any(out.iterdir()) and not provenance_file.is_file():  # never replace the user's files

@@ -1,7 +1,7 @@
 """Train the small LM: documents packed into fixed-length sequences, AdamW, warmup + cosine, clipping.
 
 Read top to bottom like nanoGPT's train.py; all knobs are in `TrainConfig`. `train_from_corpus` is the
-`curate train-lm` stage: it also records in train_log.json what the model was made from.
+`curate model train` stage: it also records in train_log.json what the model was made from.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def train_lm(
 
     model.train()
     started, tokens_seen = time.perf_counter(), 0
-    bar = progress_bar(range(config.steps), desc="train-lm", unit="step", disable=not progress)
+    bar = progress_bar(range(config.steps), desc="model train", unit="step", disable=not progress)
     for step in bar:
         starts = torch.randint(
             len(train_stream) - config.seq_len - 1, (config.batch_size,), generator=batches

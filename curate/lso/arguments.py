@@ -1,6 +1,6 @@
 """What one Leave-Square-Out run does: the task, what is held out, extra documents, and the model's training.
 
-Free of torch, so `curate validate lso` can build its flags from these fields and still start fast.
+Free of torch, so `curate study lso` can build its flags from these fields and still start fast.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ class MixArguments:
     tokenizer: str | None = option(None, "count tokens with this HF tokenizer (None: whitespace words)")
     seed: int | None = option(None, "override the spec's seed")
     fmt: str = option("jsonl", "output shard format", choices=FORMATS, flag="--format")
-    overwrite: bool = option(False, "replace a mix in OUT made from other inputs or settings")
+    overwrite: bool = option(False, "delete the mix in OUT and start over (default: refuse a mix made from other inputs or "
+                             "settings)")
     text_key: str = "text"
     id_key: str = "id"
     skip_bad_records: bool = False  # count malformed records and write them to OUT/bad_records.jsonl

@@ -1,5 +1,5 @@
 """Concept neurons (Rai & Yao 2024): the mechanics (`mechanics`: MLP layers, concept labels, recording and
-ablation hooks) and `curate neurons`' study built on them (`study`)."""
+ablation hooks) and `curate study neurons`' study built on them (`study`)."""
 
 from curate.neurons.study import NeuronArguments, run_neuron_study
 

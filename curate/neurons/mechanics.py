@@ -434,7 +434,7 @@ def compare_rankings(
 
 @dataclass
 class AblationArguments:
-    """Settings without defaults: those of `curate neurons` live in `curate.neurons.NeuronArguments`."""
+    """Settings without defaults: those of `curate study neurons` live in `curate.neurons.NeuronArguments`."""
 
     mode: str  # "zero", or "noise": add fixed Gaussian noise of `noise_scale` × the neuron's RMS
     noise_scale: float

@@ -43,9 +43,9 @@ class NeuronArguments:
     aggregate: str = option(LabelArguments.aggregate, "how EK-FAC scores of the reasoning probes combine per "
                             "document (as for the classifier)", choices=AGGREGATIONS)
     k: int | None = option(None, "top-k for overlap and F1 (the number of procedural documents if not given)")
-    max_documents: int | None = option(None, "score only the first N documents")
+    max_documents: int | None = option(None, "score only the first N documents", flag="--documents")
     max_length: int = option(512, "tokens read per document")
-    documents: bool = option(True, "score documents and compare the neuron scorer with EK-FAC")
+    documents: bool = option(True, "score documents and compare the neuron scorer with EK-FAC", flag="--score-documents")
     ablate: bool = True  # no option(): its flag is --no-ablation, and --ablation names the corruption
     ablation: str = option("zero", "corrupt the neurons by zeroing them or adding fixed noise", choices=("zero", "noise"))
     noise_scale: float = option(1.0, "noise std in units of each neuron's RMS activation")

@@ -365,7 +365,7 @@ def read_probes(path: str | Path) -> list[Probe]:
 
 
 def find_probe(probes_path: str | Path, probe_id: str) -> Probe:
-    """The probe `probe_id` of the file `probes_path` (`curate search --probe`)."""
+    """The probe `probe_id` of the file `probes_path` (`curate influence search --probe`)."""
     if not Path(probes_path).exists():
         raise InputError(f"no probes at {probes_path}; pass --probes FILE")
     probes = read_probes(probes_path)

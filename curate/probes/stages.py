@@ -1,8 +1,8 @@
-"""Probe files and a model on them. `curate probes` (`make_probe_file`) writes a run's probe file: the synthetic or
+"""Probe files and a model on them. `curate probes make` (`make_probe_file`) writes a run's probe file: the synthetic or
 the real track's sets, or a user's own file, validated. With a model it also writes the model's own greedy
 completions, as Ruis et al. scored, to a second file, so a run keeps both: `probes.jsonl` with the reference
 completions (every stage's default) and `probes-generated.jsonl` (score it with `--probes`). `curate
-eval-probes` (`evaluate_probes`) gives completion loss (nats) and greedy accuracy per probe, summarised per set.
+probes eval` (`evaluate_probes`) gives completion loss (nats) and greedy accuracy per probe, summarised per set.
 
     print(format_summary(evaluate_probes(ProbeEvalArguments(run_dir=Path("runs/x"))).summary))
 
@@ -171,7 +171,7 @@ def write_outputs(result: ProbeEvaluation) -> None:
 
 
 def format_summary(summary: pl.DataFrame) -> str:
-    """The per-set summary as the terminal shows it (`curate eval-probes`, `curate quickstart`)."""
+    """The per-set summary as the terminal shows it (`curate probes eval`, `curate quickstart`)."""
     return as_text(summary, markdown=False)
 
 

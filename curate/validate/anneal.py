@@ -5,7 +5,7 @@ small budget of it with the learning rate decaying to zero, then compare benchma
 arm is a draw of the crawl at one token budget (`--tokens`), annealed from the same pretrained model:
   random:    a random sample of the crawl (its own distribution), no document twice;
   share-S, top-F, upsample-xR: classifier curation at procedural token share S, the top fraction F by
-             `procedural_score`, or procedural documents' weight times R (as `curate validate mix-sweep` builds them);
+             `procedural_score`, or procedural documents' weight times R (as `curate study mix-sweep` builds them);
   influence-F: the top fraction F of the scored documents by their mean per-nat EK-FAC score over the run's
              reasoning probes, repeated up to the cap to fill the budget;
   base:      the un-annealed model, the zero point (evaluated once);
@@ -238,7 +238,7 @@ def load_context(run_dir, out: Path, args: AnnealArguments) -> Context:
         if cell.method in ("random", *SPEC_METHODS):
             spec = cell_spec(cell, context, args)
             check_reachable(cell.arm, spec, context.scores if context.scores is not None else np.zeros(len(ids)), lengths)
-            header = [f"arm {cell.arm} of curate validate anneal; tokens (each document and its EOS) counted with {model_path}"]
+            header = [f"arm {cell.arm} of curate study anneal; tokens (each document and its EOS) counted with {model_path}"]
             write_atomic(out / "specs" / f"{cell.arm}.toml", spec_toml(spec, header))
         draw(context, cell, args)  # an arm whose documents cannot fill the budget is refused now, not hours in
     return context

@@ -47,7 +47,7 @@ class MixValidationArguments:
 
 @dataclass
 class MixSweepArguments(MixValidationArguments):
-    """`curate validate mix-sweep`: families of mixes at the random arm's token budget, for a frontier of
+    """`curate study mix-sweep`: families of mixes at the random arm's token budget, for a frontier of
     reasoning gained against held-out loss paid. `procedural_share` (the one curated arm) is unused."""
 
     # Upsampling x4 must stay within the cap (the curated arm's 2 would cut the family to one arm).
@@ -96,7 +96,7 @@ class MixSweepArguments(MixValidationArguments):
 
 @dataclass
 class LdsArguments:
-    models: int = option(32, "random subsets of the training documents, one LM retrained on each")
+    models: int = option(32, "LMs retrained, each on its own random subset of the training documents", flag="--retrains")
     alpha: float = option(0.5, "share of the training documents in each subset")
     seed: int = option(0, "seeds the subsets and the bootstrap; subset I trains with seed SEED+I")
     methods: list[str] = option(
@@ -110,7 +110,7 @@ class LdsArguments:
     def __post_init__(self) -> None:
         # A Spearman correlation over two subsets is +-1 whatever the scores: no evidence at all.
         if self.models < 3:
-            raise InputError(f"--models must be at least 3, not {self.models}")
+            raise InputError(f"--retrains must be at least 3, not {self.models}")
         if not 0 < self.alpha < 1:
             raise InputError(f"--alpha, the share of documents in a subset, must be in (0, 1), not {self.alpha}")
         if self.bootstrap < 1:
@@ -121,7 +121,7 @@ class LdsArguments:
 
 @dataclass
 class RegisterArguments:
-    """`curate validate register`: which label rules separate procedure from technical register."""
+    """`curate study register`: which label rules separate procedure from technical register."""
 
     rankings: list[str] = option(
         [], "NAME=SCORES_DIR per ranking (default: ekfac=RUN_DIR/scores and each RUN_DIR/scores-METHOD)"
@@ -140,7 +140,7 @@ ARM_FAMILIES = ("random", "share", "top", "upsample", "influence", "base", "remo
 
 @dataclass
 class AnnealArguments:
-    """`curate validate anneal`: continued training of a pretrained causal LM on each arm's mix for one token
+    """`curate study anneal`: continued training of a pretrained causal LM on each arm's mix for one token
     budget with the learning rate decayed to zero, then held-out probes and held-out corpus loss."""
 
     model: Path | None = option(None, "the pretrained Hugging Face model to anneal (default: RUN_DIR/model)")

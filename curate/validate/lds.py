@@ -266,7 +266,7 @@ def finished_cells(out: Path) -> tuple[dict, list[dict]]:
     subsets = read_subsets(out)
     if subsets is None:
         raise InputError(
-            f"{out / SUBSETS_FILE}: missing; run `curate validate lds` without --summarise-only first"
+            f"{out / SUBSETS_FILE}: missing; run `curate study lds` without --summarise-only first"
         )
     cells = sorted(read_cells(out / "cells") if (out / "cells").exists() else [], key=lambda c: c["index"])
     if len(cells) < MIN_SUBSETS:

@@ -88,7 +88,7 @@ def arm_spec(
     procedural = (args.threshold, 1.0)
     if arm.method == "whole":
         return None
-    if arm.method == "random":  # as `curate validate mix` samples it: no document twice
+    if arm.method == "random":  # as `curate study mix` samples it: no document twice
         return MixSpec(buckets=[BucketSpec("all", 1.0)], **common | {"max_repetitions": 1})
     if arm.method == "top":
         # a range's top is kept only when it is the highest, so the cut stays below 1 even if scores reach it
@@ -163,7 +163,7 @@ def run_sweep(run_dir, out: Path, args: MixSweepArguments, shard: tuple[int, int
         for name, arm in arms.items():  # every arm checked and written before any trains
             if (spec := arm_spec(arm, scores, tokens, args, budget, args.seeds[0])) is not None:
                 check_reachable(name, spec, scores, tokens)
-                header = [f"arm {name} of curate validate mix-sweep; tokens counted with {run_dir.model}"]
+                header = [f"arm {name} of curate study mix-sweep; tokens counted with {run_dir.model}"]
                 write_atomic(out / "specs" / f"{name}.toml", spec_toml(spec, header))
         return run, annotated, documents, counter, tokens, scores, budget, sweep_probes(run_dir, args.probe_seed)
 
@@ -234,7 +234,7 @@ def judge(
     """Adds, against the random arm: reasoning_gain (its unseen-reasoning loss minus the arm's),
     heldout_vs_random (relative), within_tolerance, and meets_target (a mix arm with a gain of at least
     `target_gain` whose 95% CI does not overlap random's, held-out loss within `tolerance`; `methods` are the
-    arms that may meet it). `curate validate anneal` judges its arms with this too."""
+    arms that may meet it). `curate study anneal` judges its arms with this too."""
     random = summary.filter(pl.col("arm") == "random")
     if random.is_empty():
         raise InputError("no finished cell of the random arm yet: every arm is measured against it")
@@ -274,7 +274,7 @@ def write_recommendation(
         raise InputError(f"{source}: missing; the sweep writes each arm's spec when it runs")
     row = judged.row(by_predicate=pl.col("arm") == arm, named=True)
     header = [
-        f"the recommended mix of curate validate {study} ({out}): arm {arm}",
+        f"the recommended mix of curate study {study} ({out}): arm {arm}",
         f"{measured} loss {row['reasoning_gain']:.4f} nats/token below the random arm's, held-out loss "
         f"{row['heldout_vs_random']:+.1%} against it",
         "total_tokens counts the run's LM tokenizer and scores are its classifier's procedural_score:",

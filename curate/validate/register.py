@@ -1,4 +1,4 @@
-"""Does influence separate procedure from technical register? (`curate validate register`)
+"""Does influence separate procedure from technical register? (`curate study register`)
 
 A classifier learned from influence labels can only be as good as the ranking the labels come from. On real
 text, procedural sources (manuals, code, worked solutions) are technical, and most non-procedural ones (news,

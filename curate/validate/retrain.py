@@ -40,7 +40,7 @@ def load_run_training(run_dir, steps: int | None = None) -> RunTraining:
     log_path = run_dir.model / TRAIN_LOG
     if not log_path.exists():
         raise InputError(
-            f"{log_path}: missing; validation retrains the run's own LM (`curate train-lm`)"
+            f"{log_path}: missing; validation retrains the run's own LM (`curate model train`)"
         )
     log = json.loads(log_path.read_text())
     model_config, train_config = ModelConfig(**log["model_config"]), TrainConfig(**log["train_config"])
@@ -68,7 +68,7 @@ def training_data(run_dir, log_path: Path, data: dict | None) -> dict:
     """What train_log.json records the LM was trained on; a run directory holding another corpus is refused.
 
     Logs written before provenance was recorded have none: the run directory's corpus is assumed, read with
-    the default keys, as `curate validate` always did.
+    the default keys, as `curate study` always did.
     """
     from curate.corpus.split import RULE
 

@@ -1,10 +1,10 @@
 """Classifiers shipped with the toolkit as package data, named `builtin` (the default one) or `builtin:NAME`
 wherever a classifier file is taken: `load_classifier("builtin")`, `curate filter --classifier builtin`,
-`curate evaluate-classifier --classifier real=builtin`.
+`curate classifier evaluate --classifier real=builtin`.
 
 `procedural-smollm2.joblib` is learned from SmolLM2-135M's influence on the real corpus (the real track). Its
 provenance (model, sources, probes, sizes, the command that rebuilds it) is inside the file:
-`curate evaluate-classifier --info builtin`. It is written by `curate.classify.model.save_builtin`.
+`curate classifier evaluate --info builtin`. It is written by `curate.classify.model.save_builtin`.
 This module imports nothing heavy, so the CLI resolves the name before scikit-learn loads.
 """
 

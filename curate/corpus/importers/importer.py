@@ -55,12 +55,12 @@ class ImportArguments:
     max_chars: int = option(MAX_CHARS, "longest document, in characters; longer text is cut at sections and paragraphs")
     min_chars: int = option(MIN_CHARS, "shortest document kept, in characters")
     format: str = option("jsonl", "shard format", choices=FORMATS)
-    docs_per_shard: int = option(10_000, "documents per shard")
-    overwrite: bool = option(False, "replace the shards of an earlier import in --out")
+    docs_per_shard: int = option(10_000, "documents per shard", flag="--documents-per-shard")
+    overwrite: bool = option(False, "delete the shards of an earlier import in --out and start over")
 
     def __post_init__(self):
         if self.docs_per_shard < 1:
-            raise InputError(f"--docs-per-shard must be at least 1, got {self.docs_per_shard}")
+            raise InputError(f"--documents-per-shard must be at least 1, got {self.docs_per_shard}")
         if self.max_chars < 1 or self.min_chars > self.max_chars:
             raise InputError(f"need 1 <= min-chars <= max-chars, got {self.min_chars} and {self.max_chars}")
         if self.format not in FORMATS:

@@ -288,8 +288,8 @@ class RealCorpusArguments:
     min_chars: int = option(MIN_CHARS, "shortest document kept, in characters")
     seed: int = option(0, "seed of the per-source sample")
     format: str = option("jsonl", "shard format", choices=FORMATS)
-    docs_per_shard: int = option(10_000, "documents per shard")
-    overwrite: bool = option(False, "replace the shards of an earlier build in --out")
+    docs_per_shard: int = option(10_000, "documents per shard", flag="--documents-per-shard")
+    overwrite: bool = option(False, "delete the shards of an earlier build in --out and start over")
 
 
 def build_real_corpus(args: RealCorpusArguments) -> ImportReport:

@@ -129,11 +129,11 @@ class SynthArguments:
     """`curate corpus synth`: where and how much of the synthetic corpus to write."""
 
     out: Path
-    n_docs: int = option(4000, "number of documents")
+    n_docs: int = option(4000, "number of documents", flag="--documents")
     procedural_fraction: float = option(0.35, "share of procedural documents")
     seed: int = option(0, "seed of every random choice of the generator")
     format: str = option("jsonl", "shard format", choices=("jsonl", "parquet"))
-    docs_per_shard: int = option(1000, "documents per shard")
+    docs_per_shard: int = option(1000, "documents per shard", flag="--documents-per-shard")
 
 
 def write_synthetic_corpus(args: SynthArguments) -> int:

@@ -1,12 +1,12 @@
-"""`curate validate removal|lds|mix|mix-sweep|register|lso|anneal`: evidence that the rankings are causal and that curated
-mixes help."""
+"""`curate study removal|lds|mix|mix-sweep|register|anneal|lso|neurons`: evidence that the rankings are causal and
+that curated mixes help; each study writes under RUN_DIR/validate (or its --out)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from attribution.options import add_options, options_from
-from curate.commands import anneal, lso, register_study
+from curate.commands import anneal, lso, neurons, register_study
 from curate.paths import RunDir, add_run_dir_argument
 from curate.validate.arguments import (
     LdsArguments,
@@ -17,7 +17,7 @@ from curate.validate.arguments import (
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("validate", help="validation experiments (removal-and-retrain, ...)")
+    parser = subparsers.add_parser("study", help="studies: removal-and-retrain, LDS, mixes, annealing, LSO, neurons")
     experiments = parser.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
 
     removal = experiments.add_parser(
@@ -40,8 +40,9 @@ def register(subparsers) -> None:
 
     register_study.register(experiments)
 
-    lso.register(experiments)
     anneal.register(experiments, add_experiment_arguments)
+    lso.register(experiments)
+    neurons.register(experiments)
 
 
 def add_experiment_arguments(parser, arguments: type, default_out: str, skip: tuple[str, ...] = ()) -> None:
