@@ -56,6 +56,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["type"] = kind
+            if field.metadata.get("flag") and not field.metadata.get("choices"):  # named as its flag, not its field
+                kwargs["metavar"] = flag.lstrip("-").replace("-", "_").upper()
             if several:
                 kwargs["nargs"] = "+"
             if field.metadata.get("choices"):
