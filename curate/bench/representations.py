@@ -430,9 +430,10 @@ class RepresentationReport:
 
 def run_representation_bench(args: RepresentationBenchArguments) -> RepresentationReport:
     """Train every candidate on the same labels, evaluate and time each; writes the tables and the plot."""
+    from curate.corpus.options import source_names
     from curate.tables import as_text
 
-    heldout_sources = list(args.heldout_sources)
+    heldout_sources = source_names(args.heldout_sources)  # names, or a real corpus's heldout_sources.txt
     if not heldout_sources:
         from curate.corpus.real import HELDOUT_SOURCES
 
