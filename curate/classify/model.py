@@ -33,7 +33,7 @@ from curate import __version__
 from curate.classify import builtin, hashing
 from curate.classify.arguments import BACKENDS
 from curate.classify.arguments import ClassifierArguments as DEFAULTS  # the command line's defaults are ours
-from curate.classify.sentence import SentenceEmbeddings, mean_pooled
+from curate.classify.sentence import MeanPooledEncoder, SentenceEmbeddings
 from curate.classify.static import StaticEmbeddings
 from curate.errors import InputError, MissingDependency
 
@@ -47,7 +47,7 @@ def bounded(texts) -> list[str]:
     return [text[:MAX_CHARACTERS] for text in texts]
 
 
-class MeanPooledEmbeddings(TransformerMixin, BaseEstimator):
+class MeanPooledEmbeddings(MeanPooledEncoder):
     """Mean of a local HF model's last hidden states over each document's tokens; the model loads lazily."""
 
     def __init__(self, model_path: str, max_length: int = 256, batch_size: int = 16):
@@ -58,25 +58,8 @@ class MeanPooledEmbeddings(TransformerMixin, BaseEstimator):
     def fit(self, texts, labels=None):
         return self
 
-    def _load(self):
-        if getattr(self, "_model", None) is None:
-            from transformers import AutoModel, AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-            if self._tokenizer.pad_token is None:
-                self._tokenizer.pad_token = self._tokenizer.eos_token
-            self._model = AutoModel.from_pretrained(self.model_path).eval()
-        return self._model, self._tokenizer
-
-    def transform(self, texts) -> np.ndarray:
-        model, tokenizer = self._load()
-        return mean_pooled(model, tokenizer, list(texts), self.max_length, self.batch_size)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_model", None)
-        state.pop("_tokenizer", None)
-        return state
+    def _model_files(self) -> str:
+        return self.model_path
 
 
 class HashedWordNgrams(TransformerMixin, BaseEstimator):

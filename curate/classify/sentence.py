@@ -100,26 +100,21 @@ def mean_pooled(model, tokenizer, texts: list[str], max_length: int, batch_size:
     return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
 
 
-class SentenceEmbeddings(TransformerMixin, BaseEstimator):
-    """Mean-pooled, L2-normalised embeddings of a packaged sentence encoder (`SENTENCE_MODELS`), as
-    sentence-transformers computes them for all-MiniLM-L6-v2. Stateless: the model loads lazily, once per
-    process, and is never pickled (the classifier file names the packaged model, it does not copy it)."""
+class MeanPooledEncoder(TransformerMixin, BaseEstimator):
+    """A local HF encoder's `mean_pooled` embeddings, the model loaded lazily, once per process, and never
+    pickled. Subclasses say where the model is (`_model_files`)."""
 
-    def __init__(self, sentence_model: str = "minilm", max_length: int = 256, batch_size: int = 32):
-        self.sentence_model = sentence_model
-        self.max_length = max_length
-        self.batch_size = batch_size
-
-    def fit(self, texts, labels=None) -> SentenceEmbeddings:
-        self._load()  # a missing package or model fails at fit, before any work
-        return self
+    def _model_files(self) -> str | Path:
+        raise NotImplementedError
 
     def _load(self):
         if getattr(self, "_model", None) is None:
-            path = sentence_model_path(self.sentence_model)
+            path = self._model_files()
             from transformers import AutoModel, AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            if self._tokenizer.pad_token is None:  # a causal LM's tokenizer pads with its end token
+                self._tokenizer.pad_token = self._tokenizer.eos_token
             self._model = AutoModel.from_pretrained(path, local_files_only=True).eval()
         return self._model, self._tokenizer
 
@@ -132,3 +127,21 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
         state.pop("_model", None)
         state.pop("_tokenizer", None)
         return state
+
+
+class SentenceEmbeddings(MeanPooledEncoder):
+    """Mean-pooled, L2-normalised embeddings of a packaged sentence encoder (`SENTENCE_MODELS`), as
+    sentence-transformers computes them for all-MiniLM-L6-v2. The classifier file names the packaged model, it
+    does not copy it."""
+
+    def __init__(self, sentence_model: str = "minilm", max_length: int = 256, batch_size: int = 32):
+        self.sentence_model = sentence_model
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def fit(self, texts, labels=None) -> SentenceEmbeddings:
+        self._load()  # a missing package or model fails at fit, before any work
+        return self
+
+    def _model_files(self) -> Path:
+        return sentence_model_path(self.sentence_model)
