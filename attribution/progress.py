@@ -65,6 +65,20 @@ class LineProgress(Progress):
         values["bar_format"] = LINE_FORMAT if values.get("total") else OPEN_FORMAT
         return values
 
+    # tqdm redraws on every postfix or description change, which would write a line per step with a stale count:
+    # off a terminal they show on the next interval's line instead.
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **kwargs: Any) -> None:
+        super().set_postfix(ordered_dict, refresh=False, **kwargs)
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        super().set_postfix_str(s, refresh=False)
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        super().set_description_str(desc or "", refresh=False)  # the line format adds the colon itself
+
+    def set_description_str(self, desc: str | None = None, refresh: bool = True) -> None:
+        super().set_description_str(desc, refresh=False)
+
 
 def _is_terminal(stream: Any) -> bool:
     try:

@@ -123,6 +123,14 @@ def test_progress_off_a_terminal_is_whole_lines_at_most_one_per_interval(monkeyp
         pass
     assert len(stream.getvalue().splitlines()) == 2
 
+    stream = io.StringIO()  # a postfix or description set every step waits for the interval too
+    bar = progress_bar(range(1000), file=stream, desc="train")
+    for step in bar:
+        bar.set_postfix(loss=f"{1 / (step + 1):.3f}")
+        bar.set_description("train")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[-1].startswith("train: 1000/1000") and "loss=0.001" in lines[-1], lines
+
 
 def test_progress_on_a_terminal_is_tqdm_as_usual():
     from attribution.progress import LineProgress, progress_bar
