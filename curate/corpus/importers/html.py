@@ -5,6 +5,7 @@ names are part of its text (boilerplate headings still go, with the navigation t
 
 from __future__ import annotations
 
+import logging
 import re
 
 _HEADING_TAG = re.compile(r"<(/?)h[1-6](?=[\s/>])", re.IGNORECASE)
@@ -13,6 +14,9 @@ _HEADING_TAG = re.compile(r"<(/?)h[1-6](?=[\s/>])", re.IGNORECASE)
 def html_sections(html: str) -> list[str]:
     from trafilatura import extract  # heavy (lxml); only when a corpus holds HTML
 
+    # a page with no text left is recorded, with its file, in import_skipped.tsv; trafilatura's own warning
+    # ("discarding data: None") would only repeat it on the terminal without saying which file
+    logging.getLogger("trafilatura").setLevel(logging.ERROR)
     html = _HEADING_TAG.sub(r"<\1p", html)
     text = extract(html, favor_precision=True, include_comments=False, deduplicate=True)
     return [text] if text else []
