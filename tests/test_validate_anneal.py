@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 import torch
 
+from curate.errors import InputError
 from curate.paths import RunDir
 from curate.validate import anneal
 from curate.validate.arguments import AnnealArguments
@@ -121,13 +122,34 @@ def test_a_removal_arm_lacks_exactly_its_rankings_top_documents(context):
     scored = len(context.scored)
     for ranking in ("ekfac", "cosine", "random"):
         cell = anneal.AnnealCell("removal", 0, 0.25, "code_trace", ranking)
-        gone = anneal.removed(context, cell)
+        gone = anneal.removed(context, cell, args)
         assert len(gone) == round(0.25 * scored)
         assert not set(anneal.draw(context, cell, args).tolist()) & set(gone.tolist())
-    ekfac = {context.ids[i] for i in anneal.removed(context, anneal.AnnealCell("removal", 0, 0.25, "code_trace", "ekfac"))}
+    ekfac = {context.ids[i] for i in anneal.removed(context, anneal.AnnealCell("removal", 0, 0.25, "code_trace", "ekfac"), args)}
     assert all(i.startswith("code") for i in ekfac)  # EK-FAC's top for code tracing: the code documents
-    cosine = anneal.removed(context, anneal.AnnealCell("removal", 0, 0.25, "code_trace", "cosine"))
+    cosine = anneal.removed(context, anneal.AnnealCell("removal", 0, 0.25, "code_trace", "cosine"), args)
     assert [context.ids[i] for i in cosine] == [i for i in context.ids if i in {context.ids[j] for j in context.scored}][: len(cosine)]
+
+
+def test_a_removal_mix_of_fewer_documents_is_drawn_per_seed_and_each_arm_trains_on_the_rest_of_it(context):
+    args = tiny(removal_documents=8, tokens=64)
+    mixes = {}
+    for seed in (0, 1):
+        none = anneal.AnnealCell("removal", seed, 0.0, anneal.NOTHING, anneal.NOTHING)
+        mix = anneal.removal_pool(context, none, args)
+        assert len(mix) == 8 and set(mix.tolist()) <= set(context.scored.tolist())
+        mixes[seed] = set(mix.tolist())
+        for ranking in ("ekfac", "cosine", "random"):
+            cell = anneal.AnnealCell("removal", seed, 0.25, "code_trace", ranking)
+            gone = anneal.removed(context, cell, args)
+            assert len(gone) == 2 and set(gone.tolist()) <= mixes[seed]
+            assert set(anneal.draw(context, cell, args).tolist()) <= mixes[seed] - set(gone.tolist())
+        ekfac = anneal.removed(context, anneal.AnnealCell("removal", seed, 0.25, "code_trace", "ekfac"), args)
+        ranked = [i for i in context.rankings[("ekfac", "code_trace")] if i in mixes[seed]]
+        assert ekfac.tolist() == ranked[:2]  # the ranking's top of this mix, not of every scored document
+    assert mixes[0] != mixes[1]
+    with pytest.raises(InputError, match="--removal-documents"):
+        tiny(removal_documents=1)
 
 
 def test_frozen_layers_stay_and_trained_ones_move(run, context):

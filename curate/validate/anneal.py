@@ -232,15 +232,20 @@ def load_context(run_dir, out: Path, args: AnnealArguments) -> Context:
     rankings, scored = load_rankings(run_dir, args, index)
     context = Context(model_path, tokenizer, ids, token_ids, lengths, scores, {d.id for d in heldout}, packed,
                       evaluation_probes(run_dir, args), rankings, scored)
-    for cell in grid(args):  # every arm checked (and each mix arm's spec written) before any trains
-        if cell.method == "base" or cell.seed != args.seeds[0]:
+    for cell in grid(args):  # every cell's draw checked (and each mix arm's spec written) before any trains
+        if cell.method == "base":
             continue
-        if cell.method in ("random", *SPEC_METHODS):
+        if cell.method in ("random", *SPEC_METHODS) and cell.seed == args.seeds[0]:
             spec = cell_spec(cell, context, args)
             check_reachable(cell.arm, spec, context.scores if context.scores is not None else np.zeros(len(ids)), lengths)
             header = [f"arm {cell.arm} of curate study anneal; tokens (each document and its EOS) counted with {model_path}"]
             write_atomic(out / "specs" / f"{cell.arm}.toml", spec_toml(spec, header))
         draw(context, cell, args)  # an arm whose documents cannot fill the budget is refused now, not hours in
+    coverage = [args.tokens / context.lengths[np.setdiff1d(removal_pool(context, c, args), removed(context, c, args))].sum()
+                for c in grid(args) if c.method == "removal"]
+    if coverage and min(coverage) < 0.5:
+        print(f"note: the removal arms train on as little as {min(coverage):.0%} of the documents they keep, so most "
+              "removed documents would not have been drawn anyway; --removal-documents sizes the removal mix")
     return context
 
 
@@ -261,17 +266,25 @@ def draw_copies(members: np.ndarray, lengths: np.ndarray, target: float, cap: in
     return np.repeat(members, plan_copies(lengths[members], target, cap, rng))
 
 
-def removal_order(context: Context, cell: AnnealCell) -> np.ndarray:
-    if cell.ranking == "random":  # a fresh random k% per seed, like a random removal would be drawn
-        return np.random.default_rng([cell.seed, 2]).permutation(context.scored)
-    return context.rankings[(cell.ranking, cell.target)]
+def removal_pool(context: Context, cell: AnnealCell, args: AnnealArguments) -> np.ndarray:
+    """The removal experiment's mix for this seed: every scored document, or a seeded draw of
+    `--removal-documents` of them, so that a budget the CPU allows still trains on nearly all of what is kept."""
+    if args.removal_documents is None or args.removal_documents >= len(context.scored):
+        return context.scored
+    return np.sort(np.random.default_rng([cell.seed, 4]).choice(context.scored, args.removal_documents, replace=False))
 
 
-def removed(context: Context, cell: AnnealCell) -> np.ndarray:
-    """Pool indices a removal cell drops: the ranking's top share `value` of the scored documents."""
+def removed(context: Context, cell: AnnealCell, args: AnnealArguments) -> np.ndarray:
+    """Pool indices a removal cell drops: its ranking's top share `value` of the removal mix."""
     if cell.ranking == NOTHING:
         return np.array([], dtype=np.int64)
-    return removal_order(context, cell)[: round(cell.value * len(context.scored))]
+    pool = removal_pool(context, cell, args)
+    if cell.ranking == "random":  # a fresh random k% per seed, like a random removal would be drawn
+        order = np.random.default_rng([cell.seed, 2]).permutation(pool)
+    else:
+        ranked = context.rankings[(cell.ranking, cell.target)]
+        order = ranked[np.isin(ranked, pool)]
+    return order[: round(cell.value * len(pool))]
 
 
 def draw(context: Context, cell: AnnealCell, args: AnnealArguments) -> np.ndarray:
@@ -291,7 +304,7 @@ def draw(context: Context, cell: AnnealCell, args: AnnealArguments) -> np.ndarra
         kept = ranked[: max(1, round(cell.value * len(ranked)))]
         return draw_copies(kept, context.lengths, args.tokens, args.max_repetitions, rng, cell.arm)
     if cell.method == "removal":
-        members = np.setdiff1d(context.scored, removed(context, cell))
+        members = np.setdiff1d(removal_pool(context, cell, args), removed(context, cell, args))
         return draw_copies(members, context.lengths, args.tokens, 1, rng, cell.arm)
     raise InputError(f"no documents to draw for arm {cell.arm}")
 
@@ -438,7 +451,7 @@ def run_cell(cell: AnnealCell, context: Context, args: AnnealArguments) -> dict:
             "tokens_drawn": int(context.lengths[drawn].sum()), "tokens_trained": int(sequences.numel()),
             "steps": log["steps"], "final_lr": log["lr"][-1], "train_loss_first": log["train_loss_first"],
             "train_loss_last": log["train_loss_last"], "trained_parameters": len(trained),
-            "removed": len(removed(context, cell)) if cell.method == "removal" else 0,
+            "removed": len(removed(context, cell, args)) if cell.method == "removal" else 0,
         }
         if context.scores is not None:
             procedural = context.scores[drawn] >= args.threshold

@@ -89,6 +89,8 @@ class MixSweepArguments(MixValidationArguments):
                 raise InputError(f"{name} repeats a value: {values}")
         if not self.seeds:
             raise InputError("--seeds: at least one seed")
+        if self.removal_documents is not None and self.removal_documents < 2:
+            raise InputError(f"--removal-documents must be at least 2, not {self.removal_documents}")
         if self.steps is not None and self.steps < 1:
             raise InputError(f"--steps must be at least 1, not {self.steps}")
         if self.heldout_tolerance < 0:
@@ -171,7 +173,12 @@ class AnnealArguments:
         "rankings of the removal arms: ekfac reads RUN_DIR/scores, cosine RUN_DIR/scores-cosine; random is a seeded "
         "random order",
     )
-    removal_fractions: list[float] = option([0.1], "shares of the scored documents each removal arm drops")
+    removal_fractions: list[float] = option([0.1], "shares of the removal mix each removal arm drops")
+    removal_documents: int | None = option(
+        None, "the removal mix: a seeded draw of this many scored documents per seed (default: all of them); each "
+        "removal arm drops its ranking's top share of the mix and trains on the rest, each document once. Size it so "
+        "--tokens nearly exhausts what is kept, or most removed documents would not have been drawn anyway"
+    )
     seeds: list[int] = option([0, 1, 2], "annealing seeds: data order and the draw of each arm's documents")
     # Decay to zero is what annealing means (Llama 3, OLMo 2): the gain is measured at the end of a schedule.
     lr: float = option(
@@ -224,6 +231,8 @@ class AnnealArguments:
             raise InputError(f"--removal-methods: unknown {bad}; choose among ekfac, cosine, random")
         if not self.seeds:
             raise InputError("--seeds: at least one seed")
+        if self.removal_documents is not None and self.removal_documents < 2:
+            raise InputError(f"--removal-documents must be at least 2, not {self.removal_documents}")
         if self.tokens < self.seq_len or self.seq_len < 2 or self.batch_size < 1:
             raise InputError("--tokens must hold at least one --seq-len sequence, of at least 2 tokens, and "
                              "--batch-size be at least 1")
