@@ -58,3 +58,31 @@ def test_a_smaller_sample_never_leaves_the_larger_ones_shards_behind(corpus, tmp
     assert len(list(read_documents(out))) == 6
     assert sample_corpus(SampleArguments(corpus=corpus, out=out, n=2, docs_per_shard=2, overwrite=True)) == 2
     assert len(list(read_documents(out))) == 2 and len(list(out.glob("part-*"))) == 1
+
+
+def test_even_allocation_gives_small_groups_all_they_have_and_shares_the_rest():
+    from curate.corpus.sample import even_allocation
+
+    assert even_allocation({"a": 100, "b": 100, "c": 100}, 30) == {"a": 10, "b": 10, "c": 10}
+    assert even_allocation({"a": 100, "b": 3, "c": 100}, 30) == {"a": 14, "b": 3, "c": 13}
+    assert even_allocation({"a": 2, "b": 3}, 5) == {"a": 2, "b": 3}
+    assert even_allocation({"a": 5, "b": 5, "c": 5}, 1) == {"a": 1, "b": 0, "c": 0}
+    for sizes, n in (({"x": 7, "y": 1, "z": 40, "w": 13}, 37), ({"x": 1000, "y": 1}, 501)):
+        counts = even_allocation(sizes, n)
+        assert sum(counts.values()) == n and all(0 <= counts[g] <= sizes[g] for g in sizes)
+
+
+def test_a_per_source_sample_draws_each_source_evenly_and_is_seeded(corpus, tmp_path):
+    from collections import Counter
+
+    from curate.corpus.sample import even_allocation
+
+    documents = list(read_documents(corpus))
+    sizes = Counter(d.metadata["source"] for d in documents)
+    assert len(set(sizes.values())) > 1  # the synthetic sources differ in size: a uniform draw would follow them
+    args = dict(corpus=corpus, n=20, seed=3, per_source=True)
+    assert sample_corpus(SampleArguments(out=tmp_path / "a", **args)) == 20
+    drawn = Counter(d.metadata["source"] for d in read_documents(tmp_path / "a"))
+    assert dict(drawn) == {s: c for s, c in even_allocation(dict(sorted(sizes.items())), 20).items() if c}
+    sample_corpus(SampleArguments(out=tmp_path / "b", **args))
+    assert [d.id for d in read_documents(tmp_path / "a")] == [d.id for d in read_documents(tmp_path / "b")]

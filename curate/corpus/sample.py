@@ -1,6 +1,8 @@
-"""A seeded uniform sample of a corpus, so expensive stages (influence scoring on a real model) run on a
-share that represents every source, whatever order the shards were written in. datatrove is imported where
-used, so the CLI builds its flags from `SampleArguments` quickly."""
+"""A seeded sample of a corpus, so expensive stages (influence scoring on a real model) run on a share that
+represents every source, whatever order the shards were written in: uniform over documents, or the same number
+from each source (`--per-source`), so that small sources, which a uniform draw nearly misses, reach the
+ranking's extremes too. datatrove is imported where used, so the CLI builds its flags from `SampleArguments`
+quickly."""
 
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ class SampleArguments:
     exclude: Path | None = option(None, "a corpus whose documents are never drawn (e.g. an earlier sample)")
     exclude_sources: list[str] = option(
         [], "sources (the `source` field) never drawn, e.g. held-out sources; NAME.txt: a file of names, one a line")
+    per_source: bool = option(
+        False, "draw as evenly as possible from each source (the `source` field; a crawl's domain) instead of "
+        "uniformly over documents: each source gives the same number, or all it has, the rest spread over the others"
+    )
     # datatrove splits work between tasks by file: small shards let `--tasks N` share a sample evenly
     docs_per_shard: int = option(250, "documents per shard", flag="--documents-per-shard")
     overwrite: bool = option(False, "delete the shards of an earlier sample in --out and start over")
@@ -54,11 +60,19 @@ def sample_corpus(args: SampleArguments) -> int:
     check_start(args.out, args.overwrite, _settings(args), "sample")  # before the corpus is read
     excluded = {d.id for d in read_documents(args.exclude)} if args.exclude else set()
     sources = set(source_names(args.exclude_sources))
-    ids = [d.id for d in read_documents(args.corpus, args.text_key, args.id_key)
+    ids = [(d.id, str(d.metadata.get("source"))) for d in read_documents(args.corpus, args.text_key, args.id_key)
            if d.id not in excluded and d.metadata.get("source") not in sources]
     if args.n > len(ids):
         raise InputError(f"cannot sample {args.n} documents from {args.corpus}: it has {len(ids)} eligible")
-    chosen = set(random.Random(args.seed).sample(ids, args.n))
+    if args.per_source:
+        by_source: dict[str, list[str]] = {}
+        for doc_id, source in ids:
+            by_source.setdefault(source, []).append(doc_id)
+        rng = random.Random(args.seed)
+        chosen = {doc_id for source, count in even_allocation({s: len(v) for s, v in sorted(by_source.items())}, args.n).items()
+                  for doc_id in rng.sample(by_source[source], count)}
+    else:
+        chosen = set(random.Random(args.seed).sample([doc_id for doc_id, _ in ids], args.n))
     out = start_output(args.out, args.overwrite, _settings(args), "sample")  # after every check: it deletes
     documents = (d for d in read_documents(args.corpus, args.text_key, args.id_key) if d.id in chosen)
     written = write_documents(documents, out, docs_per_shard=args.docs_per_shard)
@@ -66,8 +80,31 @@ def sample_corpus(args: SampleArguments) -> int:
     return written
 
 
+def even_allocation(sizes: dict[str, int], n: int) -> dict[str, int]:
+    """How many of `n` to draw from each group of `sizes`: equal shares, a group smaller than its share gives
+    all it has and the remainder is shared among the others (water-filling); remainders go to the first groups."""
+    counts, left, open_groups = dict.fromkeys(sizes, 0), n, sorted(sizes, key=lambda g: sizes[g])
+    while left and open_groups:
+        share = left // len(open_groups)
+        small = [g for g in open_groups if sizes[g] - counts[g] <= share]
+        if small:  # these give all they have
+            for g in small:
+                left -= sizes[g] - counts[g]
+                counts[g] = sizes[g]
+            open_groups = [g for g in open_groups if g not in small]
+            continue
+        for g in open_groups:
+            counts[g] += share
+        left -= share * len(open_groups)
+        for g in sorted(open_groups)[:left]:
+            counts[g] += 1
+        left = 0
+    return counts
+
+
 def _settings(args: SampleArguments) -> dict:
     """What made a sample's shards, as a partial sample records it."""
     exclude = os.path.abspath(args.exclude) if args.exclude else None
     return {"corpus": os.path.abspath(args.corpus), "n": args.n, "seed": args.seed, "exclude": exclude,
-            "docs_per_shard": args.docs_per_shard, "text_key": args.text_key, "id_key": args.id_key}
+            "docs_per_shard": args.docs_per_shard, "text_key": args.text_key, "id_key": args.id_key,
+            "per_source": args.per_source}
