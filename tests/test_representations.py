@@ -260,3 +260,17 @@ def test_bench_representations_refuses_training_documents_of_heldout_sources(ben
     assert main([*bench_command(bench_inputs, "hashed")[:-2], "--heldout-sources", "nowhere", "--candidates",
                  "hashed"]) == 2
     assert "held-out sources with no document" in capsys.readouterr().err
+
+
+def test_bench_representations_evaluates_a_seeded_per_source_draw_when_asked(bench_inputs):
+    from curate.cli import main
+
+    command = [*bench_command(bench_inputs, "hashed", out="capped"), "--heldout-per-source", "5"]
+    assert main(command) == 0
+    sources = pl.read_csv(bench_inputs / "capped" / "heldout_sources.csv")
+    assert sources["documents"].to_list() == [5, 5, 5]
+    again = [*bench_command(bench_inputs, "hashed", out="again"), "--heldout-per-source", "5"]
+    assert main(again) == 0
+    first, second = (pl.read_csv(bench_inputs / d / "representations.csv") for d in ("capped", "again"))
+    assert first["heldout_f1"].to_list() == second["heldout_f1"].to_list()
+    assert main([*command[:-1], "0"]) == 2

@@ -164,6 +164,10 @@ class RepresentationBenchArguments:
                                           "if not given)")
     in_domain: int = option(2000, "in-domain held-out documents: a seeded sample of the training sources' "
                             "documents not in the training set")
+    heldout_per_source: int | None = option(
+        None, "evaluate on a seeded draw of at most this many documents of each held-out source (default: every "
+        "document); every candidate sees the same draw, so a slow candidate's row stays comparable"
+    )
     timing_documents: int = option(500, "documents of the seeded sample each classifier filters in the timed "
                                    "datatrove pipeline")
     repeats: int = option(1, "timed passes per classifier; the fastest is reported")
@@ -176,6 +180,8 @@ class RepresentationBenchArguments:
         for name in ("training_set", "corpus", "out"):
             if getattr(self, name) is None:
                 raise InputError(f"--{name.replace('_', '-')} is required")
+        if self.heldout_per_source is not None and self.heldout_per_source < 1:
+            raise InputError(f"--heldout-per-source must be at least 1, not {self.heldout_per_source}")
         if min(self.in_domain, self.timing_documents - 1, self.repeats - 1, self.max_length - 1) < 0:
             raise InputError("--in-domain must be ≥ 0, --timing-documents, --repeats and --max-length ≥ 1")
         if not 0 <= self.first_threshold <= 1:

@@ -117,6 +117,8 @@ def load_data(args: RepresentationBenchArguments, heldout_sources: list[str]) ->
         raise InputError(f"{args.training_set}: labels must be 1 and 0, both present")
     train_ids = set(ids)
     heldout_docs = [d for d in documents.values() if source[d.id] in heldout]
+    if args.heldout_per_source is not None:
+        heldout_docs = per_source_draw(heldout_docs, source, args.heldout_per_source, args.seed)
     training_sources = {source[i] for i in ids}
     pool = [d for d in documents.values() if source[d.id] in training_sources and d.id not in train_ids]
     rng = np.random.default_rng(args.seed)
@@ -135,6 +137,17 @@ def load_data(args: RepresentationBenchArguments, heldout_sources: list[str]) ->
         timing_documents=timing,
         categories={source[d.id]: str(d.metadata.get("category", "")) for d in heldout_docs},
     )
+
+
+def per_source_draw(documents: list, source: dict[str, str], per_source: int, seed: int) -> list:
+    """At most `per_source` documents of each source, a seeded draw, in the order given."""
+    rng = np.random.default_rng([seed, 1])  # its own stream: the in-domain and timing draws stay as they were
+    by_source: dict[str, list[int]] = {}
+    for k, document in enumerate(documents):
+        by_source.setdefault(source[document.id], []).append(k)
+    kept = {k for members in by_source.values()
+            for k in (rng.choice(members, per_source, replace=False) if len(members) > per_source else members)}
+    return [d for k, d in enumerate(documents) if k in kept]
 
 
 def embed(step, texts: list[str], what: str) -> np.ndarray:
