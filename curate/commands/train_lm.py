@@ -20,6 +20,8 @@ def register(actions) -> None:
     add_corpus_arguments(parser)
     add_options(parser, ModelConfig)
     add_options(parser, TrainConfig)
+    parser.add_argument("--retrain", action="store_true", help="train even where the shipped quickstart model was "
+                        "trained on exactly these documents with these settings (default: copy it)")
     parser.set_defaults(func=run)
 
 
@@ -27,7 +29,7 @@ def run(args) -> None:
     from curate.lm.train import train_from_corpus
 
     out = args.out or RunDir(args.run_dir).model
-    result = train_from_corpus(
+    log = train_from_corpus(
         args.corpus or RunDir(args.run_dir).corpus,
         out,
         options_from(ModelConfig, args),
@@ -35,8 +37,8 @@ def run(args) -> None:
         text_key=args.text_key,
         id_key=args.id_key,
         skip_bad_records=args.skip_bad_records,
+        reuse_shipped=not args.retrain,
     )
-    final_eval = list(result.eval_losses.values())[-1]
-    print(
-        f"held-out loss {final_eval:.3f} nats/token; {result.tokens_per_second:.0f} tokens/s; model saved to {out}"
-    )
+    final_eval = list(log["eval_losses"].values())[-1]
+    print(f"held-out loss {final_eval:.3f} nats/token; {log['tokens_per_second']:.0f} tokens/s when trained; "
+          f"model saved to {out}")

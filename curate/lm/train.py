@@ -198,15 +198,18 @@ def train_from_corpus(
     text_key: str = "text",
     id_key: str = "id",
     skip_bad_records: bool = False,
-) -> TrainResult:
+    reuse_shipped: bool = True,
+) -> dict:
     """Hold out a seeded share of the corpus by id hash, train on the rest, save the model (with its
-    provenance in train_log.json) and a plot of the losses."""
+    provenance in train_log.json) and a plot of the losses; returns the training log. Where the shipped
+    quickstart model was trained from exactly these documents and settings, it is copied instead
+    (`reuse_shipped=False` trains anyway)."""
+    from curate.lm.shipped import copy_shipped, matching_shipped_model, training_fingerprint
+
     model_config, config, out_dir = model_config or ModelConfig(), config or TrainConfig(), Path(out_dir)
     bad = BadRecords(out_dir / "bad_records.jsonl") if skip_bad_records else None
     documents = read_documents(corpus, text_key=text_key, id_key=id_key, bad_records=bad)
     train, heldout = split_documents(documents, config.eval_fraction, config.seed)
-    print(f"training on {len(train)} documents, evaluating on {len(heldout)} held-out documents")
-    result = train_lm([d.text for d in train], [d.text for d in heldout], model_config, config)
     data = {
         "corpus": str(Path(corpus).resolve()),
         "text_key": text_key,
@@ -215,10 +218,18 @@ def train_from_corpus(
         "heldout_split": {"rule": RULE, "fraction": config.eval_fraction, "seed": config.seed},
         "train_documents": len(train),
         "heldout_documents": len(heldout),
+        "fingerprint": training_fingerprint(train, heldout, model_config, config),
     }
+    shipped = matching_shipped_model(data["fingerprint"]) if reuse_shipped else None
+    if shipped is not None:
+        print(f"the shipped quickstart model was trained on exactly these {len(train)} documents with these "
+              "settings: copied it (--retrain trains it again)")
+        return copy_shipped(shipped, out_dir, data)
+    print(f"training on {len(train)} documents, evaluating on {len(heldout)} held-out documents")
+    result = train_lm([d.text for d in train], [d.text for d in heldout], model_config, config)
     save(result, out_dir, model_config, config, data)
     plot_losses(result, out_dir / "loss.png")
-    return result
+    return json.loads((out_dir / TRAIN_LOG).read_text())
 
 
 def plot_losses(result: TrainResult, path: Path) -> None:
