@@ -237,6 +237,11 @@ def test_the_recommendation_appears_only_when_the_target_is_met(tmp_path, gain, 
     assert meets["share-0.7"] == recommended and not meets["random"]
     assert (out / anneal.RECOMMENDED).exists() == recommended
     assert (out / "frontier.md").exists() and (out / "frontier.png").exists() and "Target met" in text
+    paired = pl.read_csv(out / "paired.csv")  # each arm minus random of the same seed: the jitter cancels
+    row = paired.filter((pl.col("arm") == "share-0.7") & (pl.col("measure") == "reasoning_loss")).row(0, named=True)
+    assert row["n"] == 3 and row["difference"] == pytest.approx(-gain) and row["ci95"] == pytest.approx(0, abs=1e-9)
+    heldout = paired.filter((pl.col("arm") == "share-0.7") & (pl.col("measure") == "heldout_loss"))["difference"][0]
+    assert heldout == pytest.approx(3.0 * cost) and "random" not in set(paired["arm"]) and "paired by seed" in text
     if recommended:
         assert load_mix_spec(out / anneal.RECOMMENDED).buckets == spec.buckets
         assert np.isclose(table.filter(pl.col("arm") == "share-0.7")["reasoning_gain"][0], gain)

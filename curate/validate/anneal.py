@@ -515,6 +515,29 @@ def frontier(cells: list[dict]) -> pl.DataFrame:
     return summary
 
 
+def paired_with_random(cells: list[dict]) -> pl.DataFrame | None:
+    """Each arm's loss minus the random arm's of the same seed (same evaluation probes and data order), per
+    measure: mean and 95% CI over seeds. Pairing removes what the seeds share, so it can resolve a gain the
+    unpaired intervals of the frontier cannot. None without a random arm or another arm to pair with it."""
+    table = per_cell(cells).filter(pl.col("seed").is_not_null())
+    measures = ["reasoning_loss", "heldout_loss", *[f"{s}_loss" for s in EVALUATED_SETS]]
+    measures = [m for m in measures if table[m].null_count() < len(table)]
+    random = table.filter(pl.col("arm") == "random").select("seed", *[pl.col(m).alias(f"{m}_random") for m in measures])
+    if random.is_empty():
+        return None
+    paired = table.filter(pl.col("arm") != "random").join(random, on="seed", how="inner").with_columns(
+        (pl.col(m).cast(pl.Float64) - pl.col(f"{m}_random").cast(pl.Float64)).alias(m) for m in measures)
+    rows = []
+    for measure in measures:
+        interval = mean_and_interval(paired.drop_nulls(measure), ["arm"], measure)
+        rows += [{"arm": r["arm"], "measure": measure, "n": r["n"], "difference": r["mean"], "ci95": r["ci95"]}
+                 for r in interval.iter_rows(named=True)]
+    if not rows:
+        return None
+    order = {arm: k for k, arm in enumerate(dict.fromkeys(table["arm"]))}
+    return pl.DataFrame(rows).sort(pl.col("arm").replace_strict(order), "measure", maintain_order=True)
+
+
 def recommend(judged: pl.DataFrame) -> str | None:
     """The curate-mix arm with the largest reasoning gain among those meeting the target (None: none meets it)."""
     met = judged.filter(pl.col("meets_target") & pl.col("method").is_in(SPEC_METHODS))
@@ -538,7 +561,7 @@ def removal_tables(cells: list[dict]) -> tuple[pl.DataFrame, pl.DataFrame, pl.Da
 
 
 def write_summary(out: Path, args: AnnealArguments) -> str:
-    """frontier.csv/.md/.png, removal.csv, specificity.csv and (when a curate-mix arm meets the target)
+    """frontier.csv/.md/.png, paired.csv, removal.csv, specificity.csv and (when a curate-mix arm meets the target)
     recommended_mix.toml over every finished cell in OUT; returns frontier.md's text."""
     cells = read_cells(out / "cells")
     arms = [c for c in cells if c["method"] != "removal"]
@@ -566,6 +589,11 @@ def write_summary(out: Path, args: AnnealArguments) -> str:
         plot_frontier(judged, out / "frontier.png",
                       args.heldout_tolerance, styles, xlabel="general held-out loss (nats/token)",
                       ylabel="held-out reasoning probe loss (nats/token)")
+        paired = paired_with_random(arms)
+        if paired is not None and not paired.is_empty():
+            paired.write_csv(out / "paired.csv")
+            text += ("\n## Each arm against random, paired by seed: loss difference (negative: lower than random), "
+                     f"mean and 95% CI over seeds (nats/token)\n\n{as_text(paired, float_precision=4)}\n")
     tables = removal_tables(cells)
     if tables is not None:
         effect, specificity, contrast = tables
