@@ -89,8 +89,6 @@ class MixSweepArguments(MixValidationArguments):
                 raise InputError(f"{name} repeats a value: {values}")
         if not self.seeds:
             raise InputError("--seeds: at least one seed")
-        if self.removal_documents is not None and self.removal_documents < 2:
-            raise InputError(f"--removal-documents must be at least 2, not {self.removal_documents}")
         if self.steps is not None and self.steps < 1:
             raise InputError(f"--steps must be at least 1, not {self.steps}")
         if self.heldout_tolerance < 0:
