@@ -20,6 +20,7 @@ from curate.corpus.io import BadRecords, read_documents
 from curate.corpus.split import RULE, split_documents
 from curate.lm.config import TRAIN_LOG, ModelConfig, TrainConfig
 from curate.lm.model import build_model
+from curate.lm.shipped import copy_shipped, matching_shipped_model, training_fingerprint
 from curate.lm.tokenizer import train_tokenizer
 
 
@@ -204,8 +205,6 @@ def train_from_corpus(
     provenance in train_log.json) and a plot of the losses; returns the training log. Where the shipped
     quickstart model was trained from exactly these documents and settings, it is copied instead
     (`reuse_shipped=False` trains anyway)."""
-    from curate.lm.shipped import copy_shipped, matching_shipped_model, training_fingerprint
-
     model_config, config, out_dir = model_config or ModelConfig(), config or TrainConfig(), Path(out_dir)
     bad = BadRecords(out_dir / "bad_records.jsonl") if skip_bad_records else None
     documents = read_documents(corpus, text_key=text_key, id_key=id_key, bad_records=bad)
@@ -229,7 +228,7 @@ def train_from_corpus(
     result = train_lm([d.text for d in train], [d.text for d in heldout], model_config, config)
     save(result, out_dir, model_config, config, data)
     plot_losses(result, out_dir / "loss.png")
-    return json.loads((out_dir / TRAIN_LOG).read_text())
+    return json.loads((out_dir / TRAIN_LOG).read_text())  # as a copied model's: JSON's string keys either way
 
 
 def plot_losses(result: TrainResult, path: Path) -> None:
