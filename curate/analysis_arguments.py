@@ -14,7 +14,7 @@ MIN_DOCS = 20  # power_law
 TOP_K = 500  # answers
 KS = (50, 100, 500, 1000, 5000, 10000, 50000)  # sources
 TOP_N = 10  # top_documents
-AGGREGATIONS = ("magnitude", "rank", "zscore")  # aggregate_scores: the classifier's labels, separation
+AGGREGATIONS = ("magnitude", "signed", "breadth", "rank", "zscore")  # aggregate_scores: labels, separation
 
 
 @dataclass

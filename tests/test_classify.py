@@ -91,6 +91,29 @@ def test_magnitude_puts_documents_that_move_nothing_at_the_bottom_even_when_scor
     assert set(negatives["doc_id"]) == {f"d{i}" for i in range(360, 400)}
 
 
+def test_signed_and_breadth_aggregations():
+    """Signed keeps the direction magnitude discards; breadth counts probes, so one probe's outlier counts once."""
+    rng = np.random.default_rng(0)
+    n = 300
+    columns = {"doc_id": [f"d{i}" for i in range(n)], "doc_grad_norm": np.ones(n)}
+    for p in range(5):
+        values = rng.normal(0.0, 0.1, n)
+        values[:10] += 1.0  # help every probe
+        values[10:20] -= 1.0  # hurt every probe
+        values[20] = 50.0 if p == 0 else 0.0  # one huge push on one probe only
+        columns[f"r{p}"] = values
+    scores = pl.DataFrame(columns)
+    probes = [f"r{p}" for p in range(5)]
+    magnitude, signed = aggregate_scores(scores, probes, "magnitude"), aggregate_scores(scores, probes, "signed")
+    breadth = aggregate_scores(scores, probes, "breadth")
+    assert set(np.argsort(-signed)[:11].tolist()) == set(range(10)) | {20}
+    assert set(np.argsort(signed)[:10].tolist()) == set(range(10, 20))  # magnitude ranks these with the helpers
+    assert set(np.argsort(-magnitude)[:21].tolist()) == set(range(21))
+    assert np.argmax(magnitude) == 20  # the outlier leads the mean magnitude...
+    assert breadth[20] == 0.2 and (breadth[:20] == 1.0).all()  # ...but is in one probe's top tenth of five
+    assert breadth.max() == 1.0 and breadth.min() == 0.0
+
+
 def test_exclude_factual_drops_documents_top_ranked_for_facts():
     scores = planted_scores().with_columns(
         pl.when(pl.col("doc_id").is_in([f"d{i}" for i in range(10)]))

@@ -20,7 +20,7 @@ from curate.paths import RunDir
 from curate.probes.real import make_real_probes, tech_fact_probes
 from curate.probes.sets import Probe, read_probes, write_probes
 from curate.validate.arguments import RegisterArguments
-from curate.validate.register import measure_register
+from curate.validate.register import Rule, measure_register, rule_values
 
 DEBIAN = """pkg (1.2-1) unstable; urgency=medium
 
@@ -152,7 +152,8 @@ def test_register_study_finds_the_rule_that_separates_register(tmp_path):
     # ranks of noisy aggregates overlap, so the contrast is not perfect, but far better than register alone
     assert contrast["auc_vs_technical"] > magnitude["auc_vs_technical"] + 0.3
     assert contrast["auc_vs_technical"] > 0.85 and contrast["auc_vs_both"] > 0.85
-    assert "maths/none" not in aucs  # no maths probes were scored: no such rule
+    assert "maths/none" not in aucs and "code_trace&maths/none" not in aucs  # no maths probes were scored
+    assert {"code_trace+howto/tech_fact, signed", "code_trace+howto/tech_fact per norm, breadth"} <= set(aucs)
     table = report.sources.filter(pl.col("ranking") == "ekfac")
     assert set(table["category"][:2]) == {"procedural"} and table["category"][-1] != "procedural"
     assert table["documents"].to_list() == [20] * 5
@@ -162,7 +163,29 @@ def test_register_study_finds_the_rule_that_separates_register(tmp_path):
 
 def test_register_study_refuses_a_bad_rule_and_ranking(tmp_path):
     run = planted_run(tmp_path / "run", n_per_source=3)
-    with pytest.raises(InputError, match="GROUP/CONTRAST"):
-        measure_register(RegisterArguments(label_rule="nonsense"), run)
+    for rule in ("nonsense", "code_trace/factual per norm, loudest"):
+        with pytest.raises(InputError, match="GROUP/CONTRAST"):
+            measure_register(RegisterArguments(label_rule=rule), run)
     with pytest.raises(InputError, match="NAME=SCORES_DIR"):
         measure_register(RegisterArguments(rankings=["no-equals-sign"]), run)
+
+
+def test_consensus_rule_needs_every_part():
+    """A document that moves one group's probes only (a change record naming a trace's functions) ranks high under
+    that group's rule, low under the consensus of both."""
+    rng = np.random.default_rng(0)
+    n = 100
+    code = rng.normal(1.0, 0.2, n)
+    maths = rng.normal(1.0, 0.2, n)
+    code[:10] += 3  # procedure: moves both groups
+    maths[:10] += 3
+    code[10:20] += 3  # register: moves code tracing only
+    scores = pl.DataFrame({"doc_id": [f"d{i}" for i in range(n)], "doc_grad_norm": np.ones(n),
+                           "c0": code, "a0": maths})
+    set_of = {"c0": "code_trace", "a0": "arithmetic"}
+    alone = rule_values(scores, set_of, Rule("code_trace", "none", False))
+    both = rule_values(scores, set_of, Rule("code_trace&maths", "none", False))
+    assert set(np.argsort(-alone)[:20].tolist()) == set(range(20))
+    assert both[:10].min() >= 0.8  # every procedural document stays in the top fifth...
+    assert both[10:20].mean() < 0.65  # ...while the register documents fall to where maths ranks them
+    assert rule_values(scores, {"c0": "code_trace"}, Rule("code_trace&maths", "none", False)) is None

@@ -46,8 +46,11 @@ def probe_values(scores: pl.DataFrame, probe: Probe) -> np.ndarray:
 
 def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str = "rank") -> np.ndarray:
     """One aggregate per document over the given probes' per-nat score columns: "magnitude" (mean
-    |score / rms|, how the classifier's labels rank documents: `curate.classify.labels` says why), "rank"
-    (mean rank percentile) or "zscore" (mean signed z)."""
+    |score / rms|, how the classifier's labels rank documents: `curate.classify.labels` says why), "signed"
+    (mean score / rms: pushes towards the completion count, pulls away against it), "breadth" (the share of the
+    probes in whose top tenth by |score| the document is: Ruis et al.'s procedural documents are shared across
+    a task's probes, where one probe's outlier counts once), "rank" (mean rank percentile) or "zscore" (mean
+    signed z)."""
     if not probe_columns:
         raise InputError("no probes to aggregate over")
     matrix = scores.select(probe_columns).to_numpy().astype(np.float64)
@@ -57,9 +60,13 @@ def aggregate_scores(scores: pl.DataFrame, probe_columns: list[str], method: str
     if method == "zscore":
         std = matrix.std(axis=0)
         return ((matrix - matrix.mean(axis=0)) / np.where(std > 0, std, 1)).mean(axis=1)
-    if method == "magnitude":  # scaled, not centred: zero influence stays at the bottom
+    if method in ("magnitude", "signed"):  # scaled, not centred: zero influence stays in the middle or bottom
         rms = np.sqrt((matrix**2).mean(axis=0))
-        return np.abs(matrix / np.where(rms > 0, rms, 1)).mean(axis=1)
+        scaled = matrix / np.where(rms > 0, rms, 1)
+        return (np.abs(scaled) if method == "magnitude" else scaled).mean(axis=1)
+    if method == "breadth":
+        magnitude = np.abs(matrix)
+        return (magnitude >= np.quantile(magnitude, 0.9, axis=0)).mean(axis=1)
     raise InputError(f"unknown aggregation {method!r}; choose {', '.join(AGGREGATIONS)}")
 
 

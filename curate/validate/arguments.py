@@ -127,7 +127,7 @@ class RegisterArguments:
         [], "NAME=SCORES_DIR per ranking (default: ekfac=RUN_DIR/scores and each RUN_DIR/scores-METHOD)"
     )
     label_rule: str = option(
-        "code_trace+howto/factual", "the rule whose per-source table is written: GROUP/CONTRAST[ per norm]"
+        "code_trace+howto/factual", "the rule whose per-source table is written: GROUP/CONTRAST[ per norm][, signed|breadth]"
     )
     category_key: str = option("category", "evaluation-only field naming each document's category")
     corpus: Path | None = option(None, "the scored documents (default: RUN_DIR/sample, else RUN_DIR/corpus)")

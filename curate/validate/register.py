@@ -7,9 +7,12 @@ harder question: with technical text that states things but shows no procedure a
 records, API listings: the corpus's evaluation-only `category` "technical"), which label rule still ranks the
 procedural documents first?
 
-Every rule is a document value from per-nat scores: the magnitude aggregate (`aggregate_scores`) over a group of
-reasoning sets, optionally divided by the document's gradient norm, and optionally contrasted with a group of
-factual sets (`against_factual`: rank by reasoning minus rank by facts). For each rule and each ranking (EK-FAC,
+Every rule is a document value from per-nat scores: an aggregate (`aggregate_scores`: magnitude, signed or
+breadth) over a group of reasoning sets, optionally divided by the document's gradient norm, and optionally
+contrasted with a group of factual sets (`against_factual`: rank by reasoning minus rank by facts). A consensus
+group ("code_trace&maths") ranks a document by the lower of its rank percentiles under each part: procedure that
+serves several reasoning tasks, where vocabulary shared with one task's probes (a change record naming the
+functions a trace calls) lifts one part only. For each rule and each ranking (EK-FAC,
 cosine, random), the ROC AUC of procedural documents against technical ones, against prose, and against both;
 and per source, the documents' mean value and mean rank percentile. Categories only measure here; nothing is
 selected with them.
@@ -36,8 +39,10 @@ REASONING_GROUPS = {
     "maths": ("arithmetic", "slope", "linear"),
     "code_trace": ("code_trace",),
     "howto": ("howto",),
+    "code_trace&maths": ("code_trace", "maths"),  # consensus: the lower percentile of the two groups' rules
 }
 CONTRASTS = {"none": (), "factual": ("factual",), "tech_fact": ("tech_fact",), "factual+tech_fact": ("factual", "tech_fact")}
+RULE_AGGREGATES = ("magnitude", "signed", "breadth")  # magnitude, the labels' default, goes unnamed in a rule
 
 
 @dataclass(frozen=True)
@@ -45,15 +50,21 @@ class Rule:
     reasoning: str  # a REASONING_GROUPS key
     against: str  # a CONTRASTS key
     per_grad_norm: bool
+    aggregate: str = "magnitude"
 
     @property
     def name(self) -> str:
-        return f"{self.reasoning}/{self.against}" + (" per norm" if self.per_grad_norm else "")
+        return (f"{self.reasoning}/{self.against}" + (" per norm" if self.per_grad_norm else "")
+                + ("" if self.aggregate == "magnitude" else f", {self.aggregate}"))
 
 
 def rule_values(scores: pl.DataFrame, set_of: dict[str, str], rule: Rule) -> np.ndarray | None:
     """The rule's value per document (higher: more procedural by the rule), or None when the scores lack a set."""
-    from curate.analysis.common import against_factual, aggregate_scores
+    from curate.analysis.common import against_factual, aggregate_scores, percentiles
+
+    if "&" in rule.reasoning:
+        parts = [rule_values(scores, set_of, replace(rule, reasoning=part)) for part in REASONING_GROUPS[rule.reasoning]]
+        return None if any(p is None for p in parts) else np.minimum.reduce([percentiles(p) for p in parts])
 
     def ids(sets: tuple[str, ...]) -> list[str]:
         return [probe for probe, name in set_of.items() if name in sets and probe in scores.columns]
@@ -67,9 +78,9 @@ def rule_values(scores: pl.DataFrame, set_of: dict[str, str], rule: Rule) -> np.
             return None  # random scores have no gradients
         scores = scores.with_columns([pl.col(c) / norms.clip(lower_bound=1e-12) for c in reasoning + factual])
     scores = scores.with_columns([pl.col(c).fill_nan(0.0) for c in reasoning + factual])
-    values = aggregate_scores(scores, reasoning, "magnitude")
+    values = aggregate_scores(scores, reasoning, rule.aggregate)
     if factual:
-        values = against_factual(values, aggregate_scores(scores, factual, "magnitude"))
+        values = against_factual(values, aggregate_scores(scores, factual, rule.aggregate))
     return values
 
 
@@ -144,13 +155,14 @@ def measure_register(args: RegisterArguments, run_dir: RunDir | None = None) -> 
             raise InputError(f"{folder}: none of its documents has a {args.category_key!r} in {args.corpus}")
         sources = np.array([meta[i][0] for i in scores["doc_id"]])
         categories = np.array([meta[i][1] for i in scores["doc_id"]])
-        for reasoning, against, per_norm in product(REASONING_GROUPS, CONTRASTS, (False, True)):
-            rule = Rule(reasoning, against, per_norm)
+        for reasoning, against, per_norm, aggregate in product(REASONING_GROUPS, CONTRASTS, (False, True),
+                                                               RULE_AGGREGATES):
+            rule = Rule(reasoning, against, per_norm, aggregate)
             values = rule_values(scores, set_of, rule)
             if values is None:
                 continue
             rows.append({"ranking": method, "rule": rule.name, "reasoning": reasoning, "against": against,
-                         "per_grad_norm": per_norm, "documents": scores.height, **separations(values, categories)})
+                         "per_grad_norm": per_norm, "aggregate": aggregate, "documents": scores.height, **separations(values, categories)})
             if rule == label_rule:
                 source_tables.append(per_source(values, sources, categories).with_columns(ranking=pl.lit(method)))
     aucs = pl.DataFrame(rows).sort("auc_vs_technical", descending=True)
@@ -210,9 +222,11 @@ def _named(item: str) -> tuple[str, Path]:
 
 
 def _parse_rule(text: str) -> Rule:
-    reasoning, _, against = text.partition("/")
+    rule, _, aggregate = text.partition(", ")
+    reasoning, _, against = rule.partition("/")
     against, per_norm = against.removesuffix(" per norm"), against.endswith(" per norm")
-    if reasoning not in REASONING_GROUPS or against not in CONTRASTS:
-        raise InputError(f"--label-rule takes GROUP/CONTRAST with GROUP in {', '.join(REASONING_GROUPS)} and "
-                         f"CONTRAST in {', '.join(CONTRASTS)}, got {text!r}")
-    return Rule(reasoning, against, per_norm)
+    if reasoning not in REASONING_GROUPS or against not in CONTRASTS or (aggregate or "magnitude") not in RULE_AGGREGATES:
+        raise InputError(f"--label-rule takes GROUP/CONTRAST[ per norm][, AGGREGATE] with GROUP in "
+                         f"{', '.join(REASONING_GROUPS)}, CONTRAST in {', '.join(CONTRASTS)} and AGGREGATE in "
+                         f"{', '.join(RULE_AGGREGATES[1:])}, got {text!r}")
+    return Rule(reasoning, against, per_norm, aggregate or "magnitude")
