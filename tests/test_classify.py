@@ -91,6 +91,15 @@ def test_magnitude_puts_documents_that_move_nothing_at_the_bottom_even_when_scor
     assert set(negatives["doc_id"]) == {f"d{i}" for i in range(360, 400)}
 
 
+def test_a_bottom_band_of_the_whole_rest_makes_every_other_document_a_negative():
+    args = LabelArguments(top_k=40, negatives_per_positive=9, bottom=1.0)
+    labelled = label_from_scores(planted_scores(), ["r0", "r1", "r2", "r3"], args=args)
+    assert labelled.height == 400 and labelled["label"].sum() == 40
+    for bad in ({"bottom": 0.0}, {"bottom": 1.5}, {"bottom_share": -0.1}, {"top_k": 0}):
+        with pytest.raises(InputError, match="takes a number"):
+            LabelArguments(**bad)
+
+
 def test_signed_and_breadth_aggregations():
     """Signed keeps the direction magnitude discards; breadth counts probes, so one probe's outlier counts once."""
     rng = np.random.default_rng(0)

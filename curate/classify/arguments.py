@@ -23,7 +23,10 @@ class LabelArguments:
         1.0, "share of negatives from the bottom of the ranking (the rest from the middle)"
     )
     middle: tuple[float, float] = (0.2, 0.6)  # rank-percentile band (0 = lowest) of the middle negatives
-    bottom: float = 0.2  # rank-percentile below which the bottom negatives come from
+    bottom: float = option(
+        0.2, "rank percentile (0 = lowest) below which the bottom negatives are drawn; with as many negatives per "
+        "positive as the rest holds, every other document is a negative", flag="--bottom-band"
+    )
     aggregate: str = option(
         "magnitude", "how a document's reasoning-probe scores combine", choices=AGGREGATIONS
     )
@@ -41,6 +44,15 @@ class LabelArguments:
         [], "factual probe sets the --against-factual contrast subtracts, e.g. tech_fact (all if not given)",
     )
     seed: int = 0  # samples the negatives
+
+    def __post_init__(self) -> None:
+        ranges = {"--top-k": (self.top_k, self.top_k > 0, "above 0"),
+                  "--negatives-per-positive": (self.negatives_per_positive, self.negatives_per_positive > 0, "above 0"),
+                  "--bottom-share": (self.bottom_share, 0 <= self.bottom_share <= 1, "from 0 to 1"),
+                  "--bottom-band": (self.bottom, 0 < self.bottom <= 1, "above 0, at most 1")}
+        for flag, (value, within, bounds) in ranges.items():
+            if not within:
+                raise InputError(f"{flag} takes a number {bounds}, got {value}")
 
 
 @dataclass
