@@ -1,4 +1,4 @@
-"""`curate study removal|lds|mix|mix-sweep|register|anneal|lso|neurons`: evidence that the rankings are causal and
+"""`curate study removal|lds|mix|mix-sweep|register|ceiling|anneal|lso|neurons`: evidence that the rankings are causal and
 that curated mixes help; each study writes under RUN_DIR/validate (or its --out)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attribution.options import add_options, options_from
-from curate.commands import anneal, lso, neurons, register_study
+from curate.commands import anneal, ceiling_study, lso, neurons, register_study
 from curate.paths import RunDir, add_run_dir_argument
 from curate.validate.arguments import (
     LdsArguments,
@@ -39,6 +39,7 @@ def register(subparsers) -> None:
     sweep.set_defaults(func=run_mix_sweep)
 
     register_study.register(experiments)
+    ceiling_study.register(experiments)
 
     anneal.register(experiments, add_experiment_arguments)
     lso.register(experiments)

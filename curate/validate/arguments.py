@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from attribution.options import option
+from curate.classify.arguments import BACKENDS
 from curate.errors import InputError
 
 
@@ -133,6 +134,29 @@ class RegisterArguments:
     corpus: Path | None = option(None, "the scored documents (default: RUN_DIR/sample, else RUN_DIR/corpus)")
     probes: Path | None = option(None, "the scored probes (default: RUN_DIR/probes/probes.jsonl)")
     out: Path | None = option(None, "results directory (default: RUN_DIR/validate/register)")
+
+
+@dataclass
+class CeilingArguments:
+    """`curate study ceiling`: classifiers trained on the evaluation-only labels themselves, the best labels there
+    are, judged on the held-out sources: how far any influence labels could go with these training sources."""
+
+    sample: Path | None = option(None, "the training documents, labelled (default: RUN_DIR/sample, the scored sample)")
+    corpus: Path | None = option(None, "the corpus holding the held-out sources (default: RUN_DIR/corpus)")
+    heldout_sources: list[str] = option(
+        [], "held-out sources, names or a NAME.txt of them (default: RUN_DIR/corpus/heldout_sources.txt)")
+    backend: str = option("hashed", "the classifier's representation", choices=BACKENDS)
+    extra_per_source: int = option(
+        200, "leave-one-source-out: documents drawn from each other held-out source and added to the sample")
+    label_key: str = option("procedural", "evaluation-only metadata field: true for procedural")
+    source_key: str = "source"
+    category_key: str = "category"
+    seed: int = option(0, "seeds the draws and the classifiers")
+    out: Path | None = option(None, "results directory (default: RUN_DIR/validate/ceiling)")
+
+    def __post_init__(self) -> None:
+        if self.extra_per_source < 1:
+            raise InputError(f"--extra-per-source takes a count of at least 1, got {self.extra_per_source}")
 
 
 ARM_FAMILIES = ("random", "share", "top", "upsample", "influence", "base", "removal")
