@@ -189,3 +189,37 @@ def test_consensus_rule_needs_every_part():
     assert both[:10].min() >= 0.8  # every procedural document stays in the top fifth...
     assert both[10:20].mean() < 0.65  # ...while the register documents fall to where maths ranks them
     assert rule_values(scores, {"c0": "code_trace"}, Rule("code_trace&maths", "none", False)) is None
+
+
+def test_per_probe_table_relates_steps_to_separation(tmp_path):
+    """Short traces move technical documents as much as procedural ones; long traces only procedural ones."""
+    from datatrove.data import Document
+
+    rng = np.random.default_rng(0)
+    sources = {"manual": "procedural", "changes": "technical", "news": "prose"}
+    steps = {f"code_trace-{j}": j + 1 for j in range(6)}
+    docs, rows = [], []
+    for source, category in sources.items():
+        for i in range(30):
+            docs.append(Document(text="t", id=f"{source}-{i}", metadata={"source": source, "category": category}))
+            row = {"doc_id": f"{source}-{i}", "doc_grad_norm": 1.0, "factual-0": 1.0 + rng.normal(0, 0.1)}
+            for probe, n in steps.items():
+                moved = category == "procedural" or (category == "technical" and n <= 2)
+                row[probe] = (3.0 if moved else 0.5) + rng.normal(0, 0.3)
+            rows.append(row)
+    run = RunDir(tmp_path / "run")
+    write_documents(docs, run.root / "sample")
+    probes = [Probe(p, "code_trace", "reasoning", "q", "\n" + "\n".join(["step"] * n), "a") for p, n in steps.items()]
+    probes.append(Probe("factual-0", "factual", "factual", "q", " a", "a"))
+    run.probes.parent.mkdir(parents=True)
+    write_probes(probes, run.probes)
+    run.scores.mkdir(parents=True)
+    pl.DataFrame(rows).write_parquet(run.scores / "part-00000.parquet")
+    (run.scores / "probes.json").write_text(json.dumps(
+        {"probes": [{"id": p.id, "nats": 1.0, "gradient_norm": 1.0} for p in probes]}))
+    report = measure_register(RegisterArguments(label_rule="code_trace/factual"), run)
+    table = report.probes.sort("steps")
+    assert table["steps"].to_list() == list(range(1, 7)) and set(table["set"]) == {"code_trace"}
+    assert table["auc_vs_technical"][:2].max() < 0.75 < table["auc_vs_technical"][2:].min()
+    assert (run.validation / "register" / "probes.csv") in report.files
+    assert "spearman_steps_vs_technical" in (run.validation / "register" / "register.md").read_text()

@@ -112,11 +112,43 @@ def per_source(values: np.ndarray, sources: np.ndarray, categories: np.ndarray) 
     return table.sort("mean_percentile", descending=True).with_row_index("rank", offset=1)
 
 
+def per_probe(scores: pl.DataFrame, set_of: dict[str, str], steps: dict[str, int], rule: Rule,
+              categories: np.ndarray) -> pl.DataFrame:
+    """Each reasoning probe of the rule alone (the rule with its group narrowed to that probe): its AUCs and its
+    completion's steps, so that what makes a probe separate procedure from register (a longer trace, a set) shows."""
+    rows = []
+    for group in REASONING_GROUPS[rule.reasoning] if "&" in rule.reasoning else (rule.reasoning,):
+        sets = REASONING_GROUPS[group]
+        for probe in [p for p, name in set_of.items() if name in sets and p in scores.columns]:
+            alone = {p: name for p, name in set_of.items() if p == probe or name not in sets}
+            values = rule_values(scores, alone, replace(rule, reasoning=group))
+            if values is not None:
+                rows.append({"probe": probe, "set": set_of[probe], "steps": steps[probe],
+                             **separations(values, categories)})
+    return pl.DataFrame(rows)
+
+
+def steps_against_separation(probes: pl.DataFrame) -> pl.DataFrame:
+    """Per set: its probes' mean AUCs, and the Spearman correlation of a probe's steps with its AUC against
+    technical text (NaN where every probe has as many steps)."""
+    from scipy.stats import spearmanr
+
+    rows = []
+    for (name,), group in probes.group_by("set", maintain_order=True):
+        varied = group["steps"].n_unique() > 1 and group["auc_vs_technical"].n_unique() > 1
+        rho = spearmanr(group["steps"], group["auc_vs_technical"]).statistic if varied else float("nan")
+        rows.append({"set": name, "probes": group.height, "mean_steps": group["steps"].mean(),
+                     "mean_auc_vs_technical": group["auc_vs_technical"].mean(),
+                     "mean_auc_vs_prose": group["auc_vs_prose"].mean(), "spearman_steps_vs_technical": float(rho)})
+    return pl.DataFrame(rows)
+
+
 @dataclass
 class RegisterReport:
     aucs: pl.DataFrame
     sources: pl.DataFrame
     files: list[Path]
+    probes: pl.DataFrame | None = None  # the first ranking's per-probe table under the label rule
 
 
 def with_run_defaults(args: RegisterArguments, run_dir: RunDir) -> RegisterArguments:
@@ -143,10 +175,12 @@ def measure_register(args: RegisterArguments, run_dir: RunDir | None = None) -> 
     if not rankings or args.corpus is None or args.probes is None or args.out is None:
         raise InputError("give the corpus, the probes, an output folder and at least one ranking NAME=SCORES_DIR")
     label_rule = _parse_rule(args.label_rule)
-    set_of = {p.id: p.set for p in read_probes(args.probes)}
+    probes = read_probes(args.probes)
+    set_of = {p.id: p.set for p in probes}
+    steps = {p.id: len(p.completion.strip().splitlines()) for p in probes}
     meta = {d.id: (str(d.metadata.get("source", "unknown")), d.metadata.get(args.category_key))
             for d in read_documents(args.corpus)}
-    rows, source_tables = [], []
+    rows, source_tables, probe_table = [], [], None
     for method, folder in rankings.items():
         scores, _ = load_per_nat_scores(folder)
         known = [doc_id in meta and meta[doc_id][1] in CATEGORIES for doc_id in scores["doc_id"]]
@@ -165,6 +199,8 @@ def measure_register(args: RegisterArguments, run_dir: RunDir | None = None) -> 
                          "per_grad_norm": per_norm, "aggregate": aggregate, "documents": scores.height, **separations(values, categories)})
             if rule == label_rule:
                 source_tables.append(per_source(values, sources, categories).with_columns(ranking=pl.lit(method)))
+        if probe_table is None:
+            probe_table = per_probe(scores, set_of, steps, label_rule, categories)
     aucs = pl.DataFrame(rows).sort("auc_vs_technical", descending=True)
     sources_table = pl.concat(source_tables) if source_tables else pl.DataFrame()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -179,10 +215,15 @@ def measure_register(args: RegisterArguments, run_dir: RunDir | None = None) -> 
     if sources_table.height:
         text += as_text(sources_table.select("ranking", "rank", "source", "category", "documents",
                                              "mean_value", "mean_percentile"))
-    (args.out / "register.md").write_text(text + "\n")
     files = [args.out / n for n in ("auc.csv", "sources.csv", "register.md")]
+    if probe_table is not None and probe_table.height:
+        probe_table.write_csv(args.out / "probes.csv")
+        files.append(args.out / "probes.csv")
+        text += (f"\n\n## Each reasoning probe alone, rule {label_rule.name}, ranking {next(iter(rankings))}\n\n"
+                 f"{as_text(steps_against_separation(probe_table))}\n\nEvery probe: probes.csv.")
+    (args.out / "register.md").write_text(text + "\n")
     files.append(plot_register(aucs, sources_table, args.out / "register.png", label_rule.name))
-    return RegisterReport(aucs, sources_table, files)
+    return RegisterReport(aucs, sources_table, files, probe_table)
 
 
 def plot_register(aucs: pl.DataFrame, sources: pl.DataFrame, path: Path, label_rule: str) -> Path:
