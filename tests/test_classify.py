@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -484,3 +485,41 @@ def test_train_classifier_saves_one_per_ranking_and_reports_on_held_out_document
         train_classifier(ClassifierArguments(run.root, compare=["random"]))
     with pytest.raises(InputError, match="MIN MAX"):
         ClassifierArguments(run.root, word_ngrams=[1, 2, 3])
+
+
+def test_source_folds_refit_without_each_source_and_score_it(tmp_path):
+    from datatrove.data import Document
+
+    from curate.classify import ClassifierArguments, train_classifier
+    from curate.cli import main
+    from curate.corpus.io import write_documents
+    from curate.paths import RunDir
+    from curate.probes.sets import Probe, write_probes
+
+    run = RunDir(tmp_path)
+    rng = np.random.default_rng(5)
+    scores = planted_scores(200)
+    texts = procedural_texts(rng, 40) + prose_texts(rng, 160)
+    source = ["code_a", "code_b"] * 20 + ["web_a", "web_b"] * 80
+    write_documents([Document(text=t, id=i, metadata={"procedural": k < 40, "source": source[k]})
+                     for k, (i, t) in enumerate(zip(scores["doc_id"], texts, strict=True))], run.corpus)
+    write_scores(run.scores, scores)
+    probes = [Probe(f"r{i}", "arithmetic", "reasoning", "q", "a", "a") for i in range(4)]
+    write_probes(probes + [Probe(f"f{i}", "factual", "factual", "q", "a", "a") for i in range(2)], run.probes)
+    args = ClassifierArguments(run.root, labels=LabelArguments(top_k=30), source_folds=True)
+    report = train_classifier(args)
+    table = {row["source"]: row for row in report.source_folds.iter_rows(named=True)}
+    assert set(table) == {"code_a", "code_b", "web_a", "web_b"}
+    assert sum(row["documents"] for row in table.values()) == 200  # every scored document, each in its fold
+    training = pl.read_parquet(run.classifier_training_set)
+    assert sum(row["training_documents_left_out"] for row in table.values()) == training.height
+    # each procedural source is recognised from its sibling's labels alone
+    assert table["code_a"]["kept_share"] > 0.9 and table["web_a"]["kept_share"] < 0.1
+    assert report.evaluation["ekfac, source folds"]["documents"] == 200
+    assert (run.classifier / "source_folds.csv").exists()
+    assert "source folds" in (run.classifier / "report.md").read_text()
+    assert main(["classifier", "train", "--run-dir", str(run.root), "--top-k", "30", "--source-folds"]) == 0
+    write_documents([Document(text=t, id=i) for i, t in zip(scores["doc_id"], texts, strict=True)],
+                    tmp_path / "unlabelled")
+    with pytest.raises(InputError, match="needs the ground truth"):
+        train_classifier(replace(args, corpus=tmp_path / "unlabelled"))

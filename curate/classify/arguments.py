@@ -95,6 +95,10 @@ class ClassifierArguments:
     compare: list[str] = option(
         [], "also train from other rankings, NAME=SCORES_DIR, e.g. cosine=runs/x/scores-cosine random=..."
     )
+    source_folds: bool = option(
+        False, "also measure transfer between the scored sources: refit without each source's documents and score "
+        "that source's (needs the ground truth; what label settings are chosen by, never the held-out sources)"
+    )
     labels: LabelArguments = field(default_factory=LabelArguments)
     recall: RecallArguments = field(default_factory=RecallArguments)
 

@@ -94,6 +94,37 @@ def train_from_scores(
     return classifier, labelled.drop("index")
 
 
+def source_folds(classifier: ProceduralClassifier, training_set: pl.DataFrame, documents: dict, truth_key: str,
+                 source_key: str = "source") -> tuple[dict, pl.DataFrame]:
+    """Leave one scored source out at a time: refit a clone of `classifier` on the training set less that source's
+    documents, and score every scored document of the source (none of them trained on). Returns the metrics pooled
+    over every source's documents and a table per source (documents, procedural share, kept share at 0.5). A
+    random id split keeps each source on both sides; this measures what a new source meets."""
+    from sklearn.base import clone
+
+    source_of = {doc_id: str(d.metadata.get(source_key, "unknown")) for doc_id, d in documents.items()}
+    training_ids = training_set["doc_id"].to_list()
+    labels = training_set["label"].to_numpy()
+    rows, probabilities, truth, sources = [], [], [], []
+    for source in sorted(set(source_of.values())):
+        keep = np.array([source_of.get(doc_id) != source for doc_id in training_ids])
+        if len(set(labels[keep])) < 2:
+            continue  # the source held every positive or every negative: nothing to refit on
+        fold = clone(classifier).fit([documents[i].text for i, k in zip(training_ids, keep, strict=True) if k], labels[keep])
+        ids = [doc_id for doc_id, name in source_of.items() if name == source]
+        p = fold.procedural_probability([documents[i].text for i in ids])
+        t = np.array([bool(documents[i].metadata[truth_key]) for i in ids])
+        rows.append({"source": source, "documents": len(ids), "training_documents_left_out": int((~keep).sum()),
+                     "procedural_share": float(t.mean()), "kept_share": float((p >= 0.5).mean())})
+        probabilities.append(p)
+        truth.append(t)
+        sources += [source] * len(ids)
+    if not rows:
+        raise InputError("source folds need documents of at least two sources, each leaving both labels to train on")
+    pooled = evaluate(np.concatenate(probabilities), np.concatenate(truth), sources)
+    return pooled, pl.DataFrame(rows)
+
+
 @dataclass
 class ClassifierReport:
     out: Path
@@ -102,6 +133,7 @@ class ClassifierReport:
     provenance: dict[str, dict] = field(default_factory=dict)  # ranking -> its classifier's provenance_
     evaluation: dict[str, dict] = field(default_factory=dict)  # ranking -> held-out P/R/F1; {} without truth
     table: str = ""  # the evaluation as a text table, as in OUT/report.md
+    source_folds: pl.DataFrame | None = None  # with `source_folds`: the EK-FAC classifier's per-source table
     bad_records: BadRecords | None = None  # malformed corpus records set aside (with skip_bad_records)
 
 
@@ -146,6 +178,8 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
     training_texts = {i: d.text for i, d in documents.items() if i not in heldout_set}
     has_truth = all(args.truth_key in documents[i].metadata for i in heldout[:100]) and bool(heldout)
     report.heldout_documents = len(heldout)
+    if args.source_folds and not has_truth:
+        raise InputError(f"--source-folds needs the ground truth {args.truth_key!r} in the corpus")
     curves = {}
     for name, scores_dir in rankings.items():
         scores, meta = load_per_nat_scores(scores_dir)
@@ -190,6 +224,10 @@ def train_classifier(args: ClassifierArguments) -> ClassifierReport:
             sources = [str(documents[i].metadata.get("source", "unknown")) for i in heldout]
             report.evaluation[name] = evaluate(probabilities, truth, sources)
             curves[name] = (probabilities, truth)
+            if args.source_folds and name == "ekfac":
+                pooled, report.source_folds = source_folds(classifier, training_set, documents, args.truth_key)
+                report.evaluation["ekfac, source folds"] = pooled
+                report.source_folds.write_csv(target / "source_folds.csv")
 
     if report.evaluation:
         (report.out / "report.json").write_text(json.dumps(report.evaluation, indent=1))
