@@ -37,8 +37,8 @@ def test_one_grammar_of_at_most_twelve_commands():
     assert set(_actions(commands["classifier"])) == {"train", "evaluate", "ship"}
     assert set(_actions(commands["probes"])) == {"make", "eval"}
     assert set(_actions(commands["model"])) == {"train", "import"}
-    assert set(_actions(commands["study"])) == {"removal", "lds", "mix", "mix-sweep", "register", "anneal", "lso",
-                                                "neurons"}
+    assert set(_actions(commands["study"])) == {"removal", "lds", "mix", "mix-sweep", "register", "ceiling", "anneal",
+                                                "lso", "neurons"}
     for name in RESUMABLE:  # each names a command, or a group's action, that exists
         group, _, action = name.partition(" ")
         assert group in commands and (not action or action in _actions(commands[group])), name
