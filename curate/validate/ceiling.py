@@ -41,7 +41,7 @@ class Labelled:
 
 @dataclass
 class CeilingReport:
-    sources: pl.DataFrame  # setting, source, category, documents, procedural_share, kept_share
+    sources: pl.DataFrame  # setting, source, category, documents, procedural_share, kept_share, training_documents
     pooled: pl.DataFrame  # setting, precision, recall, f1, average_precision, documents
     files: list[Path]
 
@@ -133,18 +133,19 @@ def measure_ceiling(args: CeilingArguments, run_dir: RunDir | None = None) -> Ce
         shared = fit(training[setting]("")) if setting == "sample" else None
         truth, scores = [], []
         for source in heldout:
-            indices = of_source[source]
-            classifier = shared if shared is not None else fit(training[setting](source))
+            indices, trained_on = of_source[source], training[setting](source)
+            classifier = shared if shared is not None else fit(trained_on)
             p = probability(classifier, indices)
             truth.append(data.labels[indices])
             scores.append(p)
             rows.append({"setting": setting, "source": source, "category": data.categories[indices[0]],
                          "documents": len(indices), "procedural_share": float(data.labels[indices].mean()),
-                         "kept_share": float((p >= 0.5).mean())})
+                         "kept_share": float((p >= 0.5).mean()), "training_documents": len(trained_on)})
         y, p = np.concatenate(truth), np.concatenate(scores)
         kept = p >= 0.5
+        sizes = [row["training_documents"] for row in rows if row["setting"] == setting]
         pooled.append({"setting": setting, "documents": len(y),
-                       "training_documents": len(training[setting](heldout[0])),
+                       "training_documents": round(float(np.mean(sizes))),  # leaving one out: the folds' mean
                        "precision": float(precision_score(y, kept, zero_division=0)),
                        "recall": float(recall_score(y, kept, zero_division=0)),
                        "f1": float(f1_score(y, kept, zero_division=0)),
