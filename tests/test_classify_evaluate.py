@@ -290,12 +290,16 @@ def test_ship_classifier_gathers_the_runs_provenance(packaged, setup, tmp_path, 
     evaluation = pl.read_csv(run / "evaluation" / "evaluation.csv")
     assert provenance["heldout_evaluation"]["f1"] == evaluation["f1"][0]
     assert provenance["command"].startswith("make real") and "--heldout-evaluation" in provenance["command"]
-    assert "heldout_sources" not in provenance
+    assert "heldout_sources" not in provenance and "packages" not in provenance
 
+    (run / "corpus").mkdir()
+    (run / "corpus" / "packages.txt").write_text("python\t3.11.7\t(the standard library)\ndeb:foo\tfoo_1.0_all.deb\n")
     evaluate_classifiers(EvaluationArguments(corpus=root / "corpus", out=run / "heldout", sources=["howto", "news"],
                                              classifiers=[f"influence={run / 'classifier' / 'classifier.joblib'}"]))
     assert main([*argv, "--heldout-evaluation", str(run / "heldout")]) == 0
     heldout = describe_classifier("builtin")["provenance"]["heldout_sources"]
+    assert describe_classifier("builtin")["provenance"]["packages"] == {"python": "3.11.7",
+                                                                         "deb:foo": "foo_1.0_all.deb"}
     assert set(heldout["sources"]) == {"howto", "news"}
     by_source = pl.read_csv(run / "heldout" / "sources.csv")
     assert heldout["sources"]["news"]["kept_at_threshold"] == by_source.filter(

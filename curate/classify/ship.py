@@ -12,6 +12,7 @@ import polars as pl
 
 from curate.classify.model import load_classifier, save_builtin
 from curate.corpus.io import read_documents
+from curate.corpus.options import PACKAGES_FILE
 from curate.errors import InputError
 from curate.paths import RunDir
 
@@ -77,6 +78,9 @@ def ship_classifier(run_dir: Path, evaluation: Path, as_name: str, classifier: P
     }
     if heldout is not None:
         provenance["heldout_sources"] = heldout_sources_evaluation(heldout, as_name)
+    packages = run.corpus / PACKAGES_FILE  # a real corpus's: the package versions a rebuild can be checked against
+    if packages.is_file():
+        provenance["packages"] = dict(line.split("\t")[:2] for line in packages.read_text().splitlines() if "\t" in line)
     if name:
         return save_builtin(model, provenance, name)
     return save_builtin(model, provenance)

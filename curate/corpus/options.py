@@ -6,6 +6,7 @@ from attribution.io import BAD_RECORDS_FILE  # noqa: F401 (re-exported: the engi
 
 FORMATS = ("jsonl", "parquet")
 HELDOUT_SOURCES_FILE = "heldout_sources.txt"  # beside a real corpus's shards: its whole held-out sources
+PACKAGES_FILE = "packages.txt"  # beside a real corpus's shards: the package versions it was built from
 
 
 def source_names(items: list[str]) -> list[str]:

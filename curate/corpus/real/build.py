@@ -37,7 +37,7 @@ from curate.corpus.importers.importer import (
     import_documents,
     prepare_output,
 )
-from curate.corpus.options import FORMATS, HELDOUT_SOURCES_FILE
+from curate.corpus.options import FORMATS, HELDOUT_SOURCES_FILE, PACKAGES_FILE
 from curate.corpus.real.fetch import PackageCache, Unavailable
 from curate.corpus.real.parsers import (
     Record,
@@ -57,7 +57,6 @@ Reader = Callable[[list[Path], DocumentBuilder, dict], Iterable["Document"]]
 
 
 CATEGORIES = ("procedural", "technical", "prose")
-PACKAGES_FILE = "packages.txt"  # what each package fetch used, written beside the documents
 
 
 @dataclass(frozen=True)
