@@ -32,10 +32,10 @@ import polars as pl
 
 from attribution.progress import progress_bar
 from curate.bench.arguments import REPRESENTATIONS, RepresentationBenchArguments
+from curate.classify.model import embed
 from curate.errors import CurateError, InputError
 from filters.procedural import ProceduralScoreFilter
 
-CHUNK = 256  # documents embedded per progress step
 DESCRIPTIONS = {
     "hashed": "hashed word 1-2-grams, tf-idf, logistic regression",
     "hashed+char": "hashed word 1-2-grams + char 3-5-grams, tf-idf, logistic regression",
@@ -148,15 +148,6 @@ def per_source_draw(documents: list, source: dict[str, str], per_source: int, se
     kept = {k for members in by_source.values()
             for k in (rng.choice(members, per_source, replace=False) if len(members) > per_source else members)}
     return [d for k, d in enumerate(documents) if k in kept]
-
-
-def embed(step, texts: list[str], what: str) -> np.ndarray:
-    """`step.transform(texts)`, a chunk at a time with progress."""
-    from curate.classify.model import bounded
-
-    chunks = [step.transform(bounded(texts[start : start + CHUNK]))
-              for start in progress_bar(range(0, len(texts), CHUNK), desc=what, unit="chunk", leave=False)]
-    return np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
 
 
 class FastTextScorer:

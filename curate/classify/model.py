@@ -47,6 +47,19 @@ def bounded(texts) -> list[str]:
     return [text[:MAX_CHARACTERS] for text in texts]
 
 
+EMBED_CHUNK = 256  # documents embedded per progress step
+
+
+def embed(step, texts: list[str], what: str) -> np.ndarray:
+    """A features step's output for `texts` (`step.transform`), a chunk at a time with progress: an embedding
+    model's features depend on nothing fitted, so a caller computes them once and fits many heads on them."""
+    from attribution.progress import progress_bar
+
+    chunks = [step.transform(bounded(texts[start : start + EMBED_CHUNK])) for start in
+              progress_bar(range(0, len(texts), EMBED_CHUNK), desc=what, unit="chunk", leave=False)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 1), dtype=np.float32)
+
+
 class MeanPooledEmbeddings(MeanPooledEncoder):
     """Mean of a local HF model's last hidden states over each document's tokens; the model loads lazily."""
 

@@ -94,8 +94,8 @@ def measure_ceiling(args: CeilingArguments, run_dir: RunDir | None = None) -> Ce
     from sklearn.base import clone
     from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score
 
-    from curate.bench.representations import embed
     from curate.classify import ProceduralClassifier
+    from curate.classify.model import embed
     from curate.corpus.options import source_names
     from curate.tables import as_text
 
