@@ -130,10 +130,15 @@ def planted_run(root, n_per_source: int = 20, seed: int = 0):
                          **{f"factual-{j}": 1.0 + rng.normal(0, 0.3) for j in range(4)},
                          **{f"tech_fact-{j}": (3.0 if category == "technical" else 0.5) + rng.normal(0, 0.3)
                             for j in range(4)}})
-    run = RunDir(root)
-    write_documents(docs, run.root / "sample")
     probes = [Probe(f"{name}-{j}", name, "reasoning" if name in ("howto", "code_trace") else "factual", "q", " a", "a")
               for name in ("howto", "code_trace", "factual", "tech_fact") for j in range(4)]
+    return scored_run(root, docs, probes, rows)
+
+
+def scored_run(root, docs: list, probes: list[Probe], rows: list[dict]) -> RunDir:
+    """A run directory with a scored sample: its documents, probes and per-document score rows."""
+    run = RunDir(root)
+    write_documents(docs, run.root / "sample")
     run.probes.parent.mkdir(parents=True)
     write_probes(probes, run.probes)
     run.scores.mkdir(parents=True)
@@ -207,16 +212,9 @@ def test_per_probe_table_relates_steps_to_separation(tmp_path):
                 moved = category == "procedural" or (category == "technical" and n <= 2)
                 row[probe] = (3.0 if moved else 0.5) + rng.normal(0, 0.3)
             rows.append(row)
-    run = RunDir(tmp_path / "run")
-    write_documents(docs, run.root / "sample")
     probes = [Probe(p, "code_trace", "reasoning", "q", "\n" + "\n".join(["step"] * n), "a") for p, n in steps.items()]
     probes.append(Probe("factual-0", "factual", "factual", "q", " a", "a"))
-    run.probes.parent.mkdir(parents=True)
-    write_probes(probes, run.probes)
-    run.scores.mkdir(parents=True)
-    pl.DataFrame(rows).write_parquet(run.scores / "part-00000.parquet")
-    (run.scores / "probes.json").write_text(json.dumps(
-        {"probes": [{"id": p.id, "nats": 1.0, "gradient_norm": 1.0} for p in probes]}))
+    run = scored_run(tmp_path / "run", docs, probes, rows)
     report = measure_register(RegisterArguments(label_rule="code_trace/factual"), run)
     table = report.probes.sort("steps")
     assert table["steps"].to_list() == list(range(1, 7)) and set(table["set"]) == {"code_trace"}
