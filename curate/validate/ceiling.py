@@ -16,7 +16,6 @@ held-out sources. Labels only measure here; nothing is selected with them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,10 +113,11 @@ def measure_ceiling(args: CeilingArguments, run_dir: RunDir | None = None) -> Ce
     sample = np.flatnonzero(data.in_sample)
     of_source = {s: np.flatnonzero(~data.in_sample & (data.sources == s)) for s in heldout}
     drawn = {s: np.sort(rng.permutation(idx)[: args.extra_per_source]) for s, idx in of_source.items()}
-    training: dict[str, Callable[[str], np.ndarray]] = {
-        "sample": lambda left_out: sample,
-        "leave-one-source-out": lambda left_out: np.concatenate([sample, *(drawn[s] for s in heldout if s != left_out)]),
-    }
+
+    def training(setting: str, left_out: str) -> np.ndarray:
+        if setting == "sample":
+            return sample
+        return np.concatenate([sample, *(drawn[s] for s in heldout if s != left_out)])
 
     def fit(indices: np.ndarray) -> ProceduralClassifier:
         chosen = [data.texts[i] for i in indices]
@@ -130,10 +130,10 @@ def measure_ceiling(args: CeilingArguments, run_dir: RunDir | None = None) -> Ce
 
     rows, pooled = [], []
     for setting in SETTINGS:
-        shared = fit(training[setting]("")) if setting == "sample" else None
+        shared = fit(sample) if setting == "sample" else None
         truth, scores = [], []
         for source in heldout:
-            indices, trained_on = of_source[source], training[setting](source)
+            indices, trained_on = of_source[source], training(setting, source)
             classifier = shared if shared is not None else fit(trained_on)
             p = probability(classifier, indices)
             truth.append(data.labels[indices])

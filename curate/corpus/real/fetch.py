@@ -35,10 +35,7 @@ class PackageCache:
         """The folder `name`'s .deb is unpacked into (its `usr/...` tree)."""
         target = self.root / "debian" / name
         if (target / _DONE).exists():
-            # a folder unpacked before versions were recorded came from the newest .deb downloaded (`_download`)
-            debs = sorted((self.root / "debian" / "downloads").glob(f"{name}_*.deb"))
-            recorded = (target / _DONE).read_text().strip() or (debs[-1].name if debs else "")
-            self.versions[f"deb:{name}"] = recorded or "unrecorded (cached earlier)"
+            self.versions[f"deb:{name}"] = _recorded(target, self.root / "debian" / "downloads", f"{name}_*.deb")
             return target
         if not (shutil.which("apt-get") and shutil.which("dpkg")):
             raise Unavailable(f"{name}: apt-get and dpkg are not installed here")
@@ -83,7 +80,7 @@ class PackageCache:
             return Path(next(iter(spec.submodule_search_locations))).parent
         target = self.root / "pypi" / name
         if (target / _DONE).exists():
-            self.versions[f"pypi:{name}"] = (target / _DONE).read_text().strip() or "unrecorded (cached earlier)"
+            self.versions[f"pypi:{name}"] = _recorded(target, self.root / "pypi" / "downloads", f"{module}-*.whl")
             return target
         downloads = self.root / "pypi" / "downloads"
         downloads.mkdir(parents=True, exist_ok=True)
@@ -100,6 +97,14 @@ class PackageCache:
         (target / _DONE).write_text(wheels[-1].name + "\n")
         self.versions[f"pypi:{name}"] = wheels[-1].name
         return target
+
+
+def _recorded(target: Path, downloads: Path, pattern: str) -> str:
+    """What an unpacked folder came from: the file its marker names, else (a folder unpacked before versions were
+    recorded) the newest download matching `pattern`, which is what unpacking takes."""
+    named = (target / _DONE).read_text().strip()
+    downloaded = sorted(downloads.glob(pattern))
+    return named or (downloaded[-1].name if downloaded else "unrecorded (cached earlier)")
 
 
 def _apt_download(name: str, downloads: Path) -> subprocess.CompletedProcess:
